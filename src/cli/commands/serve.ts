@@ -1,0 +1,18 @@
+import { resolveServeOptions } from '../../config/env.js'
+import type { ServeOptions } from '../../config/options.js'
+import { startDaemon } from '../../daemon.js'
+import { createLogger } from '../../logger.js'
+
+export async function serve (flags: Partial<ServeOptions>): Promise<number> {
+  const options = resolveServeOptions(process.env, flags)
+  const log = createLogger()
+  const daemon = await startDaemon(options, log.child({ component: 'daemon' }))
+  return await new Promise<number>((resolve) => {
+    const shutdown = (signal: string): void => {
+      log.info({ signal }, 'Signal received')
+      daemon.stop().then(() => { log.flush(); resolve(0) }, (err: unknown) => { log.error({ err }, 'Stop failed'); log.flush(); resolve(1) })
+    }
+    process.once('SIGTERM', () => { shutdown('SIGTERM') })
+    process.once('SIGINT', () => { shutdown('SIGINT') })
+  })
+}

@@ -1,0 +1,34 @@
+import Docker from 'dockerode'
+import { connectAdmin } from '../../admin/admin-client.js'
+import type { StatusReport } from '../../admin/status.js'
+import { connectDocker } from '../../docker/docker-client.js'
+import type { AdminTarget } from '../args.js'
+
+export function renderStatus (report: StatusReport): string {
+  const lines: string[] = []
+  const rows: string[][] = [['HOST', 'PATH', 'UPSTREAM', 'ADDRESS', 'STATE', 'INFLIGHT', 'LAST CHECK']]
+  for (const h of report.hosts) {
+    for (const l of h.locations) {
+      if (l.upstreams.length === 0) rows.push([h.host, l.path, '-', '-', '-', '-', '-'])
+      for (const u of l.upstreams) {
+        const check = u.lastCheck == null ? '-' : `${u.lastCheck.ok ? 'ok' : 'FAIL'} ${u.lastCheck.detail}`
+        rows.push([h.host, l.path, u.name, u.origin.replace(/^https?:\/\//, ''), u.state, String(u.inflight), check])
+      }
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  for (const r of rows) lines.push(r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i]!)).join('  ').trimEnd())
+  if (report.hosts.length === 0) lines.push('(no hosts routed)')
+  return lines.join('\n')
+}
+
+export async function status (opts: { json: boolean } & AdminTarget): Promise<number> {
+  const admin = await connectAdmin({ adminSocket: opts.adminSocket, proxy: opts.proxy, docker: () => connectDocker().docker as Docker })
+  try {
+    const report = await admin.status()
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderStatus(report)}\n`)
+    return 0
+  } finally {
+    await admin.close()
+  }
+}

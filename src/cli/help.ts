@@ -1,0 +1,44 @@
+export const HELP: Record<string, string> = {
+  main: `proxyctl - edge reverse proxy for Docker hosts, with zero-downtime rollouts
+
+Usage:
+  proxyctl serve [options]          run the edge proxy (drop-in for nginx-proxy)
+  proxyctl deploy SERVICE [options] roll out a compose service without dropping requests
+  proxyctl deploy --container NAME --image IMAGE
+  proxyctl status [--json]          show hosts, upstreams and their state
+  proxyctl --version | --help
+
+Run "proxyctl COMMAND --help" for a command's options.
+Environment on app containers: VIRTUAL_HOST, VIRTUAL_PORT, VIRTUAL_PATH, VIRTUAL_DEST, VIRTUAL_PROTO,
+VIRTUAL_HOST_MULTIPORTS, NETWORK_ACCESS (see README.md).`,
+  serve: `Usage: proxyctl serve [options]
+
+  -p, --port N            HTTP port (default 80; env HTTP_PORT)
+      --host ADDR         listen address (default 0.0.0.0)
+      --admin-socket PATH admin API Unix socket (default /run/proxyctl/admin.sock)
+      --default-host HOST route unknown hosts to HOST's app (env DEFAULT_HOST)
+      --no-access-log     disable the per-request log line (env ACCESS_LOG=off)
+      --balancing S       least-outstanding (default) or round-robin
+      --drain-timeout D   bound for draining a removed upstream (default 30s)
+      --shutdown-timeout D  bound for in-flight requests on SIGTERM (default 10s)
+
+Docker: DOCKER_HOST, else /var/run/docker.sock, else /tmp/docker.sock.
+Logs: LOG_LEVEL (default info); JSON lines, pretty on a TTY.`,
+  status: `Usage: proxyctl status [--json] [--proxy NAME | --admin-socket PATH]
+
+Shows every host, its upstreams, their state (starting, ready, unhealthy, draining),
+in-flight requests and the last health-check result.`,
+  deploy: `Usage: proxyctl deploy SERVICE [-f compose.yml] [-p project] [options]
+       proxyctl deploy --container NAME --image IMAGE [options]
+
+  -f, --file FILE         compose file (default compose.yaml / docker-compose.yml in .)
+  -p, --project NAME      compose project name (default: compose's own rule)
+      --timeout D         how long new containers get to become ready (default 120s)
+      --drain-timeout D   how long old containers get to finish in-flight requests (default 30s)
+      --json              one JSON object per step on stdout (for CI)
+      --proxy NAME        the proxy container, when several run
+      --admin-socket PATH talk to a proxy's admin socket directly
+
+Exit codes: 0 deployed, 1 failed, 2 bad usage, 3 new containers not ready (rolled back),
+4 another deploy of the same service is running, 5 proxy not found, 6 Docker unavailable.`
+}

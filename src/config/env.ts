@@ -1,0 +1,41 @@
+import { DEFAULT_SERVE_OPTIONS, parseBoolean, parseDurationMs, parsePort, type ServeOptions } from './options.js'
+import { InvalidOptionError } from '../errors.js'
+import { validateHost } from '../docker/virtual-host.js'
+
+/** Proxy-wide settings from the environment (nginx-proxy's names where one exists). */
+export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptions> {
+  const out: Partial<ServeOptions> = {}
+  const get = (name: string): string | undefined => {
+    const v = env[name]
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+  const port = get('HTTP_PORT')
+  if (port !== undefined) out.port = parsePort(port, 'HTTP_PORT')
+  const host = get('PROXYCTL_LISTEN_HOST')
+  if (host !== undefined) out.host = host
+  const defaultHost = get('DEFAULT_HOST')
+  if (defaultHost !== undefined) out.defaultHost = validatedDefaultHost(defaultHost, 'DEFAULT_HOST')
+  const trust = get('TRUST_DOWNSTREAM_PROXY')
+  if (trust !== undefined) out.trustDownstreamProxy = parseBoolean(trust, 'TRUST_DOWNSTREAM_PROXY')
+  const accessLog = get('ACCESS_LOG')
+  if (accessLog !== undefined) out.accessLog = parseBoolean(accessLog, 'ACCESS_LOG')
+  const socket = get('PROXYCTL_ADMIN_SOCKET')
+  if (socket !== undefined) out.adminSocket = socket
+  const drain = get('DRAIN_TIMEOUT')
+  if (drain !== undefined) out.drainTimeoutMs = parseDurationMs(drain, 'DRAIN_TIMEOUT')
+  const self = get('PROXYCTL_CONTAINER_ID')
+  if (self !== undefined) out.selfContainerId = self
+  return out
+}
+
+export function validatedDefaultHost (value: string, what: string): string {
+  const v = validateHost(value)
+  if ('error' in v || v.host.includes('*') || v.host.startsWith('~')) {
+    throw new InvalidOptionError(`${what} must be a plain host name, got "${value}"`)
+  }
+  return v.host
+}
+
+export function resolveServeOptions (env: NodeJS.ProcessEnv, flags: Partial<ServeOptions>): ServeOptions {
+  return { ...DEFAULT_SERVE_OPTIONS, ...serveOptionsFromEnv(env), ...flags }
+}

@@ -1,0 +1,115 @@
+import { InvalidOptionError } from '../errors.js'
+
+export const DEFAULT_HTTP_PORT = 80
+export const DEFAULT_ADMIN_SOCKET = '/run/proxyctl/admin.sock'
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
+/** How long WebSocket / SSE connections may outlive a drain request before they are closed. */
+export const DEFAULT_LONG_LIVED_GRACE_MS = 2_000
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
+export const DEFAULT_REQUEST_HEADERS_TIMEOUT_MS = 10_000
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000
+export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000
+export const DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS = 60_000
+export const DEFAULT_MAX_HEADER_SIZE = 16_384
+/** At boot, how long the proxy waits for first health results before it opens its listener. */
+export const DEFAULT_BOOT_HEALTH_WAIT_MS = 5_000
+
+export type BalancingStrategy = 'least-outstanding' | 'round-robin'
+
+export interface ServeOptions {
+  host: string
+  port: number
+  adminSocket: string
+  defaultHost: string | undefined
+  trustDownstreamProxy: boolean
+  accessLog: boolean
+  balancing: BalancingStrategy
+  drainTimeoutMs: number
+  shutdownTimeoutMs: number
+  requestHeadersTimeoutMs: number
+  keepAliveTimeoutMs: number
+  upstreamConnectTimeoutMs: number
+  upstreamResponseTimeoutMs: number
+  maxHeaderSize: number
+  bootHealthWaitMs: number
+  /** Container id of the proxy itself when it runs in Docker (network scoping); detected when unset. */
+  selfContainerId: string | undefined
+}
+
+export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
+  host: '0.0.0.0',
+  port: DEFAULT_HTTP_PORT,
+  adminSocket: DEFAULT_ADMIN_SOCKET,
+  defaultHost: undefined,
+  trustDownstreamProxy: true,
+  accessLog: true,
+  balancing: 'least-outstanding',
+  drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS,
+  shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  requestHeadersTimeoutMs: DEFAULT_REQUEST_HEADERS_TIMEOUT_MS,
+  keepAliveTimeoutMs: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  upstreamConnectTimeoutMs: DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,
+  upstreamResponseTimeoutMs: DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS,
+  maxHeaderSize: DEFAULT_MAX_HEADER_SIZE,
+  bootHealthWaitMs: DEFAULT_BOOT_HEALTH_WAIT_MS,
+  selfContainerId: undefined
+}
+
+export interface HealthCheckOptions {
+  path: string
+  /** true when the path came from a label: then only 2xx/3xx pass; the default path passes on < 500. */
+  pathConfigured: boolean
+  intervalMs: number
+  timeoutMs: number
+  /** Consecutive passes needed to admit (starting/unhealthy -> ready). */
+  healthyThreshold: number
+  /** Consecutive failures needed to eject (ready -> unhealthy). */
+  unhealthyThreshold: number
+}
+
+export const DEFAULT_HEALTH_PATH = '/'
+export const DEFAULT_HEALTH_INTERVAL_MS = 1_000
+/** While a target is starting, probes run at least this often so admission is prompt. */
+export const STARTING_PROBE_INTERVAL_MS = 250
+export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000
+export const DEFAULT_HEALTHY_THRESHOLD = 1
+export const DEFAULT_UNHEALTHY_THRESHOLD = 2
+
+export const DEFAULT_HEALTH_CHECK: HealthCheckOptions = {
+  path: DEFAULT_HEALTH_PATH,
+  pathConfigured: false,
+  intervalMs: DEFAULT_HEALTH_INTERVAL_MS,
+  timeoutMs: DEFAULT_HEALTH_TIMEOUT_MS,
+  healthyThreshold: DEFAULT_HEALTHY_THRESHOLD,
+  unhealthyThreshold: DEFAULT_UNHEALTHY_THRESHOLD
+}
+
+export function parsePort (value: string, what: string): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new InvalidOptionError(`${what} must be a port number 0-65535, got "${value}"`)
+  }
+  return n
+}
+
+/** Durations accept "500ms", "2s", "1m" or a bare number of seconds (like kamal/docker). */
+export function parseDurationMs (value: string, what: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/.exec(value)
+  if (m === null) throw new InvalidOptionError(`${what} must be a duration like 500ms, 2s or 1m, got "${value}"`)
+  const n = Number(m[1])
+  const unit = m[2] ?? 's'
+  const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60_000
+  return Math.round(ms)
+}
+
+export function parsePositiveInt (value: string, what: string): number {
+  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1) throw new InvalidOptionError(`${what} must be a positive integer, got "${value}"`)
+  return Number(value)
+}
+
+export function parseBoolean (value: string, what: string): boolean {
+  const v = value.trim().toLowerCase()
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true
+  if (['0', 'false', 'no', 'off'].includes(v)) return false
+  throw new InvalidOptionError(`${what} must be true or false, got "${value}"`)
+}

@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify'
+import { createAdminServer, listenOnSocket } from './admin/admin-server.js'
+import { DEFAULT_LONG_LIVED_GRACE_MS, type ServeOptions } from './config/options.js'
+import { connectDocker, pingDocker } from './docker/docker-client.js'
+import { DockerSource } from './docker/docker-source.js'
+import type { Logger } from './logger.js'
+import { ProxyServer } from './proxy/proxy-server.js'
+import { Reconciler } from './routing/reconciler.js'
+import { RouteTableStore } from './routing/route-table-store.js'
+import { VERSION } from './version.js'
+
+export interface Daemon {
+  readonly port: number
+  stop (): Promise<void>
+}
+
+/** Wiring and start/stop order; nothing else lives here. */
+export async function startDaemon (options: ServeOptions, log: Logger): Promise<Daemon> {
+  const endpoint = connectDocker()
+  await pingDocker(endpoint)
+
+  const store = new RouteTableStore()
+  const reconciler = new Reconciler(store, {
+    balancing: options.balancing,
+    defaultHost: options.defaultHost,
+    drainTimeoutMs: options.drainTimeoutMs,
+    connectTimeoutMs: options.upstreamConnectTimeoutMs,
+    responseTimeoutMs: options.upstreamResponseTimeoutMs
+  }, log.child({ component: 'routing' }))
+
+  const source = new DockerSource(endpoint.docker, {
+    stateChanged: (state) => { reconciler.apply(state) },
+    groupWithdrawn: (id, reason) => { reconciler.withdraw(id, reason) },
+    groupStarted: (id, reason) => { reconciler.restore(id, reason) }
+  }, log.child({ component: 'docker' }), { selfContainerId: options.selfContainerId })
+  await source.start()
+
+  // Check what is already running before the listener opens: a proxy restart must not 503 healthy apps.
+  await reconciler.probeAll(options.bootHealthWaitMs)
+
+  const admin: FastifyInstance = createAdminServer({
+    store, reconciler, version: VERSION, drainTimeoutMs: options.drainTimeoutMs, longLivedGraceMs: DEFAULT_LONG_LIVED_GRACE_MS
+  }, log.child({ component: 'admin' }))
+  await listenOnSocket(admin, options.adminSocket)
+
+  const proxy = new ProxyServer(store, {
+    host: options.host,
+    port: options.port,
+    trustDownstreamProxy: options.trustDownstreamProxy,
+    accessLog: options.accessLog,
+    requestHeadersTimeoutMs: options.requestHeadersTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    maxHeaderSize: options.maxHeaderSize,
+    shutdownTimeoutMs: options.shutdownTimeoutMs
+  }, log.child({ component: 'proxy' }))
+  const port = await proxy.listen()
+  const ready = reconciler.targets().filter((t) => t.routable).length
+  log.info({ port, host: options.host, adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')
+
+  let stopping: Promise<void> | undefined
+  return {
+    port,
+    stop: async () => {
+      stopping ??= (async () => {
+        log.info({ inflight: proxy.inflight }, 'Stopping')
+        await proxy.stop()
+        source.stop()
+        await admin.close()
+        await reconciler.stop()
+        log.info('Stopped')
+      })()
+      await stopping
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import type Docker from 'dockerode'
+import type { ExternalHealth } from '../routing/desired-state.js'
+
+// The one place raw Docker payloads are read; everything downstream sees ContainerInfo.
+
+export interface NetworkAttachment {
+  name: string
+  id: string
+  ipAddress: string
+}
+
+export interface ContainerInfo {
+  id: string
+  name: string
+  running: boolean
+  env: Record<string, string>
+  labels: Record<string, string>
+  /** TCP ports from EXPOSE / --expose, ascending. */
+  exposedPorts: number[]
+  networks: NetworkAttachment[]
+  networkMode: string
+  health: ExternalHealth
+}
+
+export function fromInspect (raw: Docker.ContainerInspectInfo): ContainerInfo {
+  const env: Record<string, string> = {}
+  for (const entry of raw.Config?.Env ?? []) {
+    const eq = entry.indexOf('=')
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1)
+  }
+  const exposedPorts = Object.keys(raw.Config?.ExposedPorts ?? {})
+    .filter((k) => k.endsWith('/tcp'))
+    .map((k) => Number(k.slice(0, -4)))
+    .filter((n) => Number.isInteger(n))
+    .sort((a, b) => a - b)
+  const networks = Object.entries(raw.NetworkSettings?.Networks ?? {})
+    .map(([name, n]) => ({ name, id: n.NetworkID ?? '', ipAddress: n.IPAddress ?? '' }))
+    .sort((a, b) => a.name.localeCompare(b.name))
+  const healthStatus = (raw.State as { Health?: { Status?: string } } | undefined)?.Health?.Status
+  return {
+    id: raw.Id,
+    name: raw.Name.replace(/^\//, ''),
+    running: raw.State?.Running === true && raw.State?.Paused !== true,
+    env,
+    labels: raw.Config?.Labels ?? {},
+    exposedPorts,
+    networks,
+    networkMode: raw.HostConfig?.NetworkMode ?? 'default',
+    health: toExternalHealth(healthStatus)
+  }
+}
+
+function toExternalHealth (status: string | undefined): ExternalHealth {
+  switch (status) {
+    case 'starting': return 'starting'
+    case 'healthy': return 'healthy'
+    case 'unhealthy': return 'unhealthy'
+    default: return 'none'
+  }
+}

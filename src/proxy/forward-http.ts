@@ -1,0 +1,130 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { Target } from '../routing/target.js'
+import { isConnectFailure, isResetBeforeResponse } from './error-response.js'
+import { downstreamResponseHeaders } from './forwarded-headers.js'
+
+export type ForwardOutcome =
+  | { kind: 'completed', status: number, bytes: number }
+  /** Nothing was sent to the client and the request may go to another target. */
+  | { kind: 'retry', err: Error }
+  /** Nothing was sent to the client; the caller answers with an error status. */
+  | { kind: 'failed', err: Error }
+  /** Headers were already sent (or the client left); the connection was closed. */
+  | { kind: 'aborted', status: number, bytes: number, err: Error | undefined }
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+
+export interface ForwardRequest {
+  path: string
+  headers: string[]
+  hasBody: boolean
+}
+
+/**
+ * One attempt to send a request to one target, streaming both ways with backpressure.
+ * Uses undici's dispatch handler directly: raw header buffers, no intermediate stream objects.
+ */
+export function forwardHttp (req: IncomingMessage, res: ServerResponse, target: Target, fwd: ForwardRequest): Promise<ForwardOutcome> {
+  return new Promise((resolve) => {
+    new ForwardHandler(req, res, target, fwd, resolve).dispatch()
+  })
+}
+
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  readonly #req: IncomingMessage
+  readonly #res: ServerResponse
+  readonly #target: Target
+  readonly #fwd: ForwardRequest
+  readonly #resolve: (o: ForwardOutcome) => void
+  #abort: ((err?: Error) => void) | undefined
+  #resume: (() => void) | undefined
+  #status = 0
+  #bytes = 0
+  #done = false
+  #longLived = false
+  #onResClose = (): void => {
+    if (this.#done) return
+    this.#abort?.(new Error('client closed the connection'))
+    this.#finish({ kind: 'aborted', status: this.#status, bytes: this.#bytes, err: undefined })
+  }
+
+  #onDrain = (): void => { this.#resume?.() }
+
+  constructor (req: IncomingMessage, res: ServerResponse, target: Target, fwd: ForwardRequest, resolve: (o: ForwardOutcome) => void) {
+    this.#req = req
+    this.#res = res
+    this.#target = target
+    this.#fwd = fwd
+    this.#resolve = resolve
+  }
+
+  dispatch (): void {
+    this.#target.requestStarted()
+    this.#res.on('close', this.#onResClose)
+    this.#target.pool.dispatch({
+      path: this.#fwd.path,
+      method: this.#req.method as Dispatcher.HttpMethod,
+      headers: this.#fwd.headers,
+      body: this.#fwd.hasBody ? this.#req : null,
+      upgrade: null
+    }, this)
+  }
+
+  onConnect (abort: (err?: Error) => void): void {
+    this.#abort = abort
+    if (this.#done) abort()
+  }
+
+  onHeaders (statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true // 1xx informational: not relayed
+    this.#status = statusCode
+    this.#resume = resume
+    const { headers, eventStream } = downstreamResponseHeaders(rawHeaders)
+    if (eventStream) {
+      // Server-sent events are long-lived: a drain closes them after its grace period.
+      this.#longLived = true
+      this.#target.requestFinished()
+      const socket = this.#res.socket
+      if (socket !== null) this.#target.trackLongLived(socket)
+    }
+    this.#res.writeHead(statusCode, statusText, headers)
+    if (eventStream) this.#res.flushHeaders()
+    return true
+  }
+
+  onData (chunk: Buffer): boolean {
+    this.#bytes += chunk.length
+    const ok = this.#res.write(chunk)
+    if (!ok) this.#res.once('drain', this.#onDrain)
+    return ok
+  }
+
+  onComplete (): void {
+    this.#res.end()
+    this.#finish({ kind: 'completed', status: this.#status, bytes: this.#bytes })
+  }
+
+  onError (err: Error): void {
+    if (this.#done) return
+    if (this.#res.headersSent) {
+      // Cut mid-body or invalid: close the client's connection rather than leave it hanging.
+      this.#res.destroy()
+      this.#finish({ kind: 'aborted', status: this.#status, bytes: this.#bytes, err })
+      return
+    }
+    const bodyUntouched = !this.#fwd.hasBody || !this.#req.readableDidRead
+    const retry = bodyUntouched && (isConnectFailure(err) || (isResetBeforeResponse(err) && IDEMPOTENT.has(this.#req.method ?? '')))
+    this.#finish(retry ? { kind: 'retry', err } : { kind: 'failed', err })
+  }
+
+  // Private
+
+  #finish (outcome: ForwardOutcome): void {
+    if (this.#done) return
+    this.#done = true
+    this.#res.off('close', this.#onResClose)
+    if (!this.#longLived) this.#target.requestFinished()
+    this.#resolve(outcome)
+  }
+}

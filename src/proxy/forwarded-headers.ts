@@ -1,0 +1,105 @@
+import type { IncomingMessage } from 'node:http'
+
+// Request headers toward the upstream, set the way nginx-proxy's template sets them.
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authorization', 'proxy-authenticate',
+  // Not hop-by-hop, but replaced below or not forwarded (httpoxy: the Proxy header)
+  'proxy', 'expect', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  'x-forwarded-port', 'x-forwarded-ssl', 'x-original-uri'
+])
+
+export interface ForwardContext {
+  remoteAddress: string
+  scheme: 'http' | 'https'
+  serverPort: number
+  trustDownstreamProxy: boolean
+  /** Keep Connection/Upgrade for WebSocket handshakes. */
+  upgrade: boolean
+}
+
+/** Names listed in a Connection header are hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionTokens (value: string | undefined): Set<string> | undefined {
+  if (value === undefined || value === '') return undefined
+  const tokens = new Set<string>()
+  for (const t of value.split(',')) {
+    const name = t.trim().toLowerCase()
+    if (name !== '' && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade') tokens.add(name)
+  }
+  return tokens.size > 0 ? tokens : undefined
+}
+
+/** Flat [name, value, ...] list for undici, in the client's order. */
+export function upstreamRequestHeaders (req: IncomingMessage, ctx: ForwardContext): string[] {
+  const raw = req.rawHeaders
+  const named = connectionTokens(req.headers.connection)
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue
+    out.push(name, raw[i + 1]!)
+  }
+  const h = req.headers
+  const remote = ctx.remoteAddress
+  const trust = ctx.trustDownstreamProxy
+  const first = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
+  const incomingFor = trust ? h['x-forwarded-for'] : undefined
+  const proto = (trust ? first(h['x-forwarded-proto']) : undefined) ?? ctx.scheme
+  out.push(
+    'X-Real-IP', remote,
+    'X-Forwarded-For', incomingFor !== undefined && incomingFor !== '' ? `${String(incomingFor)}, ${remote}` : remote,
+    'X-Forwarded-Host', (trust ? first(h['x-forwarded-host']) : undefined) ?? h.host ?? '',
+    'X-Forwarded-Proto', proto,
+    'X-Forwarded-Ssl', proto === 'https' ? 'on' : 'off',
+    'X-Forwarded-Port', (trust ? first(h['x-forwarded-port']) : undefined) ?? String(ctx.serverPort),
+    'X-Original-URI', req.url ?? '/'
+  )
+  if (ctx.upgrade) out.push('Connection', 'upgrade', 'Upgrade', String(h.upgrade ?? ''))
+  return out
+}
+
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+/** Upstream raw response headers (undici Buffers) -> flat list for res.writeHead, hop-by-hop removed. */
+export function downstreamResponseHeaders (raw: Buffer[]): { headers: string[], eventStream: boolean } {
+  let named: Set<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
+      named = connectionTokens(raw[i + 1]!.toString('latin1'))
+    }
+  }
+  const headers: string[] = []
+  let eventStream = false
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1')
+    const lower = name.toLowerCase()
+    if (RESPONSE_HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue
+    const value = raw[i + 1]!.toString('latin1')
+    if (lower === 'content-type' && value.startsWith('text/event-stream')) eventStream = true
+    headers.push(name, value)
+  }
+  return { headers, eventStream }
+}
+
+const PRIVATE_V4 = [
+  [0x7f000000, 0xff000000], // 127.0.0.0/8
+  [0x0a000000, 0xff000000], // 10.0.0.0/8
+  [0xac100000, 0xfff00000], // 172.16.0.0/12
+  [0xc0a80000, 0xffff0000] // 192.168.0.0/16
+] as const
+
+/** nginx-proxy's network_internal.conf ranges (NETWORK_ACCESS=internal). */
+export function isInternalAddress (address: string): boolean {
+  let a = address
+  if (a.startsWith('::ffff:') && a.includes('.')) a = a.slice(7)
+  if (a.includes('.')) {
+    const parts = a.split('.').map(Number)
+    if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return false
+    const n = ((parts[0]! << 24) | (parts[1]! << 16) | (parts[2]! << 8) | parts[3]!) >>> 0
+    return PRIVATE_V4.some(([net, mask]) => ((n & mask) >>> 0) === net)
+  }
+  const lower = a.toLowerCase()
+  return lower === '::1' || /^f[cd][0-9a-f]{2}:/.test(lower) || /^fe[89ab][0-9a-f]:/.test(lower)
+}

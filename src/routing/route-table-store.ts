@@ -1,0 +1,18 @@
+import { RouteTable } from './route-table.js'
+
+/** The one mutable holder of the live table. Readers take `current` once per request. */
+export class RouteTableStore {
+  #current: RouteTable = RouteTable.empty()
+  #swaps = 0
+
+  get current (): RouteTable { return this.#current }
+  get swaps (): number { return this.#swaps }
+
+  /** Returns the table it replaced (kamal's UpdateLoadBalancer returns `replaced` too). */
+  swap (next: RouteTable): RouteTable {
+    const previous = this.#current
+    this.#current = next
+    this.#swaps++
+    return previous
+  }
+}
