@@ -33,6 +33,8 @@ export function sendError (res: ServerResponse, status: number, code: string): v
     return
   }
   const body = `${status} ${REASONS[status] ?? 'Error'}\n`
+  // A malformed request leaves the connection in an unknown state: close it (as nginx does).
+  if (status === 400) res.shouldKeepAlive = false
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
