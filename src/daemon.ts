@@ -15,7 +15,8 @@ export interface Daemon {
 }
 
 /** Wiring and start/stop order; nothing else lives here. */
-export async function startDaemon (options: ServeOptions, log: Logger): Promise<Daemon> {
+export async function startDaemon (options: ServeOptions, root: Logger): Promise<Daemon> {
+  const log = root.child({ component: 'daemon' })
   const endpoint = connectDocker()
   await pingDocker(endpoint)
 
@@ -26,13 +27,13 @@ export async function startDaemon (options: ServeOptions, log: Logger): Promise<
     drainTimeoutMs: options.drainTimeoutMs,
     connectTimeoutMs: options.upstreamConnectTimeoutMs,
     responseTimeoutMs: options.upstreamResponseTimeoutMs
-  }, log.child({ component: 'routing' }))
+  }, root.child({ component: 'routing' }))
 
   const source = new DockerSource(endpoint.docker, {
     stateChanged: (state) => { reconciler.apply(state) },
     groupWithdrawn: (id, reason) => { reconciler.withdraw(id, reason) },
     groupStarted: (id, reason) => { reconciler.restore(id, reason) }
-  }, log.child({ component: 'docker' }), { selfContainerId: options.selfContainerId })
+  }, root.child({ component: 'docker' }), { selfContainerId: options.selfContainerId })
   await source.start()
 
   // Check what is already running before the listener opens: a proxy restart must not 503 healthy apps.
@@ -40,7 +41,7 @@ export async function startDaemon (options: ServeOptions, log: Logger): Promise<
 
   const admin: FastifyInstance = createAdminServer({
     store, reconciler, version: VERSION, drainTimeoutMs: options.drainTimeoutMs, longLivedGraceMs: DEFAULT_LONG_LIVED_GRACE_MS
-  }, log.child({ component: 'admin' }))
+  }, root.child({ component: 'admin' }))
   await listenOnSocket(admin, options.adminSocket)
 
   const proxy = new ProxyServer(store, {
@@ -52,7 +53,7 @@ export async function startDaemon (options: ServeOptions, log: Logger): Promise<
     keepAliveTimeoutMs: options.keepAliveTimeoutMs,
     maxHeaderSize: options.maxHeaderSize,
     shutdownTimeoutMs: options.shutdownTimeoutMs
-  }, log.child({ component: 'proxy' }))
+  }, root.child({ component: 'proxy' }))
   const port = await proxy.listen()
   const ready = reconciler.targets().filter((t) => t.routable).length
   log.info({ port, host: options.host, adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')

@@ -1,6 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import type { Logger } from '../logger.js'
 import type { Reconciler } from '../routing/reconciler.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
@@ -22,7 +22,8 @@ interface DrainBody { containerId?: unknown, timeoutMs?: unknown, graceMs?: unkn
  * socket can use it, nobody else.
  */
 export function createAdminServer (deps: AdminServerDeps, log: Logger): FastifyInstance {
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true })
+  // Fastify's own request logging stays off: admin calls are rare and logged where they act.
+  const app = Fastify({ logger: false })
 
   app.get('/v1/health', async () => ({ ok: true }))
 

@@ -109,6 +109,8 @@ export class ProxyServer {
 
   async #handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now()
+    // Read once: req.socket is null once the client has gone.
+    const remote = req.socket.remoteAddress ?? ''
     this.#inflight++
     if (this.#closing) res.shouldKeepAlive = false
     let target: Target | undefined
@@ -129,7 +131,6 @@ export class ProxyServer {
         sendError(res, status, code)
         return
       }
-      const remote = req.socket.remoteAddress ?? ''
       if (loc.internalOnly && !isInternalAddress(remote)) {
         status = 403; code = 'PROXY_ERR_FORBIDDEN'
         sendError(res, status, code)
@@ -173,7 +174,7 @@ export class ProxyServer {
       if (this.#options.accessLog) {
         this.#access.info({
           host: req.headers.host, method: req.method, path: req.url, status, upstream: target?.name,
-          durationMs: Math.round((performance.now() - started) * 10) / 10, bytes, remote: req.socket.remoteAddress, ...(code !== undefined ? { code } : {})
+          durationMs: Math.round((performance.now() - started) * 10) / 10, bytes, remote, ...(code !== undefined ? { code } : {})
         })
       }
     }

@@ -6,7 +6,9 @@ import { createLogger } from '../../logger.js'
 export async function serve (flags: Partial<ServeOptions>): Promise<number> {
   const options = resolveServeOptions(process.env, flags)
   const log = createLogger()
-  const daemon = await startDaemon(options, log.child({ component: 'daemon' }))
+  // A bug in one request's handling must not take every other connection down with it.
+  process.on('unhandledRejection', (err) => { log.error({ err }, 'Unhandled rejection') })
+  const daemon = await startDaemon(options, log)
   return await new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
       log.info({ signal }, 'Signal received')

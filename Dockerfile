@@ -1,0 +1,39 @@
+# proxyctl edge image: a drop-in for jwilder/nginx-proxy.
+#   docker build -t proxyctl .
+# Behind a TLS-re-signing corporate proxy, give npm your CA: put it in ./extra-ca.pem, or
+#   docker build --build-arg EXTRA_CA_CERT="$(cat my-ca.pem)" -t proxyctl .
+ARG BASE_IMAGE=node:24-bookworm-slim
+
+FROM ${BASE_IMAGE} AS build
+ARG EXTRA_CA_CERT=""
+WORKDIR /app
+# extra-ca*.pem is optional: the wildcard lets the COPY succeed without it.
+COPY package.json package-lock.json extra-ca*.pem ./
+RUN set -e; \
+    if [ -n "$EXTRA_CA_CERT" ]; then printf '%s\n' "$EXTRA_CA_CERT" >> /app/extra-ca.pem; fi; \
+    if [ -s /app/extra-ca.pem ]; then \
+      if [ -n "$NODE_EXTRA_CA_CERTS" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then cat "$NODE_EXTRA_CA_CERTS" >> /app/extra-ca.pem; fi; \
+      export NODE_EXTRA_CA_CERTS=/app/extra-ca.pem; \
+    fi; \
+    npm ci --no-audit --no-fund --ignore-scripts
+COPY tsconfig.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -f /app/extra-ca.pem
+
+FROM ${BASE_IMAGE}
+# An init as PID 1 reaps zombies and forwards SIGTERM, so `docker stop` drains instead of killing.
+RUN command -v tini >/dev/null 2>&1 || { apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*; }
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+RUN chmod +x /app/dist/cli/main.js && ln -sf /app/dist/cli/main.js /usr/local/bin/proxyctl && mkdir -p /run/proxyctl
+# `proxyctl deploy` and `proxyctl status` find the running proxy by this label.
+LABEL com.proxyctl.role="edge" \
+      org.opencontainers.image.title="proxyctl" \
+      org.opencontainers.image.description="Edge reverse proxy for Docker hosts with zero-downtime rollouts"
+EXPOSE 80 443
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["proxyctl", "health"]
+ENTRYPOINT ["tini", "--"]
+CMD ["proxyctl", "serve"]

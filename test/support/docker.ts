@@ -1,0 +1,58 @@
+import { execFile, spawnSync } from 'node:child_process'
+import { promisify } from 'node:util'
+import type { Test } from 'tap'
+import { TEST_APP_IMAGE, TEST_LABEL } from './images.ts'
+
+const execFileP = promisify(execFile)
+
+export async function docker (...args: string[]): Promise<string> {
+  const { stdout } = await execFileP('docker', args, { maxBuffer: 16 * 1024 * 1024 })
+  return stdout.trim()
+}
+
+export function dockerAvailable (): boolean {
+  return spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0
+}
+
+/** Docker tests run for real: skipped without an engine locally, a failure in CI. */
+export function requireDocker (t: Test): boolean {
+  if (dockerAvailable()) return true
+  if (process.env.CI === 'true' || process.env.CI === '1') t.fail('CI=true but no Docker engine answers')
+  else t.plan(0, 'no Docker engine (set PROXYCTL_START_DOCKER=1 or run .ci/run)')
+  return false
+}
+
+export interface AppOptions {
+  name: string
+  image?: string
+  env?: Record<string, string>
+  labels?: Record<string, string>
+  network?: string
+  expose?: number[]
+  /** Remove on teardown of this test (default true). */
+  cleanup?: boolean
+}
+
+let counter = 0
+/** A unique, recognisable container name for this test run. */
+export function uniqueName (prefix: string): string {
+  return `pxt-${prefix}-${process.pid}-${++counter}`
+}
+
+export async function runApp (t: Test, o: AppOptions): Promise<string> {
+  const args = ['run', '-d', '--name', o.name, '--label', `${TEST_LABEL}=1`]
+  for (const [k, v] of Object.entries(o.env ?? {})) args.push('-e', `${k}=${v}`)
+  for (const [k, v] of Object.entries(o.labels ?? {})) args.push('--label', `${k}=${v}`)
+  for (const p of o.expose ?? []) args.push('--expose', String(p))
+  if (o.network !== undefined) args.push('--network', o.network)
+  args.push(o.image ?? TEST_APP_IMAGE)
+  const id = await docker(...args)
+  if (o.cleanup !== false) t.teardown(async () => { await docker('rm', '-f', id).catch(() => {}) })
+  return id
+}
+
+export async function createNetwork (t: Test, name: string): Promise<string> {
+  const id = await docker('network', 'create', '--label', `${TEST_LABEL}=1`, name)
+  t.teardown(async () => { await docker('network', 'rm', name).catch(() => {}) })
+  return id
+}
