@@ -1,0 +1,87 @@
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { createNetwork, docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { get } from '../support/http-client.ts'
+import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
+import { freePort } from '../support/ports.ts'
+import { CLI } from '../support/proxy-process.ts'
+import { waitFor } from '../support/wait.ts'
+
+const execFileP = promisify(execFile)
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+async function composeBinary (): Promise<string[]> {
+  try {
+    await execFileP('docker', ['compose', 'version'])
+    return ['docker', 'compose']
+  } catch {
+    return ['docker-compose']
+  }
+}
+
+if (requireDocker(t)) {
+  t.test('the image built from the Dockerfile serves apps on networks it shares, and answers proxyctl status', async (t) => {
+    const net = uniqueName('net')
+    await createNetwork(t, net)
+    const port = await freePort()
+    const proxyName = uniqueName('edge')
+    await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '--network', net,
+      '-p', `127.0.0.1:${port}:80`, '-v', '/var/run/docker.sock:/tmp/docker.sock:ro', PROXY_IMAGE)
+    t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
+    const shared = uniqueName('shared')
+    await runApp(t, { name: shared, network: net, env: { VIRTUAL_HOST: 'image.test', APP_VERSION: 'in-image' } })
+    const isolated = uniqueName('isolated')
+    await runApp(t, { name: isolated, env: { VIRTUAL_HOST: 'isolated.test' } })
+
+    const body = await waitFor(async () => {
+      const r = await get(port, 'image.test')
+      return r.status === 200 ? JSON.parse(r.body) as { version: string } : undefined
+    }, { timeoutMs: 20_000, what: 'image.test through the proxy container' })
+    t.equal(body.version, 'in-image')
+    t.equal((await get(port, 'isolated.test')).status, 503, 'an app on no shared network is not routed')
+    const logs = await waitFor(async () => {
+      const { stdout } = await execFileP('docker', ['logs', proxyName])
+      return stdout.includes(isolated) ? stdout : undefined
+    }, { what: 'the isolated app logged' })
+    t.match(logs, /shares no network with the proxy/)
+
+    // The host CLI finds the proxy by its image label and reads the table through docker exec.
+    const { stdout } = await execFileP(process.execPath, [CLI, 'status', '--proxy', proxyName, '--json'])
+    const status = JSON.parse(stdout) as { hosts: Array<{ host: string, locations: Array<{ upstreams: Array<{ name: string, state: string }> }> }> }
+    const host = status.hosts.find((h) => h.host === 'image.test')
+    t.equal(host?.locations[0]?.upstreams[0]?.name, shared)
+    t.equal(host?.locations[0]?.upstreams[0]?.state, 'ready')
+
+    const health = await waitFor(async () => {
+      const h = await docker('inspect', '-f', '{{.State.Health.Status}}', proxyName)
+      return h === 'healthy' ? h : undefined
+    }, { timeoutMs: 30_000, what: 'the image HEALTHCHECK' })
+    t.equal(health, 'healthy')
+
+    // SIGTERM through tini: a clean, prompt exit.
+    await docker('stop', '-t', '20', proxyName)
+    t.equal(await docker('inspect', '-f', '{{.State.ExitCode}}', proxyName), '0')
+  })
+
+  t.test('compose.example.yml serves the demo app on both hosts through the proxy image', async (t) => {
+    const compose = await composeBinary()
+    const port = await freePort()
+    const project = uniqueName('example').replace(/-/g, '')
+    const env = { ...process.env, PROXYCTL_HTTP_PUBLISH: `127.0.0.1:${port}`, PROXYCTL_HTTPS_PUBLISH: `127.0.0.1:${await freePort()}` }
+    const run = async (...args: string[]): Promise<string> => {
+      const { stdout } = await execFileP(compose[0]!, [...compose.slice(1), '-f', 'compose.example.yml', '-p', project, ...args], { cwd: root, env, maxBuffer: 16 * 1024 * 1024 })
+      return stdout
+    }
+    t.teardown(async () => { await run('down', '-v', '--remove-orphans').catch(() => {}) })
+    await run('up', '-d', '--build')
+    for (const host of ['api.my-app.com', 'admin.my-app.com']) {
+      const r = await waitFor(async () => {
+        const res = await get(port, host)
+        return res.status === 200 ? res : undefined
+      }, { timeoutMs: 30_000, what: `${host} through compose.example.yml` })
+      t.match(r.body, new RegExp(`Hello from demo-app .*Host: ${host.replace(/\./g, '\\.')}`))
+    }
+  })
+}
