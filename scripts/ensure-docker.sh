@@ -5,6 +5,7 @@
 # installs Debian's docker.io (plus iptables, docker-compose and
 # busybox-static, which the image scripts need) when dockerd is missing,
 # starts dockerd in the background and waits (bounded) for it to answer.
+# --live-restore: containers keep running while dockerd restarts (the resync test relies on it).
 #
 # Env:
 #   DOCKERD_LOG            dockerd's log file (default /tmp/proxyctl-dockerd.log)
@@ -46,7 +47,7 @@ if pgrep -x dockerd >/dev/null 2>&1; then
 else
   log "starting dockerd (log: $DOCKERD_LOG)"
   # setsid+nohup: keep dockerd alive after this script (and its session) exits.
-  $SUDO sh -c "nohup setsid dockerd >>'$DOCKERD_LOG' 2>&1 </dev/null &"
+  $SUDO sh -c "nohup setsid dockerd --live-restore >>'$DOCKERD_LOG' 2>&1 </dev/null &"
 fi
 
 deadline=$(( $(date +%s) + DOCKER_START_TIMEOUT ))

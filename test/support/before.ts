@@ -16,11 +16,13 @@ function dockerAnswers (): boolean {
   return spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 }).status === 0
 }
 
-if (!dockerAnswers() && (ci || process.env.PROXYCTL_START_DOCKER === '1')) run('bash', ['scripts/ensure-docker.sh'])
+// In CI, or as root on a machine that has (or can install) Docker, start the engine ourselves.
+const mayStart = ci || process.env.PROXYCTL_START_DOCKER === '1' || (process.getuid?.() === 0 && process.env.PROXYCTL_START_DOCKER !== '0')
+if (!dockerAnswers() && mayStart) run('bash', ['scripts/ensure-docker.sh'])
 
 if (!dockerAnswers()) {
   if (ci) throw new Error('CI=true but no Docker engine answers: Docker tests cannot be skipped in CI')
-  console.error('# No Docker engine answers: Docker tests will be skipped (set PROXYCTL_START_DOCKER=1 to start one)')
+  console.error('# No Docker engine answers: Docker tests will be skipped (run as root, or set PROXYCTL_START_DOCKER=1, to start one)')
 } else {
   const leftovers = execFileSync('docker', ['ps', '-aq', '--filter', `label=${TEST_LABEL}`], { encoding: 'utf8' }).trim()
   if (leftovers !== '') spawnSync('docker', ['rm', '-f', ...leftovers.split('\n')], { stdio: 'ignore' })
