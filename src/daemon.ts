@@ -40,7 +40,12 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   await reconciler.probeAll(options.bootHealthWaitMs)
 
   const admin: FastifyInstance = createAdminServer({
-    store, reconciler, version: VERSION, drainTimeoutMs: options.drainTimeoutMs, longLivedGraceMs: DEFAULT_LONG_LIVED_GRACE_MS
+    store,
+    reconciler,
+    version: VERSION,
+    drainTimeoutMs: options.drainTimeoutMs,
+    longLivedGraceMs: DEFAULT_LONG_LIVED_GRACE_MS,
+    skipped: () => source.problems.filter((p) => p.level === 'error').map((p) => ({ containerId: p.containerId, name: p.containerName, reason: p.message }))
   }, root.child({ component: 'admin' }))
   await listenOnSocket(admin, options.adminSocket)
 

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream'
 import type Docker from 'dockerode'
 import { Client } from 'undici'
 import { DEFAULT_ADMIN_SOCKET } from '../config/options.js'
-import { ProxyError } from '../errors.js'
+import { DeployInProgressError, ProxyError } from '../errors.js'
 import type { DrainResult } from '../routing/target.js'
 import type { StatusReport } from './status.js'
 
@@ -97,6 +97,17 @@ export class AdminClient {
   /** Resolves when the container's in-flight requests reach zero or the timeout passes. */
   async drain (containerId: string, timeoutMs: number, graceMs?: number): Promise<DrainResult & { containerId: string, name: string }> {
     return await this.#json('POST', '/v1/drain', { containerId, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}) })
+  }
+
+  /** Take (or renew) the deploy lease for `key`; fails with PROXY_ERR_DEPLOY_IN_PROGRESS when another holder has it. */
+  async acquireLock (key: string, holder: string, ttlMs: number): Promise<void> {
+    const res = await this.transport.request('POST', '/v1/locks', { key, holder, ttlMs })
+    if (res.status === 409) throw new DeployInProgressError((res.body as { message: string }).message)
+    if (res.status >= 400) throw new ProxyError('PROXY_ERR_ADMIN', `lock ${key}: status ${res.status}`)
+  }
+
+  async releaseLock (key: string, holder: string): Promise<void> {
+    await this.transport.request('POST', '/v1/locks/release', { key, holder })
   }
 
   async close (): Promise<void> { await this.transport.close() }

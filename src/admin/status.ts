@@ -1,5 +1,5 @@
 import type { RouteTable } from '../routing/route-table.js'
-import type { Target } from '../routing/target.js'
+import type { CheckResult, Target } from '../routing/target.js'
 
 // The admin view of the table: plain JSON, shared by the API, `proxyctl status` and tests.
 
@@ -12,7 +12,7 @@ export interface UpstreamStatus {
   reason: string
   inflight: number
   longLived: number
-  lastCheck: Target['lastCheck'] | null
+  lastCheck: CheckResult | null
 }
 
 export interface LocationStatus {
@@ -27,12 +27,20 @@ export interface HostStatus {
   locations: LocationStatus[]
 }
 
+export interface SkippedContainer {
+  containerId: string
+  name: string
+  reason: string
+}
+
 export interface StatusReport {
   version: string
   pid: number
   defaultHost: string | null
   hosts: HostStatus[]
   upstreams: UpstreamStatus[]
+  /** Containers the provider could not route, with the reason (invalid VIRTUAL_* values...). */
+  skipped: SkippedContainer[]
 }
 
 export function upstreamStatus (t: Target): UpstreamStatus {
@@ -49,7 +57,7 @@ export function upstreamStatus (t: Target): UpstreamStatus {
   }
 }
 
-export function buildStatus (table: RouteTable, targets: readonly Target[], version: string): StatusReport {
+export function buildStatus (table: RouteTable, targets: readonly Target[], version: string, skipped: SkippedContainer[] = []): StatusReport {
   return {
     version,
     pid: process.pid,
@@ -60,6 +68,7 @@ export function buildStatus (table: RouteTable, targets: readonly Target[], vers
         path: l.path, dest: l.dest, internalOnly: l.internalOnly, upstreams: l.balancer.targets.map(upstreamStatus)
       }))
     })),
-    upstreams: targets.map(upstreamStatus).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
+    upstreams: targets.map(upstreamStatus).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id)),
+    skipped
   }
 }

@@ -42,6 +42,7 @@ export class DockerSource {
   #inspectCache = new Map<string, ContainerInfo>()
   #lastStateJson = ''
   #reported = new Set<string>()
+  #problems: BuildProblem[] = []
   #stream: NodeJS.ReadableStream | undefined
   #relistTimer: NodeJS.Timeout | undefined
   #relisting: Promise<void> | undefined
@@ -61,6 +62,8 @@ export class DockerSource {
   }
 
   get reconnects (): number { return this.#reconnects }
+  /** Problems found by the last re-list (containers skipped, settings ignored). */
+  get problems (): readonly BuildProblem[] { return this.#problems }
 
   /** Subscribes, lists once and emits the first state; rejects when Docker cannot be reached. */
   async start (): Promise<void> {
@@ -229,6 +232,7 @@ export class DockerSource {
   }
 
   #reportProblems (problems: BuildProblem[]): void {
+    this.#problems = problems
     const current = new Set<string>()
     for (const p of problems) {
       const key = `${p.containerId}\u0000${p.message}`

@@ -1,6 +1,32 @@
+import type Docker from 'dockerode'
+import { connectAdmin } from '../../admin/admin-client.js'
+import { deployComposeService } from '../../deploy/compose-deploy.js'
+import { deployContainer } from '../../deploy/container-deploy.js'
+import { Progress } from '../../deploy/progress.js'
+import { connectDocker, pingDocker } from '../../docker/docker-client.js'
 import type { DeployCommand } from '../args.js'
+import { exitCodeFor } from '../exit-codes.js'
 
-export async function deploy (_cmd: DeployCommand): Promise<number> {
-  process.stderr.write('proxyctl: deploy is not implemented yet\n')
-  return 1
+export async function deploy (cmd: DeployCommand): Promise<number> {
+  const progress = new Progress(cmd.json)
+  const endpoint = connectDocker()
+  await pingDocker(endpoint)
+  const docker: Docker = endpoint.docker
+  const admin = await connectAdmin({ adminSocket: cmd.adminSocket, proxy: cmd.proxy, docker: () => docker })
+  try {
+    const timeouts = { timeoutMs: cmd.timeoutMs, drainTimeoutMs: cmd.drainTimeoutMs }
+    if (cmd.container !== undefined && cmd.image !== undefined) {
+      await deployContainer({ container: cmd.container, image: cmd.image, ...timeouts }, { docker, admin, progress })
+    } else {
+      await deployComposeService({ service: cmd.service ?? '', composeFile: cmd.composeFile, project: cmd.project, ...timeouts }, { docker, admin, progress })
+    }
+    return 0
+  } catch (err) {
+    const e = err as { code?: string, message?: string }
+    if (cmd.json) progress.emit({ step: 'failed', status: 'failed', message: e.message ?? String(err), code: e.code })
+    else process.stderr.write(`proxyctl: deploy failed after ${(progress.elapsedMs / 1000).toFixed(1)}s: ${e.message ?? String(err)}${e.code !== undefined ? ` [${e.code}]` : ''}\n`)
+    return exitCodeFor(err)
+  } finally {
+    await admin.close()
+  }
 }

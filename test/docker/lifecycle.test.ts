@@ -1,0 +1,85 @@
+// Upstream lifecycle under continuous load (20 clients, GETs mixed with 250 ms POSTs).
+import t from 'tap'
+import { docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { get } from '../support/http-client.ts'
+import { describeFailures, startLoad } from '../support/load.ts'
+import { startProxyProcess } from '../support/proxy-process.ts'
+import { waitFor } from '../support/wait.ts'
+
+if (requireDocker(t)) {
+  const proxy = await startProxyProcess(t)
+  const routedBy = async (host: string, count: number): Promise<void> => {
+    await waitFor(async () => {
+      const seen = new Set<string>()
+      for (let i = 0; i < 4 * count; i++) {
+        const r = await get(proxy.port, host)
+        if (r.status === 200) seen.add(r.headers['x-app-version'] as string + (JSON.parse(r.body) as { hostname: string }).hostname)
+      }
+      return seen.size >= count
+    }, { timeoutMs: 10_000, what: `${count} upstreams of ${host} answering` })
+  }
+  const readyAt = (name: string): number | undefined => {
+    const line = proxy.logs.find((l) => l.msg === 'Target state changed' && l.name === name && l.to === 'ready')
+    return line === undefined ? undefined : Date.parse(line.time as string)
+  }
+
+  t.test('a slow-booting app (3 s) started beside the old one: 0 failures, traffic only after its check passes', async (t) => {
+    await runApp(t, { name: uniqueName('slow-old'), env: { VIRTUAL_HOST: 'slow.test', APP_VERSION: 'old' } })
+    await routedBy('slow.test', 1)
+    const load = startLoad({ port: proxy.port, host: 'slow.test' })
+    const newName = uniqueName('slow-new')
+    const startedAt = Date.now()
+    await runApp(t, { name: newName, env: { VIRTUAL_HOST: 'slow.test', APP_VERSION: 'new', STARTUP_DELAY_MS: '3000' }, labels: { 'proxyctl.health.path': '/hc' } })
+    const ready = await waitFor(() => readyAt(newName), { timeoutMs: 15_000, what: 'the new container ready' })
+    await waitFor(() => load.count() > 0 && Date.now() > ready + 1_500)
+    const r = await load.stop()
+    t.equal(r.failures.length, 0, `failed requests: ${describeFailures(r)}`)
+    t.ok(ready - startedAt >= 2_500, `admitted ${ready - startedAt} ms after start (boots in 3 s)`)
+    const early = r.samples.filter((s) => s.version === 'new' && s.endMs < ready)
+    t.equal(early.length, 0, 'no response from the new version before it was admitted')
+    t.ok((r.byVersion.new ?? 0) > 0, `new version served ${r.byVersion.new ?? 0} of ${r.total}`)
+  })
+
+  t.test('docker stop of one of two graceful replicas: 0 failures, out of rotation at the kill event', async (t) => {
+    const a = uniqueName('grace-a')
+    const aId = await runApp(t, { name: a, env: { VIRTUAL_HOST: 'grace.test', APP_VERSION: 'a', ON_SIGTERM: 'graceful' } })
+    await runApp(t, { name: uniqueName('grace-b'), env: { VIRTUAL_HOST: 'grace.test', APP_VERSION: 'b', ON_SIGTERM: 'graceful' } })
+    await routedBy('grace.test', 2)
+    const load = startLoad({ port: proxy.port, host: 'grace.test' })
+    await waitFor(() => load.count() > 100, { what: 'load under way' })
+    const stopAt = Date.now()
+    await docker('stop', '-t', '10', aId)
+    await waitFor(() => Date.now() > stopAt + 1_500)
+    const r = await load.stop()
+    t.equal(r.failures.length, 0, `failed requests: ${describeFailures(r)}`)
+    const withdrawn = proxy.logs.find((l) => l.msg === 'Target state changed' && l.name === a && l.to === 'draining')
+    t.match(String(withdrawn?.reason), /kill event/, 'withdrawn on the kill event')
+    t.equal(r.samples.filter((s) => s.version === 'a' && s.startMs > stopAt + 500).length, 0, 'no new requests to the stopped replica')
+  })
+
+  t.test('docker kill (SIGKILL) of one of two replicas: at most 1% failures', async (t) => {
+    const aId = await runApp(t, { name: uniqueName('kill-a'), env: { VIRTUAL_HOST: 'kill.test', APP_VERSION: 'a' } })
+    await runApp(t, { name: uniqueName('kill-b'), env: { VIRTUAL_HOST: 'kill.test', APP_VERSION: 'b' } })
+    await routedBy('kill.test', 2)
+    const load = startLoad({ port: proxy.port, host: 'kill.test' })
+    await waitFor(() => load.count() > 300, { what: 'load under way' })
+    const killAt = Date.now()
+    await docker('kill', aId)
+    // The requests in flight on the killed replica are lost (about one per client); the window
+    // after the kill shows that nothing else is.
+    await waitFor(() => Date.now() > killAt + 6_000, { timeoutMs: 10_000 })
+    const r = await load.stop()
+    t.comment(`SIGKILL of one replica: ${r.failures.length} failed of ${r.total} (${describeFailures(r)})`)
+    t.ok(r.failures.length <= r.total * 0.01, `${r.failures.length} failed of ${r.total}`)
+    t.ok(r.failures.every((f) => f.method === 'POST'), 'only in-flight POSTs can fail (GETs are retried)')
+    t.ok(r.failures.every((f) => f.startMs <= killAt + 100), 'every failure was in flight at the kill')
+  })
+
+  t.test('an invalid health label is logged and its default used; the app is still routed', async (t) => {
+    const name = uniqueName('badlabel')
+    await runApp(t, { name, env: { VIRTUAL_HOST: 'badlabel.test' }, labels: { 'proxyctl.health.interval': 'banana' } })
+    await routedBy('badlabel.test', 1)
+    const line = await proxy.waitForLog((l) => l.container === name)
+    t.match(line.msg, /proxyctl\.health\.interval.*using the default/)
+  })
+}
