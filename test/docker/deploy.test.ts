@@ -1,0 +1,183 @@
+// `proxyctl deploy` end to end: a compose project with the proxy image and an app, continuous
+// load through the published port, the CLI finding the proxy container by its label.
+import { execFile } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import t, { type Test } from 'tap'
+import { docker, requireDocker } from '../support/docker.ts'
+import { get } from '../support/http-client.ts'
+import { PROXY_IMAGE, TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
+import { describeFailures, startLoad } from '../support/load.ts'
+import { freePort } from '../support/ports.ts'
+import { CLI } from '../support/proxy-process.ts'
+import { waitFor } from '../support/wait.ts'
+
+const execFileP = promisify(execFile)
+
+async function composeBinary (): Promise<string[]> {
+  try { await execFileP('docker', ['compose', 'version']); return ['docker', 'compose'] } catch { return ['docker-compose'] }
+}
+
+interface Project {
+  dir: string
+  file: string
+  name: string
+  port: number
+  compose (env: Record<string, string>, ...args: string[]): Promise<string>
+  deploy (env: Record<string, string>, ...args: string[]): Promise<{ code: number, stdout: string, stderr: string }>
+  serviceContainers (): Promise<Array<{ id: string, name: string, version: string }>>
+}
+
+async function project (t: Test, label: string): Promise<Project> {
+  const bin = await composeBinary()
+  const dir = mkdtempSync(join(tmpdir(), 'pxt-deploy-'))
+  const file = join(dir, 'compose.yml')
+  const port = await freePort()
+  const name = `pxt${label}${process.pid}`
+  writeFileSync(file, `services:
+  proxy:
+    image: ${PROXY_IMAGE}
+    ports:
+      - "127.0.0.1:${port}:80"
+    volumes:
+      - /var/run/docker.sock:/tmp/docker.sock:ro
+    labels:
+      ${TEST_LABEL}: "1"
+  app:
+    image: ${TEST_APP_IMAGE}
+    environment:
+      VIRTUAL_HOST: deploy.test
+      APP_VERSION: \${APP_VERSION:-v1}
+      RESPONSE_DELAY_MS: "50"
+      ON_SIGTERM: \${ON_SIGTERM:-exit}
+      HEALTHY: \${HEALTHY:-true}
+      VIRTUAL_PORT: \${VIRTUAL_PORT:-3000}
+    expose:
+      - "3000"
+    labels:
+      ${TEST_LABEL}: "1"
+      proxyctl.health.path: /hc
+      proxyctl.health.interval: 500ms
+`)
+  const run = async (cmd: string, args: string[], env: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }> => {
+    try {
+      const { stdout, stderr } = await execFileP(cmd, args, { cwd: dir, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 })
+      return { code: 0, stdout, stderr }
+    } catch (err) {
+      const e = err as { code?: number, stdout?: string, stderr?: string }
+      return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
+    }
+  }
+  const p: Project = {
+    dir,
+    file,
+    name,
+    port,
+    compose: async (env, ...args) => {
+      const r = await run(bin[0]!, [...bin.slice(1), '-f', file, '-p', name, ...args], env)
+      if (r.code !== 0) throw new Error(`compose ${args.join(' ')}: ${r.stderr}`)
+      return r.stdout
+    },
+    deploy: async (env, ...args) => await run(process.execPath, [CLI, 'deploy', ...args], env),
+    serviceContainers: async () => {
+      const ids = (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', 'label=com.docker.compose.service=app')).split('\n').filter(Boolean)
+      return await Promise.all(ids.map(async (id) => {
+        const [cname, env] = (await docker('inspect', '-f', '{{.Name}}|{{json .Config.Env}}', id)).split('|')
+        const version = (JSON.parse(env!) as string[]).find((e) => e.startsWith('APP_VERSION='))?.slice(12) ?? ''
+        return { id, name: cname!.slice(1), version }
+      }))
+    }
+  }
+  t.teardown(async () => { await p.compose({}, 'down', '-v', '--remove-orphans').catch(() => {}) })
+  await p.compose({}, 'up', '-d')
+  await waitFor(async () => {
+    const r = await get(port, 'deploy.test').catch(() => undefined)
+    return r?.status === 200
+  }, { timeoutMs: 30_000, what: 'v1 through the proxy container' })
+  return p
+}
+
+if (requireDocker(t)) {
+  t.test('proxyctl deploy of an app that exits at once on SIGTERM: 0 failed requests, only v2 afterwards', async (t) => {
+    const p = await project(t, 'exit')
+    const before = await p.serviceContainers()
+    t.equal(before.length, 1)
+    const load = startLoad({ port: p.port, host: 'deploy.test' })
+    await waitFor(() => load.count() > 200, { what: 'load under way' })
+    const r = await p.deploy({ APP_VERSION: 'v2' }, 'app', '-f', p.file, '-p', p.name, '--json')
+    const doneAt = Date.now()
+    t.equal(r.code, 0, `deploy exit code (stderr: ${r.stderr})`)
+    await waitFor(() => load.count() > 0 && Date.now() > doneAt + 1_000)
+    const result = await load.stop()
+    t.equal(result.failures.length, 0, `failed requests: ${describeFailures(result)}`)
+    t.ok(result.total > 500, `${result.total} requests during the rollout`)
+    const late = result.samples.filter((s) => s.startMs > doneAt)
+    t.ok(late.length > 0)
+    t.same([...new Set(late.map((s) => s.version))], ['v2'], 'every response after the deploy comes from v2')
+    const after = await p.serviceContainers()
+    t.equal(after.length, 1, 'same replica count')
+    t.equal(after[0]?.version, 'v2')
+    t.not(after[0]?.id, before[0]?.id, 'old container removed')
+    const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { step: string, status: string })
+    t.same([...new Set(steps.map((s) => s.step))], ['plan', 'scale', 'admit', 'drain', 'retire', 'done'])
+    t.comment(`deploy: ${result.total} requests, ${result.failures.length} failed, versions ${JSON.stringify(result.byVersion)}`)
+  })
+
+  t.test('deploy of a version that never becomes healthy: non-zero exit, 0 failures, old version still serving', async (t) => {
+    const p = await project(t, 'sick')
+    const before = await p.serviceContainers()
+    const load = startLoad({ port: p.port, host: 'deploy.test' })
+    await waitFor(() => load.count() > 100, { what: 'load under way' })
+    const r = await p.deploy({ APP_VERSION: 'v2', HEALTHY: 'false' }, 'app', '-f', p.file, '-p', p.name, '--timeout', '5s')
+    await waitFor(() => load.count() > 0)
+    const result = await load.stop()
+    t.equal(r.code, 3, 'exit code 3: new containers not ready')
+    t.match(r.stderr, /not ready within 5s/)
+    t.match(r.stderr, /last check: GET \/hc -> 500/, 'the last health check result is in the reason')
+    t.match(r.stderr, /test-app v2/, 'the tail of the new container\'s logs is in the reason')
+    t.equal(result.failures.length, 0, `failed requests: ${describeFailures(result)}`)
+    t.same(Object.keys(result.byVersion), ['v1'])
+    const after = await p.serviceContainers()
+    t.same(after.map((c) => c.id), before.map((c) => c.id), 'new container removed, old one untouched')
+    t.equal((await get(p.port, 'deploy.test')).headers['x-app-version'], 'v1')
+  })
+
+  t.test('bad input: a clear message, a non-zero exit, nothing stopped', async (t) => {
+    const p = await project(t, 'bad')
+    const before = await p.serviceContainers()
+    const missing = await p.deploy({}, 'app', '-f', join(p.dir, 'nope.yml'))
+    t.equal(missing.code, 2)
+    t.match(missing.stderr, /compose file .*nope\.yml does not exist/)
+    const unknown = await p.deploy({}, 'nosuch', '-f', p.file, '-p', p.name)
+    t.equal(unknown.code, 2)
+    t.match(unknown.stderr, /service "nosuch" is not defined/)
+    const invalid = await p.deploy({ VIRTUAL_PORT: 'eighty' }, 'app', '-f', p.file, '-p', p.name, '--timeout', '20s')
+    t.not(invalid.code, 0)
+    t.match(invalid.stderr, /will not route new container .*VIRTUAL_PORT "eighty"/)
+    const noProxy = await p.deploy({}, 'app', '-f', p.file, '-p', p.name, '--proxy', 'no-such-proxy')
+    t.equal(noProxy.code, 5)
+    t.match(noProxy.stderr, /proxy container "no-such-proxy" not found/)
+    const after = await p.serviceContainers()
+    t.same(after.map((c) => c.id), before.map((c) => c.id), 'the running app was not touched')
+    t.equal((await get(p.port, 'deploy.test')).status, 200)
+  })
+
+  t.test('proxy container restarted while apps run: no 503 for a healthy app once it answers again', async (t) => {
+    const p = await project(t, 'restart')
+    const proxyId = await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${p.name}`, '--filter', 'label=com.docker.compose.service=proxy')
+    const restart = docker('restart', '-t', '10', proxyId)
+    let first: number | undefined
+    await waitFor(async () => {
+      try {
+        const r = await get(p.port, 'deploy.test')
+        first ??= r.status
+        return r.status === 200 && (await restart.then(() => true))
+      } catch {
+        return false // not listening yet
+      }
+    }, { timeoutMs: 60_000, intervalMs: 20, what: 'the restarted proxy answering' })
+    t.equal(first, 200, 'the first answer after the restart is a 200')
+  })
+}
