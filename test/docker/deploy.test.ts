@@ -54,6 +54,7 @@ async function project (t: Test, label: string): Promise<Project> {
       ON_SIGTERM: \${ON_SIGTERM:-exit}
       HEALTHY: \${HEALTHY:-true}
       VIRTUAL_PORT: \${VIRTUAL_PORT:-3000}
+      STARTUP_DELAY_MS: \${STARTUP_DELAY_MS:-0}
     expose:
       - "3000"
     labels:
@@ -162,6 +163,18 @@ if (requireDocker(t)) {
     const after = await p.serviceContainers()
     t.same(after.map((c) => c.id), before.map((c) => c.id), 'the running app was not touched')
     t.equal((await get(p.port, 'deploy.test')).status, 200)
+  })
+
+  t.test('two deploys of one service at once: the second fails clearly, the first completes', async (t) => {
+    const p = await project(t, 'lock')
+    const first = p.deploy({ APP_VERSION: 'v2', STARTUP_DELAY_MS: '8000' }, 'app', '-f', p.file, '-p', p.name)
+    await waitFor(async () => (await p.serviceContainers()).length === 2, { timeoutMs: 30_000, what: 'the first deploy scaling up' })
+    const second = await p.deploy({ APP_VERSION: 'v3' }, 'app', '-f', p.file, '-p', p.name)
+    t.equal(second.code, 4, 'exit code 4: another deploy in progress')
+    t.match(second.stderr, /compose:.*\/app is being deployed by/)
+    const r = await first
+    t.equal(r.code, 0, r.stderr)
+    t.same((await p.serviceContainers()).map((c) => c.version), ['v2'])
   })
 
   t.test('proxy container restarted while apps run: no 503 for a healthy app once it answers again', async (t) => {

@@ -1,10 +1,15 @@
 // Upstream lifecycle under continuous load (20 clients, GETs mixed with 250 ms POSTs).
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import t from 'tap'
-import { docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { docker, dockerAvailable, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { TEST_APP_IMAGE } from '../support/images.ts'
 import { get } from '../support/http-client.ts'
 import { describeFailures, startLoad } from '../support/load.ts'
-import { startProxyProcess } from '../support/proxy-process.ts'
+import { CLI, startProxyProcess } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
+
+const execFileP = promisify(execFile)
 
 if (requireDocker(t)) {
   const proxy = await startProxyProcess(t)
@@ -81,5 +86,29 @@ if (requireDocker(t)) {
     await routedBy('badlabel.test', 1)
     const line = await proxy.waitForLog((l) => l.container === name)
     t.match(line.msg, /proxyctl\.health\.interval.*using the default/)
+  })
+}
+
+if (dockerAvailable()) {
+  t.test('proxyctl deploy --container NAME --image IMAGE for a container compose does not manage', async (t) => {
+    const proxy = await startProxyProcess(t)
+    const name = uniqueName('plain')
+    const oldId = await runApp(t, { name, env: { VIRTUAL_HOST: 'plain.test', APP_VERSION: 'plain' }, labels: { 'proxyctl.health.path': '/hc' } })
+    await waitFor(async () => (await get(proxy.port, 'plain.test')).status === 200, { what: 'plain.test routed' })
+    await docker('tag', TEST_APP_IMAGE, 'proxyctl-test-app:plain-v2')
+    t.teardown(async () => { await docker('rmi', 'proxyctl-test-app:plain-v2').catch(() => {}) })
+    const load = startLoad({ port: proxy.port, host: 'plain.test', clients: 10 })
+    await waitFor(() => load.count() > 100, { what: 'load under way' })
+    const r = await execFileP(process.execPath, [CLI, 'deploy', '--container', name, '--image', 'proxyctl-test-app:plain-v2', '--admin-socket', proxy.adminSocket])
+    const result = await load.stop()
+    t.match(r.stdout, /deployed .* with proxyctl-test-app:plain-v2/)
+    t.equal(result.failures.length, 0, `failed requests: ${describeFailures(result)}`)
+    const after = await docker('inspect', '-f', '{{.Id}} {{.Config.Image}} {{index .Config.Labels "proxyctl.health.path"}}', name)
+    t.teardown(async () => { await docker('rm', '-f', name).catch(() => {}) })
+    const [newId, image, label] = after.split(' ')
+    t.not(newId, oldId, 'a new container took the old name')
+    t.equal(image, 'proxyctl-test-app:plain-v2')
+    t.equal(label, '/hc', 'config carried over')
+    t.equal((await get(proxy.port, 'plain.test')).status, 200)
   })
 }
