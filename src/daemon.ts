@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import { createAdminServer, listenOnSocket } from './admin/admin-server.js'
 import { DEFAULT_LONG_LIVED_GRACE_MS, type ServeOptions } from './config/options.js'
+import { join } from 'node:path'
+import { nginxOnlyWarnings } from './config/nginx-compat.js'
 import { connectDocker, pingDocker } from './docker/docker-client.js'
+import { BasicAuthStore } from './proxy/basic-auth.js'
+import { CertificateStore } from './tls/certificate-store.js'
 import { DockerSource } from './docker/docker-source.js'
 import type { Logger } from './logger.js'
 import { ProxyServer } from './proxy/proxy-server.js'
@@ -11,6 +15,8 @@ import { VERSION } from './version.js'
 
 export interface Daemon {
   readonly port: number
+  /** Reload certificates and htpasswd files (SIGHUP, as acme-companion sends after a renewal). */
+  reload (): Promise<void>
   stop (): Promise<void>
 }
 
@@ -39,6 +45,13 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   // Check what is already running before the listener opens: a proxy restart must not 503 healthy apps.
   await reconciler.probeAll(options.bootHealthWaitMs)
 
+  for (const w of nginxOnlyWarnings(options.nginxRoot)) log.warn({ file: w.file }, w.message)
+  const certs = new CertificateStore(join(options.nginxRoot, 'certs'), root.child({ component: 'tls' }))
+  const auth = new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' }))
+  await Promise.all([certs.load(), auth.load()])
+  certs.watch()
+  auth.watch()
+
   const admin: FastifyInstance = createAdminServer({
     store,
     reconciler,
@@ -57,20 +70,31 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     requestHeadersTimeoutMs: options.requestHeadersTimeoutMs,
     keepAliveTimeoutMs: options.keepAliveTimeoutMs,
     maxHeaderSize: options.maxHeaderSize,
-    shutdownTimeoutMs: options.shutdownTimeoutMs
+    shutdownTimeoutMs: options.shutdownTimeoutMs,
+    tls: options.httpsPort === undefined
+      ? undefined
+      : { port: options.httpsPort, certs, defaultHttpsMethod: options.defaultHttpsMethod, defaultHsts: options.defaultHsts },
+    auth,
+    htmlDir: options.htmlDir
   }, root.child({ component: 'proxy' }))
-  const port = await proxy.listen()
+  const { port, httpsPort } = await proxy.listen()
   const ready = reconciler.targets().filter((t) => t.routable).length
-  log.info({ port, host: options.host, adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')
+  log.info({ port, httpsPort, host: options.host, adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')
 
   let stopping: Promise<void> | undefined
   return {
     port,
+    reload: async () => {
+      await Promise.all([certs.load(), auth.load()])
+      log.info({ certificates: certs.names.length }, 'Reloaded')
+    },
     stop: async () => {
       stopping ??= (async () => {
         log.info({ inflight: proxy.inflight }, 'Stopping')
         await proxy.stop()
         source.stop()
+        certs.stop()
+        auth.stop()
         await admin.close()
         await reconciler.stop()
         log.info('Stopped')

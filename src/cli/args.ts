@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import {
   parseDurationMs, parsePort, type BalancingStrategy, type ServeOptions
 } from '../config/options.js'
-import { validatedDefaultHost } from '../config/env.js'
+import { parseHttpsMethod, parseHttpsPort, validatedDefaultHost } from '../config/env.js'
 import { InvalidOptionError } from '../errors.js'
 
 // argv -> typed command (pure). node:util parseArgs is enough for this flag set: strict mode
@@ -82,6 +82,8 @@ export function parseCommand (argv: string[]): Command {
 function parseServe (args: string[]): Command {
   const { values, positionals } = parse(args, {
     port: { type: 'string', short: 'p' },
+    'https-port': { type: 'string' },
+    'https-method': { type: 'string' },
     host: { type: 'string' },
     'admin-socket': { type: 'string' },
     'default-host': { type: 'string' },
@@ -96,6 +98,8 @@ function parseServe (args: string[]): Command {
   if (positionals.length > 0) throw new InvalidOptionError(`serve: unexpected argument "${positionals[0] ?? ''}"`)
   const flags: Partial<ServeOptions> = {}
   if (values.port !== undefined) flags.port = parsePort(values.port, '--port')
+  if (values['https-port'] !== undefined) flags.httpsPort = parseHttpsPort(values['https-port'], '--https-port')
+  if (values['https-method'] !== undefined) flags.defaultHttpsMethod = parseHttpsMethod(values['https-method'], '--https-method')
   if (values.host !== undefined) flags.host = values.host
   if (values['admin-socket'] !== undefined) flags.adminSocket = values['admin-socket']
   if (values['default-host'] !== undefined) flags.defaultHost = validatedDefaultHost(values['default-host'], '--default-host')

@@ -14,6 +14,8 @@ VIRTUAL_HOST_MULTIPORTS, NETWORK_ACCESS (see README.md).`,
   serve: `Usage: proxyctl serve [options]
 
   -p, --port N            HTTP port (default 80; env HTTP_PORT)
+      --https-port N|off  HTTPS port (default 443; env HTTPS_PORT)
+      --https-method M    default HTTPS_METHOD: redirect (default), noredirect, nohttp, nohttps
       --host ADDR         listen address (default 0.0.0.0)
       --admin-socket PATH admin API Unix socket (default /run/proxyctl/admin.sock)
       --default-host HOST route unknown hosts to HOST's app (env DEFAULT_HOST)
@@ -22,6 +24,8 @@ VIRTUAL_HOST_MULTIPORTS, NETWORK_ACCESS (see README.md).`,
       --drain-timeout D   bound for draining a removed upstream (default 30s)
       --shutdown-timeout D  bound for in-flight requests on SIGTERM (default 10s)
 
+TLS: certificates from /etc/nginx/certs (<host>.crt/.key, default.crt/.key), reloaded on change and SIGHUP;
+basic auth from /etc/nginx/htpasswd/<host>; ACME challenges from /usr/share/nginx/html.
 Docker: DOCKER_HOST, else /var/run/docker.sock, else /tmp/docker.sock.
 Logs: LOG_LEVEL (default info); JSON lines, pretty on a TTY.`,
   status: `Usage: proxyctl status [--json] [--proxy NAME | --admin-socket PATH]

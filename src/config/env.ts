@@ -1,4 +1,5 @@
 import { DEFAULT_SERVE_OPTIONS, parseBoolean, parseDurationMs, parsePort, type ServeOptions } from './options.js'
+import { HTTPS_METHODS, type HttpsMethod } from '../routing/desired-state.js'
 import { InvalidOptionError } from '../errors.js'
 import { validateHost } from '../docker/virtual-host.js'
 
@@ -11,6 +12,16 @@ export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptio
   }
   const port = get('HTTP_PORT')
   if (port !== undefined) out.port = parsePort(port, 'HTTP_PORT')
+  const httpsPort = get('HTTPS_PORT')
+  if (httpsPort !== undefined) out.httpsPort = parseHttpsPort(httpsPort, 'HTTPS_PORT')
+  const method = get('HTTPS_METHOD')
+  if (method !== undefined) out.defaultHttpsMethod = parseHttpsMethod(method, 'HTTPS_METHOD')
+  const hsts = get('HSTS')
+  if (hsts !== undefined) out.defaultHsts = hsts
+  const nginxRoot = get('PROXYCTL_NGINX_ROOT')
+  if (nginxRoot !== undefined) out.nginxRoot = nginxRoot
+  const htmlDir = get('PROXYCTL_HTML_DIR')
+  if (htmlDir !== undefined) out.htmlDir = htmlDir
   const host = get('PROXYCTL_LISTEN_HOST')
   if (host !== undefined) out.host = host
   const defaultHost = get('DEFAULT_HOST')
@@ -26,6 +37,16 @@ export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptio
   const self = get('PROXYCTL_CONTAINER_ID')
   if (self !== undefined) out.selfContainerId = self
   return out
+}
+
+export function parseHttpsPort (value: string, what: string): number | undefined {
+  return value.trim().toLowerCase() === 'off' ? undefined : parsePort(value, what)
+}
+
+export function parseHttpsMethod (value: string, what: string): HttpsMethod {
+  const v = value.trim().toLowerCase()
+  if (!HTTPS_METHODS.includes(v as HttpsMethod)) throw new InvalidOptionError(`${what} must be one of ${HTTPS_METHODS.join(', ')}, got "${value}"`)
+  return v as HttpsMethod
 }
 
 export function validatedDefaultHost (value: string, what: string): string {

@@ -15,10 +15,22 @@ export const DEFAULT_MAX_HEADER_SIZE = 16_384
 export const DEFAULT_BOOT_HEALTH_WAIT_MS = 5_000
 
 export type BalancingStrategy = 'least-outstanding' | 'round-robin'
+export const DEFAULT_HTTPS_PORT = 443
+export const DEFAULT_NGINX_ROOT = '/etc/nginx'
+export const DEFAULT_HTML_DIR = '/usr/share/nginx/html'
+/** nginx-proxy's HSTS default. */
+export const DEFAULT_HSTS = 'max-age=31536000'
 
 export interface ServeOptions {
   host: string
   port: number
+  /** undefined: no HTTPS listener. */
+  httpsPort: number | undefined
+  /** Where nginx-proxy users mount certs/, htpasswd/, vhost.d/ (default /etc/nginx). */
+  nginxRoot: string
+  htmlDir: string
+  defaultHttpsMethod: 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
+  defaultHsts: string
   adminSocket: string
   defaultHost: string | undefined
   trustDownstreamProxy: boolean
@@ -39,6 +51,11 @@ export interface ServeOptions {
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   host: '0.0.0.0',
   port: DEFAULT_HTTP_PORT,
+  httpsPort: DEFAULT_HTTPS_PORT,
+  nginxRoot: DEFAULT_NGINX_ROOT,
+  htmlDir: DEFAULT_HTML_DIR,
+  defaultHttpsMethod: 'redirect',
+  defaultHsts: DEFAULT_HSTS,
   adminSocket: DEFAULT_ADMIN_SOCKET,
   defaultHost: undefined,
   trustDownstreamProxy: true,

@@ -43,7 +43,7 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
       report('error', `${address.error}; container not routed`)
       continue
     }
-    const { protocol, internalOnly, health } = parsed.routes
+    const { protocol, internalOnly, health, tls } = parsed.routes
     for (const entry of parsed.routes.entries) {
       const target: TargetSpec = {
         id: `${c.id}:${entry.port}:${protocol}`,
@@ -58,11 +58,11 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
       const key = `${entry.host}\u0000${entry.path}`
       const existing = routes.get(key)
       if (existing === undefined) {
-        routes.set(key, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, targets: [target] })
+        routes.set(key, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, tls, targets: [target] })
         continue
       }
-      if (existing.dest !== entry.dest || existing.internalOnly !== internalOnly) {
-        report('warn', `settings for ${entry.host}${entry.path} disagree with ${existing.targets.map((t) => t.name).join(', ')} (VIRTUAL_DEST/NETWORK_ACCESS); using theirs`)
+      if (existing.dest !== entry.dest || existing.internalOnly !== internalOnly || JSON.stringify(existing.tls) !== JSON.stringify(tls)) {
+        report('warn', `settings for ${entry.host}${entry.path} disagree with ${existing.targets.map((t) => t.name).join(', ')} (VIRTUAL_DEST/NETWORK_ACCESS/HTTPS_METHOD/HSTS/CERT_NAME); using theirs`)
       }
       if (!existing.targets.some((t) => t.id === target.id)) existing.targets.push(target)
     }

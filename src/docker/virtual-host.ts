@@ -2,7 +2,7 @@ import { parse as parseYaml } from 'yaml'
 import {
   DEFAULT_HEALTH_CHECK, parseDurationMs, parsePositiveInt, type HealthCheckOptions
 } from '../config/options.js'
-import type { Protocol } from '../routing/desired-state.js'
+import { HTTPS_METHODS, type HostTlsSettings, type HttpsMethod, type Protocol } from '../routing/desired-state.js'
 import type { ContainerInfo } from './container-info.js'
 
 // The nginx-proxy env contract on app containers, parsed into plain route entries (pure).
@@ -18,6 +18,7 @@ export interface ContainerRoutes {
   entries: RouteEntry[]
   protocol: Protocol
   internalOnly: boolean
+  tls: HostTlsSettings
   health: HealthCheckOptions
   /** Problems with optional settings: logged, defaults used. */
   warnings: string[]
@@ -76,6 +77,15 @@ export function parseContainer (c: ContainerInfo): ParseResult {
   if (protoRaw !== 'http' && protoRaw !== 'https') {
     return { kind: 'invalid', reason: `VIRTUAL_PROTO "${env.VIRTUAL_PROTO ?? ''}" is not supported (http, https)` }
   }
+  const httpsMethod = env.HTTPS_METHOD?.trim().toLowerCase() || undefined
+  if (httpsMethod !== undefined && !HTTPS_METHODS.includes(httpsMethod as HttpsMethod)) {
+    return { kind: 'invalid', reason: `HTTPS_METHOD "${env.HTTPS_METHOD ?? ''}" must be one of ${HTTPS_METHODS.join(', ')}` }
+  }
+  const certName = env.CERT_NAME?.trim() || undefined
+  if (certName !== undefined && !/^[A-Za-z0-9._*-]+$/.test(certName)) {
+    return { kind: 'invalid', reason: `CERT_NAME "${certName}" is not a file name` }
+  }
+  const tls: HostTlsSettings = { httpsMethod: httpsMethod as HttpsMethod | undefined, hsts: env.HSTS?.trim() || undefined, certName }
   const access = (env.NETWORK_ACCESS ?? 'external').trim().toLowerCase() || 'external'
   if (access !== 'external' && access !== 'internal') {
     return { kind: 'invalid', reason: `NETWORK_ACCESS "${env.NETWORK_ACCESS ?? ''}" must be internal or external` }
@@ -108,7 +118,7 @@ export function parseContainer (c: ContainerInfo): ParseResult {
 
   return {
     kind: 'ok',
-    routes: { entries, protocol: protoRaw, internalOnly: access === 'internal', health: parseHealthLabels(c.labels, warnings), warnings }
+    routes: { entries, protocol: protoRaw, internalOnly: access === 'internal', tls, health: parseHealthLabels(c.labels, warnings), warnings }
   }
 }
 

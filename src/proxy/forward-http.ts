@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Http2ServerResponse } from 'node:http2'
 import type { Dispatcher } from 'undici'
 import type { Target } from '../routing/target.js'
 import { isConnectFailure, isResetBeforeResponse } from './error-response.js'
@@ -19,6 +20,24 @@ export interface ForwardRequest {
   path: string
   headers: string[]
   hasBody: boolean
+  /** Added to the response (e.g. Strict-Transport-Security). */
+  extraResponseHeaders: string[] | undefined
+}
+
+/** HTTP/1 takes the flat list as is; HTTP/2 wants an object with lower-case names. */
+function writeHead (res: ServerResponse, status: number, statusText: string, flat: string[]): void {
+  if (!(res instanceof Http2ServerResponse)) {
+    res.writeHead(status, statusText, flat)
+    return
+  }
+  const headers: Record<string, string | string[]> = {}
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i]!.toLowerCase()
+    const v = flat[i + 1]!
+    const prev = headers[k]
+    headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : k === 'set-cookie' ? [prev, v] : `${prev}, ${v}`
+  }
+  ;(res as unknown as Http2ServerResponse).writeHead(status, headers)
 }
 
 /**
@@ -85,11 +104,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       // Server-sent events are long-lived: a drain closes them after its grace period.
       this.#longLived = true
       this.#target.requestFinished()
-      const socket = this.#res.socket
-      if (socket !== null) this.#target.trackLongLived(socket)
+      // HTTP/2: close the stream, not the connection shared with other requests.
+      const handle = this.#res instanceof Http2ServerResponse ? (this.#res as unknown as Http2ServerResponse).stream : this.#res.socket
+      if (handle !== null) this.#target.trackLongLived(handle)
     }
-    this.#res.writeHead(statusCode, statusText, headers)
-    if (eventStream) this.#res.flushHeaders()
+    if (this.#fwd.extraResponseHeaders !== undefined) headers.push(...this.#fwd.extraResponseHeaders)
+    writeHead(this.#res, statusCode, statusText, headers)
+    if (eventStream && !(this.#res instanceof Http2ServerResponse)) this.#res.flushHeaders()
     return true
   }
 

@@ -35,13 +35,18 @@ export function upstreamRequestHeaders (req: IncomingMessage, ctx: ForwardContex
   const raw = req.rawHeaders
   const named = connectionTokens(req.headers.connection)
   const out: string[] = []
+  let hasHost = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
+    if (name.charCodeAt(0) === 58) continue // HTTP/2 pseudo-headers (:method, :authority...)
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue
+    if (lower === 'host') hasHost = true
     out.push(name, raw[i + 1]!)
   }
   const h = req.headers
+  const authority = h[':authority'] as string | undefined
+  if (!hasHost && authority !== undefined) out.push('Host', authority)
   const remote = ctx.remoteAddress
   const trust = ctx.trustDownstreamProxy
   const first = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
@@ -50,7 +55,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, ctx: ForwardContex
   out.push(
     'X-Real-IP', remote,
     'X-Forwarded-For', incomingFor !== undefined && incomingFor !== '' ? `${String(incomingFor)}, ${remote}` : remote,
-    'X-Forwarded-Host', (trust ? first(h['x-forwarded-host']) : undefined) ?? h.host ?? '',
+    'X-Forwarded-Host', (trust ? first(h['x-forwarded-host']) : undefined) ?? h.host ?? authority ?? '',
     'X-Forwarded-Proto', proto,
     'X-Forwarded-Ssl', proto === 'https' ? 'on' : 'off',
     'X-Forwarded-Port', (trust ? first(h['x-forwarded-port']) : undefined) ?? String(ctx.serverPort),

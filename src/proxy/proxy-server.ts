@@ -1,15 +1,29 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { SecureContext } from 'node:tls'
 import { errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { Location } from '../routing/route-table.js'
+import type { HttpsMethod } from '../routing/desired-state.js'
+import type { HostRoutes, Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
+import type { CertificateStore } from '../tls/certificate-store.js'
+import { ACME_PREFIX, serveAcmeChallenge } from './acme-challenge.js'
+import type { BasicAuthStore } from './basic-auth.js'
 import { sendError, statusForError } from './error-response.js'
 import { forwardHttp, type ForwardOutcome } from './forward-http.js'
 import { UpgradeForwarder, headerObject } from './forward-upgrade.js'
 import { isInternalAddress, upstreamRequestHeaders } from './forwarded-headers.js'
+
+export interface TlsOptions {
+  port: number
+  certs: CertificateStore
+  defaultHttpsMethod: HttpsMethod
+  /** nginx-proxy's HSTS default; 'off' disables. */
+  defaultHsts: string
+}
 
 export interface ProxyServerOptions {
   host: string
@@ -20,8 +34,13 @@ export interface ProxyServerOptions {
   keepAliveTimeoutMs: number
   maxHeaderSize: number
   shutdownTimeoutMs: number
+  tls?: TlsOptions | undefined
+  auth?: BasicAuthStore | undefined
+  /** acme-companion's html volume; challenges are served from it over plain HTTP. */
+  htmlDir?: string | undefined
 }
 
+type Scheme = 'http' | 'https'
 const MAX_ATTEMPTS = 5
 
 /** Normalises a Host header: lower-case, no port, no trailing dot. Undefined when malformed. */
@@ -46,9 +65,10 @@ function upstreamPath (url: string, loc: Location): string {
   return loc.dest === '' ? url : loc.dest + url.slice(loc.path.length)
 }
 
-/** The data plane: node:http in, undici out; reads the route table once per request. */
+/** The data plane: node:http (and HTTP/2 over TLS) in, undici out; the table is read once per request. */
 export class ProxyServer {
-  readonly #server: Server
+  readonly #http: Server
+  readonly #https: Http2SecureServer | undefined
   readonly #store: RouteTableStore
   readonly #options: ProxyServerOptions
   readonly #log: Logger
@@ -57,13 +77,14 @@ export class ProxyServer {
   #inflight = 0
   #closing = false
   #port = 0
+  #httpsPort = 0
 
   constructor (store: RouteTableStore, options: ProxyServerOptions, log: Logger) {
     this.#store = store
     this.#options = options
     this.#log = log
     this.#access = log.child({ component: 'access' })
-    this.#server = createServer({
+    const serverOptions = {
       headersTimeout: options.requestHeadersTimeoutMs,
       requestTimeout: 300_000,
       keepAliveTimeout: options.keepAliveTimeoutMs,
@@ -71,43 +92,72 @@ export class ProxyServer {
       // Node checks header/request timeouts every 30 s by default; check every second.
       connectionsCheckingInterval: 1_000,
       noDelay: true
-    }, (req, res) => { void this.#handle(req, res) })
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head) })
+    }
+    this.#http = createServer(serverOptions, (req, res) => { void this.#handle(req, res, 'http') })
+    this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head, 'http') })
     this.#upgrades = new UpgradeForwarder((err) => { this.#log.debug({ err: err.message }, 'Upgrade tunnel failed') })
+    const tls = options.tls
+    if (tls !== undefined) {
+      this.#https = createSecureServer({
+        allowHTTP1: true,
+        maxSessionMemory: 64,
+        SNICallback: (servername, cb) => { cb(null, this.#contextFor(servername, tls.certs)) }
+      }, (req, res) => { void this.#handle(req as unknown as IncomingMessage, res as unknown as ServerResponse, 'https') })
+      this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head, 'https') })
+      this.#https.setTimeout(options.keepAliveTimeoutMs)
+      const refreshDefault = (): void => {
+        const d = tls.certs.get('default')
+        if (d !== undefined) this.#https?.setSecureContext({ cert: d.cert, key: d.key })
+      }
+      tls.certs.onReloaded(refreshDefault)
+      refreshDefault()
+    }
   }
 
   get port (): number { return this.#port }
+  get httpsPort (): number { return this.#httpsPort }
   get inflight (): number { return this.#inflight }
 
-  async listen (): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject)
-      this.#server.listen(this.#options.port, this.#options.host, () => {
-        this.#server.off('error', reject)
-        resolve()
-      })
-    })
-    this.#port = (this.#server.address() as AddressInfo).port
-    return this.#port
+  async listen (): Promise<{ port: number, httpsPort: number | undefined }> {
+    this.#port = await listenOn(this.#http, this.#options.port, this.#options.host)
+    if (this.#https !== undefined && this.#options.tls !== undefined) {
+      this.#httpsPort = await listenOn(this.#https, this.#options.tls.port, this.#options.host)
+    }
+    return { port: this.#port, httpsPort: this.#https === undefined ? undefined : this.#httpsPort }
   }
 
   /** Stop accepting, let in-flight requests finish (bounded), then close every connection. */
   async stop (): Promise<void> {
     this.#closing = true
-    const closed = new Promise<void>((resolve) => { this.#server.close(() => { resolve() }) })
+    const closed = Promise.all([this.#http, this.#https].filter((s) => s !== undefined).map(async (s) => {
+      await new Promise<void>((resolve) => { s.close(() => { resolve() }) })
+    }))
     const deadline = Date.now() + this.#options.shutdownTimeoutMs
     while (this.#inflight > 0 && Date.now() < deadline) {
-      this.#server.closeIdleConnections()
+      this.#http.closeIdleConnections()
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
-    this.#server.closeAllConnections()
+    this.#http.closeAllConnections()
     this.#upgrades.close()
-    await closed
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000))])
   }
 
   // Private
 
-  async #handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+  #contextFor (servername: string, certs: CertificateStore): SecureContext | undefined {
+    const host = servername.toLowerCase()
+    const routes = this.#store.current.lookup(host)
+    return (certs.certificateFor(host, routes?.tls.certName) ?? certs.get('default'))?.context
+  }
+
+  /** nginx-proxy: a host is served over HTTPS only when it has a certificate of its own. */
+  #httpsMethodFor (hostname: string, routes: HostRoutes): HttpsMethod | undefined {
+    const tls = this.#options.tls
+    if (tls === undefined || tls.certs.certificateFor(hostname, routes.tls.certName) === undefined) return undefined
+    return routes.tls.httpsMethod ?? tls.defaultHttpsMethod
+  }
+
+  async #handle (req: IncomingMessage, res: ServerResponse, scheme: Scheme): Promise<void> {
     const started = performance.now()
     // Read once: req.socket is null once the client has gone.
     const remote = req.socket.remoteAddress ?? ''
@@ -117,15 +167,33 @@ export class ProxyServer {
     let status = 0
     let bytes = 0
     let code: string | undefined
+    const authority = req.headers.host ?? (req.headers[':authority'] as string | undefined)
     try {
-      const hostname = hostnameOf(req.headers.host)
+      const hostname = hostnameOf(authority)
       if (hostname === undefined) {
         status = 400; code = 'PROXY_ERR_BAD_REQUEST'
         sendError(res, status, code)
         return
       }
+      const url = req.url ?? '/'
       const routes = this.#store.current.resolve(hostname)
-      const loc = routes?.match(req.url ?? '/')
+      if (scheme === 'http' && this.#options.htmlDir !== undefined && url.startsWith(ACME_PREFIX)) {
+        status = await serveAcmeChallenge(this.#options.htmlDir, url, res)
+        return
+      }
+      const httpsMethod = routes === undefined ? undefined : this.#httpsMethodFor(hostname, routes)
+      if ((scheme === 'http' && httpsMethod === 'nohttp') || (scheme === 'https' && routes !== undefined && httpsMethod === undefined) || (scheme === 'https' && httpsMethod === 'nohttps')) {
+        status = 503; code = 'PROXY_ERR_HOST_NOT_FOUND'
+        sendError(res, status, code)
+        return
+      }
+      if (scheme === 'http' && httpsMethod === 'redirect') {
+        const port = this.#httpsPort === 443 ? '' : `:${this.#httpsPort}`
+        status = 301
+        res.writeHead(301, { location: `https://${hostname}${port}${url}`, 'content-length': 0 }).end()
+        return
+      }
+      const loc = routes?.match(url)
       if (routes === undefined || loc === undefined) {
         status = routes === undefined ? 503 : 404; code = 'PROXY_ERR_HOST_NOT_FOUND'
         sendError(res, status, code)
@@ -136,12 +204,23 @@ export class ProxyServer {
         sendError(res, status, code)
         return
       }
+      const auth = this.#options.auth?.check(loc.host, req.headers.authorization)
+      if (auth === false) {
+        status = 401; code = 'PROXY_ERR_UNAUTHORIZED'
+        res.writeHead(401, { 'www-authenticate': `Basic realm="Restricted ${loc.host}"`, 'content-type': 'text/plain', 'content-length': 17 }).end('401 Unauthorized\n')
+        return
+      }
+      const hsts = routes.tls.hsts ?? this.#options.tls?.defaultHsts ?? 'off'
+      const h2 = req.httpVersionMajor === 2
       const fwd = {
-        path: upstreamPath(req.url ?? '/', loc),
+        path: upstreamPath(url, loc),
         headers: upstreamRequestHeaders(req, {
-          remoteAddress: remote, scheme: 'http', serverPort: this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: false
+          remoteAddress: remote, scheme, serverPort: scheme === 'https' ? this.#httpsPort : this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: false
         }),
-        hasBody: req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined
+        hasBody: h2
+          ? !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
+          : req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined,
+        extraResponseHeaders: scheme === 'https' && httpsMethod === 'redirect' && hsts !== 'off' ? ['Strict-Transport-Security', hsts] : undefined
       }
       let tried: Set<Target> | undefined
       let outcome: ForwardOutcome | undefined
@@ -173,30 +252,43 @@ export class ProxyServer {
       this.#inflight--
       if (this.#options.accessLog) {
         this.#access.info({
-          host: req.headers.host, method: req.method, path: req.url, status, upstream: target?.name,
-          durationMs: Math.round((performance.now() - started) * 10) / 10, bytes, remote, ...(code !== undefined ? { code } : {})
+          host: authority, method: req.method, path: req.url, status, upstream: target?.name,
+          durationMs: Math.round((performance.now() - started) * 10) / 10, bytes, remote, ...(scheme === 'https' ? { scheme } : {}), ...(code !== undefined ? { code } : {})
         })
       }
     }
   }
 
-  #handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  #handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer, scheme: Scheme): void {
     socket.on('error', () => { socket.destroy() })
     const reject = (status: number, text: string): void => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
     }
     const hostname = hostnameOf(req.headers.host)
     if (hostname === undefined) { reject(400, 'Bad Request'); return }
-    const loc = this.#store.current.resolve(hostname)?.match(req.url ?? '/')
-    if (loc === undefined) { reject(503, 'Service Unavailable'); return }
+    const routes = this.#store.current.resolve(hostname)
+    const loc = routes?.match(req.url ?? '/')
+    if (routes === undefined || loc === undefined) { reject(503, 'Service Unavailable'); return }
     const remote = req.socket.remoteAddress ?? ''
     if (loc.internalOnly && !isInternalAddress(remote)) { reject(403, 'Forbidden'); return }
+    if (this.#options.auth?.check(loc.host, req.headers.authorization) === false) { reject(401, 'Unauthorized'); return }
     const target = loc.balancer.pick()
     if (target === undefined) { reject(503, 'Service Unavailable'); return }
     const headers = headerObject(upstreamRequestHeaders(req, {
-      remoteAddress: remote, scheme: 'http', serverPort: this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: true
+      remoteAddress: remote, scheme, serverPort: scheme === 'https' ? this.#httpsPort : this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: true
     }))
     if (this.#options.accessLog) this.#access.info({ host: req.headers.host, method: req.method, path: req.url, status: 101, upstream: target.name, remote })
     this.#upgrades.forward(req, socket, head, target, upstreamPath(req.url ?? '/', loc), headers)
   }
+}
+
+async function listenOn (server: Server | Http2SecureServer, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  return (server.address() as AddressInfo).port
 }

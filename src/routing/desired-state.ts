@@ -20,6 +20,16 @@ export interface TargetSpec {
   externalHealth: ExternalHealth
 }
 
+export type HttpsMethod = 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
+export const HTTPS_METHODS: readonly HttpsMethod[] = ['redirect', 'noredirect', 'nohttp', 'nohttps']
+
+/** Per-host TLS settings from the app container (nginx-proxy's env); unset means the proxy default. */
+export interface HostTlsSettings {
+  httpsMethod: HttpsMethod | undefined
+  hsts: string | undefined
+  certName: string | undefined
+}
+
 export interface RouteSpec {
   /** As the user wrote it: `api.example.com`, `*.example.com`, `example.*`, `~^re$`. */
   host: string
@@ -28,6 +38,7 @@ export interface RouteSpec {
   /** Replaces the matched path prefix upstream when non-empty (nginx proxy_pass URI semantics). */
   dest: string
   internalOnly: boolean
+  tls: HostTlsSettings
   targets: TargetSpec[]
 }
 

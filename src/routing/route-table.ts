@@ -1,3 +1,4 @@
+import type { HostTlsSettings } from './desired-state.js'
 import type { LoadBalancer } from './load-balancer.js'
 
 // An immutable snapshot: built aside by the reconciler, swapped in whole, never mutated.
@@ -8,6 +9,7 @@ export interface Location {
   path: string
   dest: string
   internalOnly: boolean
+  tls: HostTlsSettings
   balancer: LoadBalancer
 }
 
@@ -15,9 +17,12 @@ export class HostRoutes {
   readonly host: string
   /** Longest prefix first, so the first match wins (nginx prefix locations). */
   readonly locations: readonly Location[]
+  /** Host-level TLS settings (nginx-proxy's server block): from the first location. */
+  readonly tls: HostTlsSettings
 
   constructor (host: string, locations: Location[]) {
     this.host = host
+    this.tls = locations[0]?.tls ?? { httpsMethod: undefined, hsts: undefined, certName: undefined }
     this.locations = Object.freeze([...locations].sort((a, b) => b.path.length - a.path.length || a.path.localeCompare(b.path)))
   }
 

@@ -12,6 +12,7 @@ export interface LogLine { msg?: string, level?: number, [k: string]: unknown }
 
 export interface ProxyProcess {
   port: number
+  httpsPort: number
   adminSocket: string
   child: ChildProcess
   logs: LogLine[]
@@ -24,7 +25,7 @@ export interface ProxyProcess {
 export async function startProxyProcess (t: Test, opts: { args?: string[], env?: Record<string, string> } = {}): Promise<ProxyProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'proxyctl-'))
   const adminSocket = join(dir, 'admin.sock')
-  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-socket', adminSocket, ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--admin-socket', adminSocket, '--https-port', '0', ...(opts.args ?? [])], {
     env: { ...process.env, LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -58,5 +59,5 @@ export async function startProxyProcess (t: Test, opts: { args?: string[], env?:
     waitForLog((l) => l.msg === 'Listening', 30_000),
     exited.then((code) => { throw new Error(`proxy exited with ${code}: ${err}`) })
   ])
-  return { port: listening.port as number, adminSocket, child, logs, stderr: () => err, waitForLog, stop }
+  return { port: listening.port as number, httpsPort: listening.httpsPort as number, adminSocket, child, logs, stderr: () => err, waitForLog, stop }
 }

@@ -9,6 +9,7 @@ function c (id: string, env: Record<string, string>, extra: Partial<ContainerInf
     networks: [{ name: 'proj_default', id: 'net1', ipAddress: `172.20.0.${id.length + 1}` }], networkMode: 'bridge', health: 'none', ...extra
   }
 }
+const NO_TLS = { httpsMethod: undefined, hsts: undefined, certName: undefined }
 const target = (id: string, ip: string, port = 3000, extra: object = {}) => ({
   id: `${id}:${port}:http`, groupId: id, name: `app-${id}`, address: ip, port, protocol: 'http', health: DEFAULT_HEALTH_CHECK, externalHealth: 'none', ...extra
 })
@@ -18,13 +19,13 @@ t.test('table building from container descriptions', async (t) => {
     {
       desc: 'two replicas of one host share a route',
       in: [c('a', { VIRTUAL_HOST: 'x.com' }), c('bb', { VIRTUAL_HOST: 'x.com' })],
-      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, targets: [target('a', '172.20.0.2'), target('bb', '172.20.0.3')] }] },
+      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, tls: NO_TLS, targets: [target('a', '172.20.0.2'), target('bb', '172.20.0.3')] }] },
       problems: 0
     },
     {
       desc: 'a bad container is skipped, the rest still routed',
       in: [c('a', { VIRTUAL_HOST: 'x.com' }), c('bb', { VIRTUAL_HOST: 'y.com', VIRTUAL_PORT: 'nope' }), c('ccc', { OTHER: '1' })],
-      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, targets: [target('a', '172.20.0.2')] }] },
+      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, tls: NO_TLS, targets: [target('a', '172.20.0.2')] }] },
       problems: 1
     },
     {
@@ -36,13 +37,13 @@ t.test('table building from container descriptions', async (t) => {
     {
       desc: 'Docker health is carried for admission',
       in: [c('a', { VIRTUAL_HOST: 'x.com' }, { health: 'starting' })],
-      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, targets: [target('a', '172.20.0.2', 3000, { externalHealth: 'starting' })] }] },
+      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, tls: NO_TLS, targets: [target('a', '172.20.0.2', 3000, { externalHealth: 'starting' })] }] },
       problems: 0
     },
     {
       desc: 'conflicting per-host settings: warn, first container (by name) wins',
       in: [c('bb', { VIRTUAL_HOST: 'x.com', NETWORK_ACCESS: 'internal' }), c('a', { VIRTUAL_HOST: 'x.com' })],
-      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, targets: [target('a', '172.20.0.2'), target('bb', '172.20.0.3')] }] },
+      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, tls: NO_TLS, targets: [target('a', '172.20.0.2'), target('bb', '172.20.0.3')] }] },
       problems: 1
     }
   ]

@@ -14,6 +14,10 @@ export async function serve (flags: Partial<ServeOptions>): Promise<number> {
       log.info({ signal }, 'Signal received')
       daemon.stop().then(() => { log.flush(); resolve(0) }, (err: unknown) => { log.error({ err }, 'Stop failed'); log.flush(); resolve(1) })
     }
+    process.on('SIGHUP', () => {
+      log.info({ signal: 'SIGHUP' }, 'Signal received')
+      daemon.reload().catch((err: unknown) => { log.error({ err }, 'Reload failed') })
+    })
     process.once('SIGTERM', () => { shutdown('SIGTERM') })
     process.once('SIGINT', () => { shutdown('SIGINT') })
   })

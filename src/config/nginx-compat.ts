@@ -1,0 +1,26 @@
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+
+/**
+ * nginx-only files a user of nginx-proxy may still mount: never an error, but say what proxyctl
+ * does instead, naming the file.
+ */
+export function nginxOnlyWarnings (nginxRoot: string): Array<{ file: string, message: string }> {
+  const out: Array<{ file: string, message: string }> = []
+  const list = (dir: string): string[] => {
+    try { return statSync(dir).isDirectory() ? readdirSync(dir) : [] } catch { return [] }
+  }
+  for (const f of list(join(nginxRoot, 'vhost.d'))) {
+    const file = join(nginxRoot, 'vhost.d', f)
+    out.push({ file, message: `${file} is nginx configuration and is ignored: per-host settings come from the app container's env (VIRTUAL_*, HTTPS_METHOD, HSTS) and proxyctl.* labels` })
+  }
+  const proxyConf = join(nginxRoot, 'proxy.conf')
+  if (existsSync(proxyConf)) {
+    out.push({ file: proxyConf, message: `${proxyConf} is ignored: proxyctl sets nginx-proxy's forwarded headers itself and takes timeouts from its flags (proxyctl serve --help)` })
+  }
+  for (const f of list(join(nginxRoot, 'conf.d')).filter((n) => n.endsWith('.conf'))) {
+    const file = join(nginxRoot, 'conf.d', f)
+    out.push({ file, message: `${file} is nginx configuration and is ignored: proxyctl has no nginx; see README "How it differs from nginx-proxy"` })
+  }
+  return out
+}

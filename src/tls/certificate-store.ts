@@ -1,0 +1,115 @@
+import { watch, type FSWatcher } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createSecureContext, type SecureContext } from 'node:tls'
+import type { Logger } from '../logger.js'
+
+// Certificates from nginx-proxy's volume (/etc/nginx/certs): <name>.crt + <name>.key pairs.
+// Rebuilt aside and swapped on file changes and SIGHUP; a pair that fails to load keeps the last
+// good one for that name, so a renewal written in two steps never drops a host.
+
+export interface CertificateEntry {
+  name: string
+  context: SecureContext
+  cert: Buffer
+  key: Buffer
+}
+
+export class CertificateStore {
+  readonly dir: string
+  readonly #log: Logger
+  #entries = new Map<string, CertificateEntry>()
+  #watcher: FSWatcher | undefined
+  #reloadTimer: NodeJS.Timeout | undefined
+  #reloading: Promise<void> | undefined
+  #onReloaded: Array<() => void> = []
+
+  constructor (dir: string, log: Logger) {
+    this.dir = dir
+    this.#log = log
+  }
+
+  get names (): string[] { return [...this.#entries.keys()].sort() }
+
+  /** Called after every reload (the HTTPS server refreshes its default certificate). */
+  onReloaded (fn: () => void): void { this.#onReloaded.push(fn) }
+
+  async load (): Promise<void> {
+    this.#reloading ??= this.#load().finally(() => { this.#reloading = undefined })
+    await this.#reloading
+  }
+
+  watch (): void {
+    try {
+      this.#watcher = watch(this.dir, () => { this.#scheduleReload() })
+      this.#watcher.on('error', (err) => { this.#log.warn({ err: err.message, dir: this.dir }, 'Certificate directory watch failed') })
+    } catch (err) {
+      this.#log.info({ dir: this.dir, err: (err as Error).message }, 'No certificate directory to watch')
+    }
+  }
+
+  stop (): void {
+    this.#watcher?.close()
+    clearTimeout(this.#reloadTimer)
+  }
+
+  get (name: string): CertificateEntry | undefined { return this.#entries.get(name) }
+
+  /**
+   * nginx-proxy's rule: CERT_NAME if set, else <host>, else a parent domain's certificate
+   * (a.b.example.com -> b.example.com -> example.com). `default` is not a host's own certificate.
+   */
+  certificateFor (host: string, certName: string | undefined): CertificateEntry | undefined {
+    if (certName !== undefined) return this.#entries.get(certName)
+    let name = host
+    for (;;) {
+      const found = this.#entries.get(name)
+      if (found !== undefined) return found
+      const dot = name.indexOf('.')
+      if (dot < 0 || name.indexOf('.', dot + 1) < 0) return undefined // stop at the registrable domain
+      name = name.slice(dot + 1)
+    }
+  }
+
+  // Private
+
+  #scheduleReload (): void {
+    clearTimeout(this.#reloadTimer)
+    // Writers replace .crt and .key one after the other: wait for the burst to settle.
+    this.#reloadTimer = setTimeout(() => { void this.load() }, 150)
+  }
+
+  async #load (): Promise<void> {
+    let files: string[]
+    try {
+      files = await readdir(this.dir)
+    } catch {
+      files = []
+    }
+    const next = new Map<string, CertificateEntry>()
+    const names = files.filter((f) => f.endsWith('.crt')).map((f) => f.slice(0, -4))
+    for (const name of names) {
+      const certFile = join(this.dir, `${name}.crt`)
+      const keyFile = join(this.dir, `${name}.key`)
+      try {
+        const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)])
+        const previous = this.#entries.get(name)
+        if (previous !== undefined && previous.cert.equals(cert) && previous.key.equals(key)) {
+          next.set(name, previous)
+          continue
+        }
+        next.set(name, { name, cert, key, context: createSecureContext({ cert, key }) })
+      } catch (err) {
+        const previous = this.#entries.get(name)
+        this.#log.warn({ certFile, keyFile, err: (err as Error).message, keptPrevious: previous !== undefined }, 'Certificate pair skipped')
+        if (previous !== undefined) next.set(name, previous)
+      }
+    }
+    const changed = next.size !== this.#entries.size || [...next].some(([n, e]) => this.#entries.get(n) !== e)
+    this.#entries = next
+    if (changed) {
+      this.#log.info({ dir: this.dir, certificates: this.names }, 'Certificates loaded')
+      for (const fn of this.#onReloaded) fn()
+    }
+  }
+}

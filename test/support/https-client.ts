@@ -1,0 +1,43 @@
+import { connect as h2connect } from 'node:http2'
+import { request } from 'node:https'
+import type { IncomingHttpHeaders } from 'node:http'
+
+export interface TlsReply { status: number, headers: IncomingHttpHeaders, body: string, peerCN: string | undefined, alpn: string | false | null }
+
+/** One HTTPS/1.1 request on a fresh connection with the given SNI name; certificates are not verified. */
+export function httpsGet (port: number, servername: string, path = '/', headers: Record<string, string> = {}): Promise<TlsReply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, servername, rejectUnauthorized: false, agent: false, headers: { host: servername, ...headers } }, (res) => {
+      const socket = res.socket as import('node:tls').TLSSocket
+      const peer = socket.getPeerCertificate()
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), peerCN: peer?.subject?.CN as string | undefined, alpn: socket.alpnProtocol })
+      })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** The same over HTTP/2 (ALPN h2), with Node's own HTTP/2 client. */
+export function h2Get (port: number, servername: string, path = '/'): Promise<TlsReply> {
+  return new Promise((resolve, reject) => {
+    const session = h2connect(`https://127.0.0.1:${port}`, { servername, rejectUnauthorized: false })
+    session.on('error', reject)
+    const stream = session.request({ ':path': path, ':authority': servername })
+    const chunks: Buffer[] = []
+    let headers: IncomingHttpHeaders = {}
+    stream.on('response', (h) => { headers = h as IncomingHttpHeaders })
+    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.on('end', () => {
+      const alpn = session.alpnProtocol ?? null
+      const peerCN = session.socket !== undefined ? ((session.socket as import('node:tls').TLSSocket).getPeerCertificate()?.subject?.CN as string | undefined) : undefined
+      session.close()
+      resolve({ status: Number(headers[':status']), headers, body: Buffer.concat(chunks).toString('utf8'), peerCN, alpn })
+    })
+    stream.on('error', reject)
+    stream.end()
+  })
+}
