@@ -1,0 +1,295 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Client } from 'undici'
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+export const BENCH_DIR = join(REPO_ROOT, 'bench')
+export const RESULTS_DIR = join(BENCH_DIR, 'results')
+export const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js')
+
+/** Every container and network a bench creates carries this label (the test suite deletes its own, not these). */
+export const BENCH_LABEL_KEY = 'com.proxyctl.bench'
+export const BENCH_LABEL = `${BENCH_LABEL_KEY}=1`
+
+export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+export function log (msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
+}
+
+/** Poll `fn` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T> (fn: () => T | Promise<T>, opts: { timeoutMs?: number, intervalMs?: number, what?: string } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000)
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined && v !== null && v !== false) return v as NonNullable<T>
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${opts.what ?? 'a condition'}${last !== undefined ? `: ${(last as Error).message}` : ''}`)
+    }
+    await sleep(opts.intervalMs ?? 100)
+  }
+}
+
+export interface RunResult { code: number, stdout: string, stderr: string }
+
+export async function run (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv, cwd?: string, timeoutMs?: number } = {}): Promise<RunResult> {
+  return await new Promise((resolve) => {
+    execFile(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) + (err !== null && code === 1 && stderr === '' ? err.message : '') })
+    })
+  })
+}
+
+export async function mustRun (cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv, cwd?: string, timeoutMs?: number } = {}): Promise<string> {
+  const r = await run(cmd, args, opts)
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim().split('\n').slice(-5).join('\n')}`)
+  return r.stdout
+}
+
+export async function docker (...args: string[]): Promise<string> {
+  return (await mustRun('docker', args)).trim()
+}
+
+export async function containerIp (name: string): Promise<string> {
+  const ip = await docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', name)
+  const first = ip.split(' ').find((s) => s !== '')
+  if (first === undefined) throw new Error(`container ${name} has no IP address`)
+  return first
+}
+
+/** Removes bench containers (by label and name prefix), e.g. left over by an interrupted run. */
+export async function removeBenchContainers (namePrefix: string): Promise<void> {
+  const ids = (await docker('ps', '-aq', '--filter', `label=${BENCH_LABEL}`, '--filter', `name=^${namePrefix}`)).split('\n').filter(Boolean)
+  if (ids.length > 0) await run('docker', ['rm', '-f', ...ids])
+}
+
+export async function imageExists (image: string): Promise<boolean> {
+  return (await run('docker', ['image', 'inspect', image])).code === 0
+}
+
+export async function composeBinary (): Promise<string[]> {
+  if ((await run('docker', ['compose', 'version'])).code === 0) return ['docker', 'compose']
+  if ((await run('docker-compose', ['version'])).code === 0) return ['docker-compose']
+  throw new Error('neither "docker compose" nor "docker-compose" is installed (apt-get install docker-compose)')
+}
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+      s.close(() => { resolve(port) })
+    })
+  })
+}
+
+export function makeTempDir (prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  chmodSync(dir, 0o755) // nginx workers run unprivileged and read files here
+  return dir
+}
+
+export function writeJson (path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, JSON.stringify(value, null, 2) + '\n')
+}
+
+export function readJson<T> (path: string): T | undefined {
+  if (!existsSync(path)) return undefined
+  return JSON.parse(readFileSync(path, 'utf8')) as T
+}
+
+export function median (xs: readonly number[]): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+
+/** Nearest-rank percentile of an already sorted array. */
+export function percentileSorted (sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[rank]!
+}
+
+export const round = (n: number, digits = 0): number => { const f = 10 ** digits; return Math.round(n * f) / f }
+
+// ---------------------------------------------------------------- processes
+
+/** Peak memory of a process: VmHWM (the kernel's high-water mark) and the largest VmRSS seen. */
+export class RssMonitor {
+  readonly #pid: number
+  readonly #timer: NodeJS.Timeout
+  maxRssKb = 0
+  hwmKb = 0
+
+  constructor (pid: number, intervalMs = 200) {
+    this.#pid = pid
+    this.#timer = setInterval(() => { this.sample() }, intervalMs)
+    this.#timer.unref()
+    this.sample()
+  }
+
+  sample (): void {
+    try {
+      const s = readFileSync(`/proc/${this.#pid}/status`, 'utf8')
+      const rss = /VmRSS:\s+(\d+)/.exec(s)
+      const hwm = /VmHWM:\s+(\d+)/.exec(s)
+      if (rss !== null) this.maxRssKb = Math.max(this.maxRssKb, Number(rss[1]))
+      if (hwm !== null) this.hwmKb = Math.max(this.hwmKb, Number(hwm[1]))
+    } catch {}
+  }
+
+  /** Largest RSS since the last reset (a window's peak; VmHWM covers the whole life). */
+  resetWindow (): void { this.maxRssKb = 0; this.sample() }
+
+  stop (): void { this.sample(); clearInterval(this.#timer) }
+}
+
+export interface Proc {
+  child: ChildProcess
+  pid: number
+  stop (signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>
+}
+
+/** Spawns with stdout+stderr appended to `logFile` (a file, like nginx's access.log; not a pipe we must drain). */
+export function spawnLogged (cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): Proc {
+  const fd = openSync(logFile, 'a')
+  const child = spawn(cmd, args, { env, stdio: ['ignore', fd, fd] })
+  closeSync(fd)
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code) }))
+  return {
+    child,
+    pid: child.pid ?? -1,
+    stop: async (signal = 'SIGTERM', timeoutMs = 15_000) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      const t = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
+      const code = await exited
+      clearTimeout(t)
+      return code
+    }
+  }
+}
+
+export interface ProxyctlProcess extends Proc {
+  port: number
+  adminSocket: string
+  logFile: string
+}
+
+/** `proxyctl serve` from dist/ on 127.0.0.1, logs (JSON lines, access log included) to a file. */
+export async function startProxyctl (opts: { dir: string, name: string, accessLog: boolean, extraArgs?: string[], nodeArgs?: string[] }): Promise<ProxyctlProcess> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`)
+  const port = await freePort()
+  const adminSocket = join(opts.dir, `${opts.name}.sock`)
+  const logFile = join(opts.dir, `${opts.name}.log`)
+  const args = [...(opts.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-socket', adminSocket, ...(opts.accessLog ? [] : ['--no-access-log']), ...(opts.extraArgs ?? [])]
+  const proc = spawnLogged(process.execPath, args, logFile, { ...process.env, LOG_LEVEL: 'info', ACCESS_LOG: opts.accessLog ? 'on' : 'off', HTTPS_PORT: 'off' })
+  await waitFor(() => {
+    if (proc.child.exitCode !== null) throw new Error(`proxyctl exited with ${proc.child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)
+    return readFileSync(logFile, 'utf8').includes('"msg":"Listening"')
+  }, { timeoutMs: 30_000, what: `proxyctl ${opts.name} to listen (log ${logFile})` })
+  return { ...proc, port, adminSocket, logFile }
+}
+
+export interface UpstreamState { name: string, origin: string, state: string, containerId: string }
+export interface ProxyStatus { hosts: Array<{ host: string }>, upstreams: UpstreamState[] }
+
+export async function proxyctlStatus (adminSocket: string): Promise<ProxyStatus> {
+  const client = new Client('http://proxyctl.admin', { socketPath: adminSocket })
+  try {
+    const res = await client.request({ method: 'GET', path: '/v1/status' })
+    return await res.body.json() as ProxyStatus
+  } finally {
+    await client.close()
+  }
+}
+
+/** Waits until proxyctl routes `host` to a ready upstream (or until `predicate` holds). */
+export async function waitForProxyctlHost (adminSocket: string, host: string, present = true, timeoutMs = 30_000): Promise<void> {
+  await waitFor(async () => {
+    const s = await proxyctlStatus(adminSocket)
+    const has = s.hosts.some((h) => h.host === host)
+    return present ? has && s.upstreams.some((u) => u.state === 'ready') : !has
+  }, { timeoutMs, what: `proxyctl ${present ? 'to route' : 'to drop'} ${host}` })
+}
+
+// ---------------------------------------------------------------- nginx
+
+/** The Debian nginx binary; installs nginx-light with apt-get when missing and we are root. */
+export async function ensureNginx (): Promise<string> {
+  for (const p of [process.env.NGINX_BIN, '/usr/sbin/nginx', '/usr/local/sbin/nginx']) {
+    if (p !== undefined && p !== '' && existsSync(p)) return p
+  }
+  const isRoot = process.getuid?.() === 0
+  const hasApt = existsSync('/usr/bin/apt-get')
+  if (!isRoot || !hasApt) {
+    throw new Error('nginx is not installed: run "apt-get install -y nginx-light" (Debian/Ubuntu) or set NGINX_BIN to an nginx binary')
+  }
+  log('nginx not found: apt-get install -y nginx-light')
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  let r = await run('apt-get', ['install', '-y', '--no-install-recommends', 'nginx-light'], { env, timeoutMs: 600_000 })
+  if (r.code !== 0) {
+    await run('apt-get', ['update'], { env, timeoutMs: 600_000 })
+    r = await run('apt-get', ['install', '-y', '--no-install-recommends', 'nginx-light'], { env, timeoutMs: 600_000 })
+  }
+  if (r.code !== 0 || !existsSync('/usr/sbin/nginx')) throw new Error(`apt-get install nginx-light failed: ${r.stderr.slice(-1000)}`)
+  // The package starts a system nginx on :80; the benches run their own instances.
+  await run('systemctl', ['disable', '--now', 'nginx'])
+  return '/usr/sbin/nginx'
+}
+
+/** User for nginx workers when the master runs as root. */
+export function nginxUserDirective (): string {
+  if (process.getuid?.() !== 0) return ''
+  const passwd = readFileSync('/etc/passwd', 'utf8')
+  if (/^www-data:/m.test(passwd)) return 'user www-data;'
+  return 'user nobody;'
+}
+
+export async function nginxVersion (bin: string): Promise<string> {
+  const r = await run(bin, ['-v'])
+  return (r.stderr + r.stdout).trim().replace(/^nginx version: /, '')
+}
+
+/** Starts an nginx master in the foreground with the given config file, prefix `dir`. */
+export async function startNginx (bin: string, dir: string, conf: string, name: string): Promise<Proc> {
+  const t = await run(bin, ['-t', '-p', dir, '-c', conf])
+  if (t.code !== 0) throw new Error(`nginx -t failed for ${conf}: ${t.stderr}`)
+  return spawnLogged(bin, ['-p', dir, '-c', conf, '-g', 'daemon off;'], join(dir, `${name}.stderr.log`))
+}
+
+// ---------------------------------------------------------------- machine
+
+export async function machineInfo (): Promise<Record<string, string>> {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? 'unknown'
+  const mem = /MemTotal:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]
+  const os = /PRETTY_NAME="([^"]+)"/.exec(existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '')?.[1] ?? ''
+  const nginx = existsSync('/usr/sbin/nginx') ? await nginxVersion('/usr/sbin/nginx') : 'not installed'
+  const dockerVersion = (await run('docker', ['version', '--format', '{{.Server.Version}}'])).stdout.trim()
+  const nproc = (await run('nproc', [])).stdout.trim()
+  return {
+    nproc,
+    cpu: model,
+    memory: mem !== undefined ? `${Math.round(Number(mem) / 1024 / 1024)} GB` : 'unknown',
+    os,
+    node: process.version,
+    nginx,
+    docker: dockerVersion,
+    load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+  }
+}
