@@ -30,7 +30,10 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 RUN chmod +x /app/dist/cli/main.js && ln -sf /app/dist/cli/main.js /usr/local/bin/proxyctl && mkdir -p /run/proxyctl
 # `proxyctl deploy` and `proxyctl status` find the running proxy by this label.
+# acme-companion finds the proxy container by nginx-proxy's label, as it finds nginx-proxy.
 LABEL com.proxyctl.role="edge" \
+      com.github.nginx-proxy.nginx="" \
+      com.github.jrcs.letsencrypt_nginx_proxy_companion.nginx_proxy="" \
       org.opencontainers.image.title="proxyctl" \
       org.opencontainers.image.description="Edge reverse proxy for Docker hosts with zero-downtime rollouts"
 EXPOSE 80 443

@@ -2,7 +2,12 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { installCert, makeCert } from '../support/certs.ts'
 import { createNetwork, docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { httpsGet } from '../support/https-client.ts'
 import { get } from '../support/http-client.ts'
 import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
@@ -26,9 +31,17 @@ if (requireDocker(t)) {
     const net = uniqueName('net')
     await createNetwork(t, net)
     const port = await freePort()
+    const httpsPort = await freePort()
+    // nginx-proxy's volumes: certificates, and an nginx-only vhost.d file that must only warn.
+    const nginxDir = mkdtempSync(join(tmpdir(), 'pxt-nginx-'))
+    mkdirSync(join(nginxDir, 'certs'))
+    mkdirSync(join(nginxDir, 'vhost.d'))
+    writeFileSync(join(nginxDir, 'vhost.d', 'image.test'), 'client_max_body_size 100m;\n')
+    installCert(join(nginxDir, 'certs'), 'image.test', makeCert('image.test'))
     const proxyName = uniqueName('edge')
     await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '--network', net,
-      '-p', `127.0.0.1:${port}:80`, '-v', '/var/run/docker.sock:/tmp/docker.sock:ro', PROXY_IMAGE)
+      '-p', `127.0.0.1:${port}:80`, '-p', `127.0.0.1:${httpsPort}:443`, '-v', '/var/run/docker.sock:/tmp/docker.sock:ro',
+      '-v', `${join(nginxDir, 'certs')}:/etc/nginx/certs:ro`, '-v', `${join(nginxDir, 'vhost.d')}:/etc/nginx/vhost.d:ro`, PROXY_IMAGE)
     t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
     const shared = uniqueName('shared')
     await runApp(t, { name: shared, network: net, env: { VIRTUAL_HOST: 'image.test', APP_VERSION: 'in-image' } })
@@ -36,16 +49,24 @@ if (requireDocker(t)) {
     await runApp(t, { name: isolated, env: { VIRTUAL_HOST: 'isolated.test' } })
 
     const body = await waitFor(async () => {
-      const r = await get(port, 'image.test')
-      return r.status === 200 ? JSON.parse(r.body) as { version: string } : undefined
+      const r = await httpsGet(httpsPort, 'image.test')
+      return r.status === 200 ? JSON.parse(r.body) as { version: string, headers: Record<string, string> } : undefined
     }, { timeoutMs: 20_000, what: 'image.test through the proxy container' })
     t.equal(body.version, 'in-image')
+    t.equal(body.headers['x-forwarded-proto'], 'https')
+    t.equal((await get(port, 'image.test')).status, 301, 'plain HTTP redirects to HTTPS (a certificate exists)')
     t.equal((await get(port, 'isolated.test')).status, 503, 'an app on no shared network is not routed')
     const logs = await waitFor(async () => {
       const { stdout } = await execFileP('docker', ['logs', proxyName])
       return stdout.includes(isolated) ? stdout : undefined
     }, { what: 'the isolated app logged' })
     t.match(logs, /shares no network with the proxy/)
+    t.match(logs, /vhost\.d\/image\.test is nginx configuration and is ignored/)
+
+    // acme-companion's renewal signal: certificates reload, the proxy keeps serving.
+    await docker('kill', '-s', 'HUP', proxyName)
+    await waitFor(async () => (await execFileP('docker', ['logs', proxyName])).stdout.includes('"msg":"Reloaded"'), { what: 'the SIGHUP reload' })
+    t.equal((await httpsGet(httpsPort, 'image.test')).status, 200, 'still serving after SIGHUP')
 
     // The host CLI finds the proxy by its image label and reads the table through docker exec.
     const { stdout } = await execFileP(process.execPath, [CLI, 'status', '--proxy', proxyName, '--json'])

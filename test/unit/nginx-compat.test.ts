@@ -1,0 +1,31 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { nginxOnlyWarnings } from '../../src/config/nginx-compat.ts'
+import type { ContainerInfo } from '../../src/docker/container-info.ts'
+import { parseContainer } from '../../src/docker/virtual-host.ts'
+
+t.test('nginx-only files each get a warning naming them; nothing else does', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'pxt-nginx-'))
+  t.same(nginxOnlyWarnings(root), [])
+  mkdirSync(join(root, 'vhost.d'))
+  mkdirSync(join(root, 'conf.d'))
+  mkdirSync(join(root, 'certs'))
+  writeFileSync(join(root, 'vhost.d', 'a.com'), 'x')
+  writeFileSync(join(root, 'conf.d', 'my.conf'), 'x')
+  writeFileSync(join(root, 'conf.d', 'README'), 'x')
+  writeFileSync(join(root, 'proxy.conf'), 'x')
+  writeFileSync(join(root, 'certs', 'a.com.crt'), 'x')
+  t.same(nginxOnlyWarnings(root).map((w) => w.file).sort(), [join(root, 'conf.d', 'my.conf'), join(root, 'proxy.conf'), join(root, 'vhost.d', 'a.com')].sort())
+})
+
+t.test('HTTPS_METHOD, HSTS and CERT_NAME on app containers', async (t) => {
+  const c = (env: Record<string, string>): ContainerInfo => ({ id: 'c', name: 'c', running: true, env: { VIRTUAL_HOST: 'a.com', ...env }, labels: {}, exposedPorts: [], networks: [], networkMode: 'bridge', health: 'none' })
+  const ok = parseContainer(c({ HTTPS_METHOD: 'NoRedirect', HSTS: 'off', CERT_NAME: 'shared' }))
+  t.same(ok.kind === 'ok' ? ok.routes.tls : ok, { httpsMethod: 'noredirect', hsts: 'off', certName: 'shared' })
+  const dflt = parseContainer(c({}))
+  t.same(dflt.kind === 'ok' ? dflt.routes.tls : dflt, { httpsMethod: undefined, hsts: undefined, certName: undefined })
+  t.equal(parseContainer(c({ HTTPS_METHOD: 'sometimes' })).kind, 'invalid')
+  t.equal(parseContainer(c({ CERT_NAME: '../etc/passwd' })).kind, 'invalid')
+})
