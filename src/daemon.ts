@@ -4,6 +4,10 @@ import { DEFAULT_LONG_LIVED_GRACE_MS, type ServeOptions } from './config/options
 import { join } from 'node:path'
 import { nginxOnlyWarnings } from './config/nginx-compat.js'
 import { connectDocker, pingDocker } from './docker/docker-client.js'
+import { createServer } from 'node:http'
+import { RolloutHistory } from './history/rollout-history.js'
+import { Metrics } from './metrics/metrics.js'
+import { TrafficStats } from './metrics/traffic-stats.js'
 import { BasicAuthStore } from './proxy/basic-auth.js'
 import { CertificateStore } from './tls/certificate-store.js'
 import { DockerSource } from './docker/docker-source.js'
@@ -27,13 +31,27 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   await pingDocker(endpoint)
 
   const store = new RouteTableStore()
+  const traffic = new TrafficStats()
+  let proxyInflight = (): number => 0
+  let dockerReconnects = (): number => 0
+  const metrics = new Metrics({
+    inflight: () => proxyInflight(),
+    dockerReconnects: () => dockerReconnects(),
+    upstreamStates: () => {
+      const counts: Record<string, number> = {}
+      for (const t of reconciler.targets()) counts[t.state] = (counts[t.state] ?? 0) + 1
+      return counts
+    }
+  })
+  const history = new RolloutHistory(options.historyFile, (hosts) => hosts.reduce((n, h) => n + traffic.get(h).errors, 0), root.child({ component: 'admin' }))
+  await history.load()
   const reconciler = new Reconciler(store, {
     balancing: options.balancing,
     defaultHost: options.defaultHost,
     drainTimeoutMs: options.drainTimeoutMs,
     connectTimeoutMs: options.upstreamConnectTimeoutMs,
     responseTimeoutMs: options.upstreamResponseTimeoutMs
-  }, root.child({ component: 'routing' }))
+  }, root.child({ component: 'routing' }), (ok) => { metrics.healthCheckCompleted(ok) })
 
   const source = new DockerSource(endpoint.docker, {
     stateChanged: (state) => { reconciler.apply(state) },
@@ -41,6 +59,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     groupStarted: (id, reason) => { reconciler.restore(id, reason) }
   }, root.child({ component: 'docker' }), { selfContainerId: options.selfContainerId })
   await source.start()
+  dockerReconnects = () => source.reconnects
 
   // Check what is already running before the listener opens: a proxy restart must not 503 healthy apps.
   await reconciler.probeAll(options.bootHealthWaitMs)
@@ -58,6 +77,9 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     version: VERSION,
     drainTimeoutMs: options.drainTimeoutMs,
     longLivedGraceMs: DEFAULT_LONG_LIVED_GRACE_MS,
+    traffic,
+    history,
+    metrics,
     skipped: () => source.problems.filter((p) => p.level === 'error').map((p) => ({ containerId: p.containerId, name: p.containerName, reason: p.message }))
   }, root.child({ component: 'admin' }))
   await listenOnSocket(admin, options.adminSocket)
@@ -75,9 +97,28 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
       ? undefined
       : { port: options.httpsPort, certs, defaultHttpsMethod: options.defaultHttpsMethod, defaultHsts: options.defaultHsts },
     auth,
-    htmlDir: options.htmlDir
+    htmlDir: options.htmlDir,
+    requestIds: options.requestIds,
+    observer: {
+      requestCompleted: (host, status, upstream, durationMs) => {
+        traffic.requestCompleted(host, status)
+        metrics.requestCompleted(host, status, upstream, durationMs)
+      }
+    }
   }, root.child({ component: 'proxy' }))
+  proxyInflight = () => proxy.inflight
   const { port, httpsPort } = await proxy.listen()
+  const metricsServer = options.metricsListen === undefined
+    ? undefined
+    : createServer((req, res) => {
+      if (req.url !== '/metrics') { res.writeHead(404).end(); return }
+      metrics.registry.metrics().then((text) => { res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text) }, () => { res.writeHead(500).end() })
+    })
+  if (metricsServer !== undefined && options.metricsListen !== undefined) {
+    const { host, port: metricsPort } = options.metricsListen
+    await new Promise<void>((resolve, reject) => { metricsServer.once('error', reject); metricsServer.listen(metricsPort, host, resolve) })
+    log.info({ metrics: `${host}:${metricsPort}` }, 'Metrics listening')
+  }
   const ready = reconciler.targets().filter((t) => t.routable).length
   log.info({ port, httpsPort, host: options.host, adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')
 
@@ -92,6 +133,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
       stopping ??= (async () => {
         log.info({ inflight: proxy.inflight }, 'Stopping')
         await proxy.stop()
+        metricsServer?.close()
         source.stop()
         certs.stop()
         auth.stop()

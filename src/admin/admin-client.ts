@@ -5,13 +5,20 @@ import { Client } from 'undici'
 import { DEFAULT_ADMIN_SOCKET } from '../config/options.js'
 import { DeployInProgressError, ProxyError } from '../errors.js'
 import type { DrainResult } from '../routing/target.js'
+import type { RolloutRecord } from '../history/rollout-history.js'
 import type { StatusReport } from './status.js'
 
 /** Label the proxyctl image carries, so `proxyctl deploy` finds the running proxy by itself. */
 export const EDGE_LABEL = 'com.proxyctl.role'
 export const EDGE_LABEL_VALUE = 'edge'
 
-export interface AdminResponse { status: number, body: unknown }
+/** `text` is the raw body (HTML, metrics); `body` the parsed JSON when it is JSON. */
+export interface AdminResponse { status: number, contentType: string, text: string, body: unknown }
+
+function parseBody (contentType: string, text: string): unknown {
+  if (!contentType.includes('json') || text === '') return null
+  try { return JSON.parse(text) } catch { return null }
+}
 
 /** How admin requests reach the proxy: its Unix socket directly, or through `docker exec`. */
 export interface AdminTransport {
@@ -41,7 +48,8 @@ export class SocketTransport implements AdminTransport {
       throw new ProxyError('PROXY_ERR_ADMIN', `cannot reach the proxy's admin socket ${this.describe}: ${(err as Error).message}`, { cause: err })
     }
     const text = await res.body.text()
-    return { status: res.statusCode, body: text === '' ? null : JSON.parse(text) }
+    const contentType = String(res.headers['content-type'] ?? '')
+    return { status: res.statusCode, contentType, text, body: parseBody(contentType, text) }
   }
 
   async close (): Promise<void> { await this.#client.close() }
@@ -77,7 +85,8 @@ export class DockerExecTransport implements AdminTransport {
     })
     const text = Buffer.concat(out).toString('utf8').trim()
     try {
-      return JSON.parse(text) as AdminResponse
+      const r = JSON.parse(text) as Omit<AdminResponse, 'body'>
+      return { ...r, body: parseBody(r.contentType, r.text) }
     } catch {
       throw new ProxyError('PROXY_ERR_ADMIN', `unexpected answer from ${this.describe}: ${(text || Buffer.concat(err).toString('utf8')).slice(0, 500)}`)
     }
@@ -97,6 +106,18 @@ export class AdminClient {
   /** Resolves when the container's in-flight requests reach zero or the timeout passes. */
   async drain (containerId: string, timeoutMs: number, graceMs?: number): Promise<DrainResult & { containerId: string, name: string }> {
     return await this.#json('POST', '/v1/drain', { containerId, timeoutMs, ...(graceMs !== undefined ? { graceMs } : {}) })
+  }
+
+  async history (): Promise<RolloutRecord[]> { return await this.#json<RolloutRecord[]>('GET', '/v1/history') }
+
+  async deployStarted (service: string): Promise<RolloutRecord> { return await this.#json('POST', '/v1/deploys', { service }) }
+
+  async deployStepped (id: string, step: { step: string, status: string, message: string, old?: string[], new?: string[] }): Promise<void> {
+    await this.#json('POST', `/v1/deploys/${encodeURIComponent(id)}/steps`, step)
+  }
+
+  async deployFinished (id: string, outcome: 'succeeded' | 'failed', error?: string): Promise<RolloutRecord> {
+    return await this.#json('POST', `/v1/deploys/${encodeURIComponent(id)}/finish`, { outcome, ...(error !== undefined ? { error } : {}) })
   }
 
   /** Take (or renew) the deploy lease for `key`; fails with PROXY_ERR_DEPLOY_IN_PROGRESS when another holder has it. */

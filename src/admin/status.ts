@@ -1,3 +1,4 @@
+import type { HostTraffic } from '../metrics/traffic-stats.js'
 import type { RouteTable } from '../routing/route-table.js'
 import type { CheckResult, Target } from '../routing/target.js'
 
@@ -41,6 +42,8 @@ export interface StatusReport {
   upstreams: UpstreamStatus[]
   /** Containers the provider could not route, with the reason (invalid VIRTUAL_* values...). */
   skipped: SkippedContainer[]
+  /** Requests and errors per route host since the proxy started. */
+  traffic: Record<string, HostTraffic>
 }
 
 export function upstreamStatus (t: Target): UpstreamStatus {
@@ -57,7 +60,7 @@ export function upstreamStatus (t: Target): UpstreamStatus {
   }
 }
 
-export function buildStatus (table: RouteTable, targets: readonly Target[], version: string, skipped: SkippedContainer[] = []): StatusReport {
+export function buildStatus (table: RouteTable, targets: readonly Target[], version: string, skipped: SkippedContainer[] = [], traffic: Record<string, HostTraffic> = {}): StatusReport {
   return {
     version,
     pid: process.pid,
@@ -69,6 +72,17 @@ export function buildStatus (table: RouteTable, targets: readonly Target[], vers
       }))
     })),
     upstreams: targets.map(upstreamStatus).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id)),
-    skipped
+    skipped,
+    traffic
   }
+}
+
+/** Hosts routed to any of these containers (by id, id prefix or name). */
+export function hostsOf (table: RouteTable, containers: readonly string[]): string[] {
+  const hosts: string[] = []
+  for (const h of table.hosts) {
+    const hit = h.locations.some((l) => l.balancer.targets.some((t) => containers.some((c) => c === t.name || t.groupId.startsWith(c))))
+    if (hit) hosts.push(h.host)
+  }
+  return hosts
 }

@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import {
   parseDurationMs, parsePort, type BalancingStrategy, type ServeOptions
 } from '../config/options.js'
-import { parseHttpsMethod, parseHttpsPort, validatedDefaultHost } from '../config/env.js'
+import { parseHttpsMethod, parseHttpsPort, parseListen, validatedDefaultHost } from '../config/env.js'
 import { InvalidOptionError } from '../errors.js'
 
 // argv -> typed command (pure). node:util parseArgs is enough for this flag set: strict mode
@@ -33,6 +33,8 @@ export type Command =
   | DeployCommand
   | { kind: 'admin-request', method: string, path: string, body: string | undefined, adminSocket: string | undefined }
   | { kind: 'health', adminSocket: string | undefined }
+  | ({ kind: 'history', json: boolean } & AdminTarget)
+  | ({ kind: 'dashboard', port: number, host: string } & AdminTarget)
 
 export const DEFAULT_DEPLOY_TIMEOUT_MS = 120_000
 export const DEFAULT_DEPLOY_DRAIN_TIMEOUT_MS = 30_000
@@ -64,6 +66,18 @@ export function parseCommand (argv: string[]): Command {
       return { kind: 'status', json: values.json === true, adminSocket: values['admin-socket'], proxy: values.proxy }
     }
     case 'deploy': return parseDeploy(rest)
+    case 'history': {
+      const { values, positionals } = parse(rest, { ...adminFlags, json: { type: 'boolean' } }, 'history')
+      if (values.help === true) return { kind: 'help', topic: 'history' }
+      if (positionals.length > 0) throw new InvalidOptionError(`history: unexpected argument "${positionals[0] ?? ''}"`)
+      return { kind: 'history', json: values.json === true, adminSocket: values['admin-socket'], proxy: values.proxy }
+    }
+    case 'dashboard': {
+      const { values, positionals } = parse(rest, { ...adminFlags, port: { type: 'string', short: 'p' }, host: { type: 'string' } }, 'dashboard')
+      if (values.help === true) return { kind: 'help', topic: 'dashboard' }
+      if (positionals.length > 0) throw new InvalidOptionError(`dashboard: unexpected argument "${positionals[0] ?? ''}"`)
+      return { kind: 'dashboard', port: values.port === undefined ? 8090 : parsePort(values.port, '--port'), host: values.host ?? '127.0.0.1', adminSocket: values['admin-socket'], proxy: values.proxy }
+    }
     case 'admin-request': {
       const { values, positionals } = parse(rest, { 'admin-socket': { type: 'string' } }, 'admin-request')
       const [method, path, body] = positionals
@@ -92,6 +106,8 @@ function parseServe (args: string[]): Command {
     balancing: { type: 'string' },
     'drain-timeout': { type: 'string' },
     'shutdown-timeout': { type: 'string' },
+    'history-file': { type: 'string' },
+    'metrics-listen': { type: 'string' },
     help: { type: 'boolean', short: 'h' }
   }, 'serve')
   if (values.help === true) return { kind: 'help', topic: 'serve' }
@@ -112,6 +128,8 @@ function parseServe (args: string[]): Command {
     flags.balancing = values.balancing satisfies BalancingStrategy
   }
   if (values['drain-timeout'] !== undefined) flags.drainTimeoutMs = parseDurationMs(values['drain-timeout'], '--drain-timeout')
+  if (values['history-file'] !== undefined) flags.historyFile = values['history-file']
+  if (values['metrics-listen'] !== undefined) flags.metricsListen = parseListen(values['metrics-listen'], '--metrics-listen')
   if (values['shutdown-timeout'] !== undefined) flags.shutdownTimeoutMs = parseDurationMs(values['shutdown-timeout'], '--shutdown-timeout')
   return { kind: 'serve', flags }
 }

@@ -6,6 +6,8 @@ Usage:
   proxyctl deploy SERVICE [options] roll out a compose service without dropping requests
   proxyctl deploy --container NAME --image IMAGE
   proxyctl status [--json]          show hosts, upstreams and their state
+  proxyctl history [--json]         the rollouts the proxy has seen
+  proxyctl dashboard [--port 8090]  the live status page on http://127.0.0.1:PORT/
   proxyctl --version | --help
 
 Run "proxyctl COMMAND --help" for a command's options.
@@ -23,6 +25,8 @@ VIRTUAL_HOST_MULTIPORTS, NETWORK_ACCESS (see README.md).`,
       --balancing S       least-outstanding (default) or round-robin
       --drain-timeout D   bound for draining a removed upstream (default 30s)
       --shutdown-timeout D  bound for in-flight requests on SIGTERM (default 10s)
+      --history-file PATH rollout history as JSON lines (env HISTORY_FILE)
+      --metrics-listen A  opt-in public /metrics, e.g. 127.0.0.1:9100 (env METRICS_LISTEN)
 
 TLS: certificates from /etc/nginx/certs (<host>.crt/.key, default.crt/.key), reloaded on change and SIGHUP;
 basic auth from /etc/nginx/htpasswd/<host>; ACME challenges from /usr/share/nginx/html.
@@ -32,6 +36,14 @@ Logs: LOG_LEVEL (default info); JSON lines, pretty on a TTY.`,
 
 Shows every host, its upstreams, their state (starting, ready, unhealthy, draining),
 in-flight requests and the last health-check result.`,
+  history: `Usage: proxyctl history [--json] [--proxy NAME | --admin-socket PATH]
+
+Each rollout: service, old and new containers, steps with timestamps, outcome, and the failed
+requests the proxy saw on the service's hosts while it ran (newest first).`,
+  dashboard: `Usage: proxyctl dashboard [--port 8090] [--host 127.0.0.1] [--proxy NAME | --admin-socket PATH]
+
+Serves the proxy's live status page (and /metrics) on a local port, relayed to the admin API the
+same way as every other command: only who can use the Docker socket can open it.`,
   deploy: `Usage: proxyctl deploy SERVICE [-f compose.yml] [-p project] [options]
        proxyctl deploy --container NAME --image IMAGE [options]
 

@@ -34,9 +34,24 @@ export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptio
   if (socket !== undefined) out.adminSocket = socket
   const drain = get('DRAIN_TIMEOUT')
   if (drain !== undefined) out.drainTimeoutMs = parseDurationMs(drain, 'DRAIN_TIMEOUT')
+  const history = get('HISTORY_FILE')
+  if (history !== undefined) out.historyFile = history
+  const metrics = get('METRICS_LISTEN')
+  if (metrics !== undefined) out.metricsListen = parseListen(metrics, 'METRICS_LISTEN')
+  const ids = get('REQUEST_IDS')
+  if (ids !== undefined) out.requestIds = parseBoolean(ids, 'REQUEST_IDS')
   const self = get('PROXYCTL_CONTAINER_ID')
   if (self !== undefined) out.selfContainerId = self
   return out
+}
+
+/** "HOST:PORT" or ":PORT"/"PORT" (then 127.0.0.1: public exposure is an explicit choice). */
+export function parseListen (value: string, what: string): { host: string, port: number } {
+  const v = value.trim()
+  const colon = v.lastIndexOf(':')
+  const host = colon > 0 ? v.slice(0, colon).replace(/^\[|\]$/g, '') : '127.0.0.1'
+  const port = parsePort(colon >= 0 ? v.slice(colon + 1) : v, what)
+  return { host, port }
 }
 
 export function parseHttpsPort (value: string, what: string): number | undefined {

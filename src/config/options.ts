@@ -44,6 +44,11 @@ export interface ServeOptions {
   upstreamResponseTimeoutMs: number
   maxHeaderSize: number
   bootHealthWaitMs: number
+  /** Rollout history as JSON lines (survives restarts); in memory only when unset. */
+  historyFile: string | undefined
+  /** Opt-in public /metrics listener, e.g. 127.0.0.1:9100 (the admin socket always has /metrics). */
+  metricsListen: { host: string, port: number } | undefined
+  requestIds: boolean
   /** Container id of the proxy itself when it runs in Docker (network scoping); detected when unset. */
   selfContainerId: string | undefined
 }
@@ -69,6 +74,9 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   upstreamResponseTimeoutMs: DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS,
   maxHeaderSize: DEFAULT_MAX_HEADER_SIZE,
   bootHealthWaitMs: DEFAULT_BOOT_HEALTH_WAIT_MS,
+  historyFile: undefined,
+  metricsListen: undefined,
+  requestIds: true,
   selfContainerId: undefined
 }
 

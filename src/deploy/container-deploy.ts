@@ -31,7 +31,7 @@ export async function deployContainer (req: ContainerDeployRequest, deps: Deploy
   return await withDeployLock(deps.admin, `container:${oldName}`, async () => {
     const running = old.State?.Running === true
     const newName = `${oldName}-${Date.now().toString(36)}`
-    progress.emit({ step: 'plan', status: 'done', message: `${oldName}: ${old.Config.Image} -> ${req.image}${running ? '' : ' (old container is not running)'}` })
+    progress.emit({ step: 'plan', status: 'done', message: `${oldName}: ${old.Config.Image} -> ${req.image}${running ? '' : ' (old container is not running)'}`, old: [oldName] })
     const oldImage = await docker.getImage(old.Image).inspect().catch(() => undefined)
     // Keep Cmd/Entrypoint only where the user overrode the old image's defaults.
     const same = (a: unknown, b: unknown): boolean => JSON.stringify(a ?? null) === JSON.stringify(b ?? null)
@@ -55,7 +55,7 @@ export async function deployContainer (req: ContainerDeployRequest, deps: Deploy
       })
       for (const [name, n] of otherNets) await docker.getNetwork(name).connect({ Container: created.id, EndpointConfig: { Aliases: n.Aliases ?? undefined } })
       await created.start()
-      progress.emit({ step: 'scale', status: 'done', message: `started ${newName}` })
+      progress.emit({ step: 'scale', status: 'done', message: `started ${newName}`, new: [newName] })
       await awaitAdmission(deps, [{ id: created.id, name: newName, running: true }], req.timeoutMs)
     } catch (err) {
       if (created !== undefined) await rollback(deps, [{ id: created.id, name: newName, running: true }])

@@ -14,6 +14,7 @@ export class Progress {
   readonly #out: NodeJS.WritableStream
   readonly #started = Date.now()
   readonly events: Array<ProgressEvent & { elapsedMs: number }> = []
+  readonly #listeners: Array<(e: ProgressEvent) => void> = []
 
   constructor (json: boolean, out: NodeJS.WritableStream = process.stdout) {
     this.#json = json
@@ -22,9 +23,12 @@ export class Progress {
 
   get elapsedMs (): number { return Date.now() - this.#started }
 
+  onEvent (listener: (e: ProgressEvent) => void): void { this.#listeners.push(listener) }
+
   emit (event: ProgressEvent): void {
     const e = { ...event, elapsedMs: this.elapsedMs }
     this.events.push(e)
+    for (const l of this.#listeners) l(event)
     if (this.#json) {
       this.#out.write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`)
       return

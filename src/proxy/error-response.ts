@@ -27,7 +27,7 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'
 }
 
-export function sendError (res: ServerResponse, status: number, code: string): void {
+export function sendError (res: ServerResponse, status: number, code: string, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy()
     return
@@ -39,7 +39,8 @@ export function sendError (res: ServerResponse, status: number, code: string): v
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'x-proxyctl-error': code,
-    'cache-control': 'no-store'
+    'cache-control': 'no-store',
+    ...extra
   })
   res.end(body)
 }

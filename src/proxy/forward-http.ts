@@ -108,7 +108,15 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       const handle = this.#res instanceof Http2ServerResponse ? (this.#res as unknown as Http2ServerResponse).stream : this.#res.socket
       if (handle !== null) this.#target.trackLongLived(handle)
     }
-    if (this.#fwd.extraResponseHeaders !== undefined) headers.push(...this.#fwd.extraResponseHeaders)
+    const extra = this.#fwd.extraResponseHeaders
+    if (extra !== undefined && extra.length > 0) {
+      // Ours replace the upstream's (e.g. an X-Request-ID the app echoed).
+      for (let i = 0; i < extra.length; i += 2) {
+        const name = extra[i]!.toLowerCase()
+        for (let j = headers.length - 2; j >= 0; j -= 2) if (headers[j]!.toLowerCase() === name) headers.splice(j, 2)
+      }
+      headers.push(...extra)
+    }
     writeHead(this.#res, statusCode, statusText, headers)
     if (eventStream && !(this.#res instanceof Http2ServerResponse)) this.#res.flushHeaders()
     return true

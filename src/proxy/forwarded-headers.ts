@@ -7,7 +7,7 @@ const HOP_BY_HOP = new Set([
   'proxy-authorization', 'proxy-authenticate',
   // Not hop-by-hop, but replaced below or not forwarded (httpoxy: the Proxy header)
   'proxy', 'expect', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
-  'x-forwarded-port', 'x-forwarded-ssl', 'x-original-uri'
+  'x-forwarded-port', 'x-forwarded-ssl', 'x-original-uri', 'x-request-id'
 ])
 
 export interface ForwardContext {

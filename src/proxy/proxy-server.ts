@@ -3,6 +3,7 @@ import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, ty
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext } from 'node:tls'
+import { randomUUID } from 'node:crypto'
 import { errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { HttpsMethod } from '../routing/desired-state.js'
@@ -38,6 +39,22 @@ export interface ProxyServerOptions {
   auth?: BasicAuthStore | undefined
   /** acme-companion's html volume; challenges are served from it over plain HTTP. */
   htmlDir?: string | undefined
+  /** X-Request-ID: passed through when present, generated when absent (default on). */
+  requestIds?: boolean
+  observer?: RequestObserver | undefined
+}
+
+/** Told about every answered request (metrics, traffic stats); `host` is the matched route's host. */
+export interface RequestObserver {
+  requestCompleted (host: string, status: number, upstream: string | undefined, durationMs: number): void
+}
+
+const UNMATCHED_HOST = '(unmatched)'
+
+function requestIdOf (req: IncomingMessage): string {
+  const given = req.headers['x-request-id']
+  if (typeof given === 'string' && given.length > 0 && given.length <= 200 && /^[\x21-\x7e]+$/.test(given)) return given
+  return randomUUID().replaceAll('-', '')
 }
 
 type Scheme = 'http' | 'https'
@@ -167,12 +184,15 @@ export class ProxyServer {
     let status = 0
     let bytes = 0
     let code: string | undefined
+    let routeHost = UNMATCHED_HOST
     const authority = req.headers.host ?? (req.headers[':authority'] as string | undefined)
+    const requestId = this.#options.requestIds === false ? undefined : requestIdOf(req)
+    const idHeader: Record<string, string> = requestId === undefined ? {} : { 'x-request-id': requestId }
     try {
       const hostname = hostnameOf(authority)
       if (hostname === undefined) {
         status = 400; code = 'PROXY_ERR_BAD_REQUEST'
-        sendError(res, status, code)
+        sendError(res, status, code, idHeader)
         return
       }
       const url = req.url ?? '/'
@@ -184,43 +204,49 @@ export class ProxyServer {
       const httpsMethod = routes === undefined ? undefined : this.#httpsMethodFor(hostname, routes)
       if ((scheme === 'http' && httpsMethod === 'nohttp') || (scheme === 'https' && routes !== undefined && httpsMethod === undefined) || (scheme === 'https' && httpsMethod === 'nohttps')) {
         status = 503; code = 'PROXY_ERR_HOST_NOT_FOUND'
-        sendError(res, status, code)
+        sendError(res, status, code, idHeader)
         return
       }
       if (scheme === 'http' && httpsMethod === 'redirect') {
         const port = this.#httpsPort === 443 ? '' : `:${this.#httpsPort}`
         status = 301
-        res.writeHead(301, { location: `https://${hostname}${port}${url}`, 'content-length': 0 }).end()
+        res.writeHead(301, { location: `https://${hostname}${port}${url}`, 'content-length': 0, ...idHeader }).end()
         return
       }
       const loc = routes?.match(url)
       if (routes === undefined || loc === undefined) {
         status = routes === undefined ? 503 : 404; code = 'PROXY_ERR_HOST_NOT_FOUND'
-        sendError(res, status, code)
+        sendError(res, status, code, idHeader)
         return
       }
+      routeHost = loc.host
       if (loc.internalOnly && !isInternalAddress(remote)) {
         status = 403; code = 'PROXY_ERR_FORBIDDEN'
-        sendError(res, status, code)
+        sendError(res, status, code, idHeader)
         return
       }
       const auth = this.#options.auth?.check(loc.host, req.headers.authorization)
       if (auth === false) {
         status = 401; code = 'PROXY_ERR_UNAUTHORIZED'
-        res.writeHead(401, { 'www-authenticate': `Basic realm="Restricted ${loc.host}"`, 'content-type': 'text/plain', 'content-length': 17 }).end('401 Unauthorized\n')
+        res.writeHead(401, { 'www-authenticate': `Basic realm="Restricted ${loc.host}"`, 'content-type': 'text/plain', 'content-length': 17, ...idHeader }).end('401 Unauthorized\n')
         return
       }
       const hsts = routes.tls.hsts ?? this.#options.tls?.defaultHsts ?? 'off'
       const h2 = req.httpVersionMajor === 2
+      const headers = upstreamRequestHeaders(req, {
+        remoteAddress: remote, scheme, serverPort: scheme === 'https' ? this.#httpsPort : this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: false
+      })
+      if (requestId !== undefined) headers.push('X-Request-ID', requestId)
       const fwd = {
         path: upstreamPath(url, loc),
-        headers: upstreamRequestHeaders(req, {
-          remoteAddress: remote, scheme, serverPort: scheme === 'https' ? this.#httpsPort : this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: false
-        }),
+        headers,
         hasBody: h2
           ? !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
           : req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined,
-        extraResponseHeaders: scheme === 'https' && httpsMethod === 'redirect' && hsts !== 'off' ? ['Strict-Transport-Security', hsts] : undefined
+        extraResponseHeaders: [
+          ...(requestId !== undefined ? ['X-Request-ID', requestId] : []),
+          ...(scheme === 'https' && httpsMethod === 'redirect' && hsts !== 'off' ? ['Strict-Transport-Security', hsts] : [])
+        ]
       }
       let tried: Set<Target> | undefined
       let outcome: ForwardOutcome | undefined
@@ -234,26 +260,28 @@ export class ProxyServer {
       }
       if (outcome === undefined) {
         status = 503; code = 'PROXY_ERR_NO_HEALTHY_TARGETS'
-        sendError(res, status, code)
+        sendError(res, status, code, idHeader)
       } else if (outcome.kind === 'completed') {
         status = outcome.status; bytes = outcome.bytes
       } else if (outcome.kind === 'aborted') {
         status = outcome.status; bytes = outcome.bytes; code = outcome.err === undefined ? 'CLIENT_ABORTED' : errorCode(outcome.err)
       } else {
         status = statusForError(outcome.err); code = errorCode(outcome.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
-        sendError(res, status, code)
+        sendError(res, status, code, idHeader)
         this.#log.warn({ host: hostname, target: target?.origin, err: outcome.err.message, code }, 'Upstream request failed')
       }
     } catch (err) {
       status = 502; code = 'PROXY_ERR_INTERNAL'
       this.#log.error({ err }, 'Request handling failed')
-      sendError(res, status, code)
+      sendError(res, status, code, idHeader)
     } finally {
       this.#inflight--
+      const durationMs = performance.now() - started
+      this.#options.observer?.requestCompleted(routeHost, status, target?.name, durationMs)
       if (this.#options.accessLog) {
         this.#access.info({
-          host: authority, method: req.method, path: req.url, status, upstream: target?.name,
-          durationMs: Math.round((performance.now() - started) * 10) / 10, bytes, remote, ...(scheme === 'https' ? { scheme } : {}), ...(code !== undefined ? { code } : {})
+          requestId, host: authority, method: req.method, path: req.url, status, upstream: target?.name,
+          durationMs: Math.round(durationMs * 10) / 10, bytes, remote, ...(scheme === 'https' ? { scheme } : {}), ...(code !== undefined ? { code } : {})
         })
       }
     }

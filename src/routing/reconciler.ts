@@ -28,11 +28,13 @@ export class Reconciler {
   readonly #log: Logger
   readonly #live = new Map<string, LiveTarget>()
   readonly #stateListeners = new Set<(change: TargetStateChange) => void>()
+  readonly #healthObserved: ((ok: boolean) => void) | undefined
 
-  constructor (store: RouteTableStore, options: ReconcilerOptions, log: Logger) {
+  constructor (store: RouteTableStore, options: ReconcilerOptions, log: Logger, healthObserved?: (ok: boolean) => void) {
     this.#store = store
     this.#options = options
     this.#log = log
+    this.#healthObserved = healthObserved
   }
 
   onTargetStateChanged (listener: (change: TargetStateChange) => void): () => void {
@@ -117,7 +119,14 @@ export class Reconciler {
     let live = this.#live.get(key)
     if (live === undefined) {
       const target = new Target(spec, this.#options, (change) => { this.#targetStateChanged(change) })
-      const health = new HealthCheck(target.pool, target, { options: spec.health, hostHeader })
+      const observe = this.#healthObserved
+      const consumer = observe === undefined
+        ? target
+        : {
+            get awaitingAdmission () { return target.awaitingAdmission },
+            healthCheckCompleted: (r: Parameters<Target['healthCheckCompleted']>[0]) => { observe(r.ok); target.healthCheckCompleted(r) }
+          }
+      const health = new HealthCheck(target.pool, consumer, { options: spec.health, hostHeader })
       live = { target, health }
       this.#live.set(key, live)
       this.#log.info({ target: target.origin, containerId: spec.groupId, name: spec.name, state: target.state }, 'Target added')

@@ -6,10 +6,11 @@ export async function adminRequest (method: string, path: string, body: string |
   const transport = new SocketTransport(adminSocket ?? process.env.PROXYCTL_ADMIN_SOCKET ?? DEFAULT_ADMIN_SOCKET)
   try {
     const res = await transport.request(method, path, body === undefined ? undefined : JSON.parse(body))
-    process.stdout.write(`${JSON.stringify(res)}\n`)
+    process.stdout.write(`${JSON.stringify({ status: res.status, contentType: res.contentType, text: res.text })}\n`)
     return res.status < 400 ? 0 : 1
   } catch (err) {
-    process.stdout.write(`${JSON.stringify({ status: 502, body: { code: 'PROXY_ERR_ADMIN', message: (err as Error).message } })}\n`)
+    const text = JSON.stringify({ code: 'PROXY_ERR_ADMIN', message: (err as Error).message })
+    process.stdout.write(`${JSON.stringify({ status: 502, contentType: 'application/json', text })}\n`)
     return 1
   } finally {
     await transport.close()

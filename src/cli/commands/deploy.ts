@@ -1,5 +1,5 @@
 import type Docker from 'dockerode'
-import { connectAdmin } from '../../admin/admin-client.js'
+import { connectAdmin, type AdminClient } from '../../admin/admin-client.js'
 import { deployComposeService } from '../../deploy/compose-deploy.js'
 import { deployContainer } from '../../deploy/container-deploy.js'
 import { Progress } from '../../deploy/progress.js'
@@ -13,6 +13,7 @@ export async function deploy (cmd: DeployCommand): Promise<number> {
   await pingDocker(endpoint)
   const docker: Docker = endpoint.docker
   const admin = await connectAdmin({ adminSocket: cmd.adminSocket, proxy: cmd.proxy, docker: () => docker })
+  const history = await reportToHistory(admin, progress, cmd.service ?? cmd.container ?? '?')
   try {
     const timeouts = { timeoutMs: cmd.timeoutMs, drainTimeoutMs: cmd.drainTimeoutMs }
     if (cmd.container !== undefined && cmd.image !== undefined) {
@@ -20,13 +21,34 @@ export async function deploy (cmd: DeployCommand): Promise<number> {
     } else {
       await deployComposeService({ service: cmd.service ?? '', composeFile: cmd.composeFile, project: cmd.project, ...timeouts }, { docker, admin, progress })
     }
+    await history.finished('succeeded')
     return 0
   } catch (err) {
     const e = err as { code?: string, message?: string }
+    await history.finished('failed', e.message)
     if (cmd.json) progress.emit({ step: 'failed', status: 'failed', message: e.message ?? String(err), code: e.code })
     else process.stderr.write(`proxyctl: deploy failed after ${(progress.elapsedMs / 1000).toFixed(1)}s: ${e.message ?? String(err)}${e.code !== undefined ? ` [${e.code}]` : ''}\n`)
     return exitCodeFor(err)
   } finally {
     await admin.close()
+  }
+}
+
+/** The proxy keeps the rollout history: forward every step to it, in order, never failing the deploy. */
+async function reportToHistory (admin: AdminClient, progress: Progress, service: string): Promise<{ finished: (outcome: 'succeeded' | 'failed', error?: string) => Promise<void> }> {
+  const record = await admin.deployStarted(service).catch(() => undefined)
+  if (record === undefined) return { finished: async () => {} }
+  let chain = Promise.resolve()
+  progress.onEvent((e) => {
+    const names = (v: unknown): string[] | undefined => Array.isArray(v) ? v.map(String) : undefined
+    chain = chain.then(async () => {
+      await admin.deployStepped(record.id, { step: e.step, status: e.status, message: e.message, old: names(e.old), new: names(e.new) })
+    }).catch(() => {})
+  })
+  return {
+    finished: async (outcome, error) => {
+      await chain
+      await admin.deployFinished(record.id, outcome, error).catch(() => {})
+    }
   }
 }

@@ -6,13 +6,14 @@ import type { AdminTarget } from '../args.js'
 
 export function renderStatus (report: StatusReport): string {
   const lines: string[] = []
-  const rows: string[][] = [['HOST', 'PATH', 'UPSTREAM', 'ADDRESS', 'STATE', 'INFLIGHT', 'LAST CHECK']]
+  const rows: string[][] = [['HOST', 'PATH', 'UPSTREAM', 'ADDRESS', 'STATE', 'INFLIGHT', 'REQUESTS', 'ERRORS', 'LAST CHECK']]
   for (const h of report.hosts) {
+    const t = report.traffic?.[h.host] ?? { requests: 0, errors: 0 }
     for (const l of h.locations) {
-      if (l.upstreams.length === 0) rows.push([h.host, l.path, '-', '-', '-', '-', '-'])
+      if (l.upstreams.length === 0) rows.push([h.host, l.path, '-', '-', '-', '-', String(t.requests), String(t.errors), '-'])
       for (const u of l.upstreams) {
         const check = u.lastCheck == null ? '-' : `${u.lastCheck.ok ? 'ok' : 'FAIL'} ${u.lastCheck.detail}`
-        rows.push([h.host, l.path, u.name, u.origin.replace(/^https?:\/\//, ''), u.state, String(u.inflight), check])
+        rows.push([h.host, l.path, u.name, u.origin.replace(/^https?:\/\//, ''), u.state, String(u.inflight), String(t.requests), String(t.errors), check])
       }
     }
   }

@@ -1,0 +1,29 @@
+import type Docker from 'dockerode'
+import { connectAdmin } from '../../admin/admin-client.js'
+import { connectDocker } from '../../docker/docker-client.js'
+import type { RolloutRecord } from '../../history/rollout-history.js'
+import type { AdminTarget } from '../args.js'
+
+export function renderHistory (records: RolloutRecord[]): string {
+  if (records.length === 0) return '(no rollouts yet)'
+  const lines: string[] = []
+  for (const r of records) {
+    const secs = r.finishedAt === null ? '' : ` in ${((Date.parse(r.finishedAt) - Date.parse(r.startedAt)) / 1000).toFixed(1)}s`
+    lines.push(`${r.startedAt}  ${r.service}  ${r.outcome}${secs}  failed requests: ${r.failedRequests}`)
+    lines.push(`  ${r.old.join(', ') || '-'} -> ${r.new.join(', ') || '-'}`)
+    for (const s of r.steps) lines.push(`  ${s.at.slice(11, 23)} ${s.step.padEnd(8)} ${s.message.split('\n')[0] ?? ''}`)
+    if (r.error !== null) lines.push(`  error: ${r.error.split('\n')[0] ?? ''}`)
+  }
+  return lines.join('\n')
+}
+
+export async function history (opts: { json: boolean } & AdminTarget): Promise<number> {
+  const admin = await connectAdmin({ adminSocket: opts.adminSocket, proxy: opts.proxy, docker: () => connectDocker().docker as Docker })
+  try {
+    const records = await admin.history()
+    process.stdout.write(opts.json ? `${JSON.stringify(records, null, 2)}\n` : `${renderHistory(records)}\n`)
+    return 0
+  } finally {
+    await admin.close()
+  }
+}
