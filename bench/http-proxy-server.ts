@@ -7,9 +7,9 @@ import { pino } from 'pino'
 import { bool, parseSettings } from './lib/cli.ts'
 
 const s = parseSettings('bench/http-proxy-server.ts', 'A reverse proxy built on http-proxy, for the throughput baseline.', {
-  target: { flag: 'target', env: 'TARGET', help: 'upstream origin', default: 'http://127.0.0.1:8080' },
-  port: { flag: 'port', env: 'PORT', help: 'listen port on 127.0.0.1', default: '8081' },
-  accessLog: { flag: 'access-log', env: 'ACCESS_LOG', help: 'one JSON line per request on stdout (pino, async like proxyctl)', default: 'false', boolean: true }
+  target: { flag: 'target', env: 'HTTP_PROXY_TARGET', help: 'upstream origin', default: 'http://127.0.0.1:8080' },
+  port: { flag: 'port', env: 'HTTP_PROXY_PORT', help: 'listen port on 127.0.0.1', default: '8081' },
+  accessLog: { flag: 'access-log', env: 'HTTP_PROXY_ACCESS_LOG', help: 'one JSON line per request on stdout (pino, async like proxyctl)', default: 'false', boolean: true }
 })
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 4_000 })

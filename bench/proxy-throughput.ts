@@ -32,8 +32,8 @@ holds that many more hosts, and stopped after it).`, {
   bodyBytes: { flag: 'body-bytes', env: 'BODY_BYTES', help: 'response body size', default: '128' },
   manyHosts: { flag: 'many-hosts', env: 'MANY_HOSTS', help: 'host names for proxyctl-500', default: '500' },
   profile: { flag: 'profile', env: 'PROFILE', help: 'after the rounds, profile proxyctl (node --cpu-prof) under the same load: on, off, or auto (when proxyctl < 0.45x nginx)', default: 'auto' },
-  out: { flag: 'out', env: 'OUT', help: 'result file', default: join(RESULTS_DIR, 'throughput.json') },
-  keep: { flag: 'keep', env: 'KEEP', help: 'leave containers and processes for inspection', default: 'false', boolean: true }
+  out: { flag: 'out', env: 'THROUGHPUT_OUT', help: 'result file', default: join(RESULTS_DIR, 'throughput.json') },
+  keep: { flag: 'keep', env: 'KEEP_RUNNING', help: 'leave containers and processes for inspection', default: 'false', boolean: true }
 })
 
 const HOST = 'tp.bench.test'

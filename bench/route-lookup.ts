@@ -13,7 +13,7 @@ N "x.*" wildcards and N "~regex" hosts; each case looks up a name from the middl
   sizes: { flag: 'sizes', env: 'SIZES', help: 'table sizes (hosts of each kind)', default: '1,500' },
   sampleMs: { flag: 'sample-ms', env: 'SAMPLE_MS', help: 'milliseconds per sample', default: '100' },
   samples: { flag: 'samples', env: 'SAMPLES', help: 'samples per case (median reported)', default: '7' },
-  out: { flag: 'out', env: 'OUT', help: 'result file', default: join(RESULTS_DIR, 'route-lookup.json') }
+  out: { flag: 'out', env: 'LOOKUP_OUT', help: 'result file', default: join(RESULTS_DIR, 'route-lookup.json') }
 })
 
 const balancer = new LoadBalancer([], 'round-robin')

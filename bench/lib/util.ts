@@ -9,7 +9,8 @@ import { Client } from 'undici'
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const BENCH_DIR = join(REPO_ROOT, 'bench')
 export const RESULTS_DIR = join(BENCH_DIR, 'results')
-export const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js')
+/** The proxyctl under test: dist/ of this checkout, or PROXYCTL_CLI (run-all's BUILD=head sets it). */
+export const CLI = process.env.PROXYCTL_CLI ?? join(REPO_ROOT, 'dist', 'cli', 'main.js')
 
 /** Every container and network a bench creates carries this label (the test suite deletes its own, not these). */
 export const BENCH_LABEL_KEY = 'com.proxyctl.bench'
@@ -290,6 +291,7 @@ export async function machineInfo (): Promise<Record<string, string>> {
     node: process.version,
     nginx,
     docker: dockerVersion,
+    proxyctl: process.env.PROXYCTL_BUILD ?? CLI,
     load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
   }
 }

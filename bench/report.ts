@@ -1,0 +1,182 @@
+// Writes the latest results (bench/results/*.json) into bench/README.md, between the
+// "results:start" and "results:end" markers. Run by `npm run bench`; alone it re-renders the tables.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseSettings } from './lib/cli.ts'
+import { BENCH_DIR, RESULTS_DIR, log, readJson } from './lib/util.ts'
+
+const s = parseSettings('bench/report.ts', 'Renders bench/results/*.json into bench/README.md.', {
+  readme: { flag: 'readme', env: 'README', help: 'file to update', default: join(BENCH_DIR, 'README.md') },
+  results: { flag: 'results', env: 'RESULTS_DIR', help: 'results directory', default: RESULTS_DIR }
+})
+
+interface Throughput {
+  started: string
+  machine: Record<string, string>
+  settings: { connections: number, durationS: number, warmupS: number, rounds: number, upstream: string, bodyBytes: number, manyHosts: number }
+  summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb?: number, tableHosts?: number }>
+  ratios: Record<string, number | undefined>
+  memory: Record<string, number | undefined>
+  profile?: { file: string, busyPct: number, top: Array<{ fn: string, where: string, selfPct: number }>, areas: Array<{ area: string, selfPct: number }> }
+}
+interface Lookup { results: Array<{ size: number, case: string, nsPerOp: number }>, growth: Record<string, number>, settings: { sizes: number[] } }
+interface Rollout {
+  approach: string
+  title: string
+  sigterm: string
+  chart: string
+  totals: { requests: number, failed: number, baselineFailed: number }
+  settings: { rollouts: number, rate: number, connections: number, postEvery: number, postSpreadMs: number, postDelayMs: number, bootMs: number, recipeSleepS: number, recipeUpstreamKeepalive: boolean }
+  rollouts: Array<{ rollout: number, requests: number, failed: number, non2xx: Record<string, number>, socketErrors: Record<string, number>, firstFailureMs: number | null, lastFailureMs: number | null, outageMs: number, deployDurationMs: number, deployExitCode: number, p99Ms: number, maxMs: number }>
+}
+
+const LABELS: Record<string, string> = {
+  direct: 'direct to the upstream',
+  proxyctl: 'proxyctl, access log on',
+  'proxyctl-nolog': 'proxyctl, access log off',
+  'proxyctl-500': 'proxyctl, access log on, +500 hosts in the table',
+  nginx: 'nginx, access log on',
+  'nginx-nolog': 'nginx, access log off',
+  'http-proxy': 'http-proxy (Node), access log on',
+  'http-proxy-nolog': 'http-proxy (Node), access log off'
+}
+
+const fmt = (n: number | undefined | null, digits = 0): string => n === undefined || n === null || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+const verdict = (ok: boolean | undefined): string => ok === undefined ? '–' : ok ? 'met' : '**missed**'
+const counts = (o: Record<string, number>): string => Object.keys(o).length === 0 ? '–' : Object.entries(o).map(([k, v]) => `${k}: ${v}`).join(', ')
+
+function machineSection (m: Record<string, string>): string {
+  return [
+    '| | |', '|---|---|',
+    `| CPU | ${m.nproc} cores, ${m.cpu} |`,
+    `| memory | ${m.memory} |`,
+    `| OS | ${m.os} |`,
+    `| Node.js | ${m.node} |`,
+    `| nginx | ${m.nginx} |`,
+    `| Docker | ${m.docker} |`,
+    `| proxyctl | ${m.proxyctl ?? 'dist/'} |`,
+    `| load average at the end | ${m.load} |`
+  ].join('\n')
+}
+
+function throughputSection (t: Throughput): string {
+  const order = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog']
+  const rows = order.filter((v) => t.summary[v] !== undefined).map((v) => {
+    const r = t.summary[v]!
+    return `| ${LABELS[v] ?? v} | ${fmt(r.reqPerSec)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p99_9)} | ${fmt(r.rssPeakMb, 1)} | ${r.tableHosts ?? '–'} | ${r.errors + r.non2xx} |`
+  })
+  const ratio = (k: string): number | undefined => t.ratios[k]
+  const pNginx = ratio('proxyctl/nginx req/s (access log on)')
+  const pHttp = ratio('proxyctl/http-proxy req/s (access log on)')
+  const p99 = ratio('proxyctl p99 / nginx p99 (access log on)')
+  const rss = t.memory.proxyctlVmHWMMb
+  const targets = [
+    '| target | measured | |', '|---|---|---|',
+    `| proxyctl ≥ 0.45× nginx req/s, access log on | ${fmt(pNginx, 2)}× | ${verdict(pNginx === undefined ? undefined : pNginx >= 0.45)} |`,
+    `| proxyctl ≥ 1.6× http-proxy req/s, access log on | ${fmt(pHttp, 2)}× | ${verdict(pHttp === undefined ? undefined : pHttp >= 1.6)} |`,
+    `| proxyctl p99 ≤ 2× nginx p99, access log on | ${fmt(p99, 2)}× | ${verdict(p99 === undefined ? undefined : p99 <= 2)} |`,
+    `| proxyctl peak RSS ≤ 80 MB under load (VmHWM) | ${fmt(rss, 1)} MB | ${verdict(rss === undefined ? undefined : rss <= 80)} |`
+  ]
+  const other = Object.entries(t.ratios).filter(([, v]) => v !== undefined).map(([k, v]) => `| ${k} | ${fmt(v, 2)} |`)
+  const out = [
+    `Run ${t.started.slice(0, 16).replace('T', ' ')} UTC. autocannon, ${t.settings.connections} connections, ${t.settings.rounds} alternating rounds of ${t.settings.warmupS} s warm-up + ${t.settings.durationS} s, medians of rounds; upstream: ${t.settings.upstream === 'nginx' ? 'nginx `return 200` in a container' : 'bench/upstream.ts in a container'}, ${t.settings.bodyBytes}-byte body. Latency in ms (autocannon records whole ms). RSS: the largest VmRSS seen during that variant's runs (nginx: its one worker). "hosts" = hosts in proxyctl's table during the run.`,
+    '',
+    '| variant | req/s | p50 | p99 | p99.9 | peak RSS MB | hosts | errors + non-2xx |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
+    ...rows,
+    '',
+    'Ratios are medians of per-round ratios (both sides measured in the same round).',
+    '',
+    ...targets,
+    '',
+    '<details><summary>all ratios and memory high-water marks</summary>',
+    '',
+    '| ratio | value |', '|---|--:|', ...other,
+    '',
+    '| process | VmHWM MB |', '|---|--:|',
+    ...Object.entries(t.memory).filter(([, v]) => v !== undefined).map(([k, v]) => `| ${k.replace(/VmHWMMb$/, '')} | ${fmt(v, 1)} |`),
+    '',
+    '</details>'
+  ]
+  if (t.profile !== undefined) {
+    out.push('', `CPU profile of proxyctl (access log on) under the same load (\`node --cpu-prof\`, ${t.profile.busyPct}% of the main thread busy; \`${t.profile.file}\`, not committed). Self time, share of busy time:`, '',
+      '| function | where | self % |', '|---|---|--:|',
+      ...t.profile.top.slice(0, 12).map((f) => `| \`${f.fn}\` | ${f.where === '' ? '' : `\`${f.where}\``} | ${fmt(f.selfPct, 1)} |`),
+      '', '| area | self % |', '|---|--:|', ...t.profile.areas.map((a) => `| ${a.area} | ${fmt(a.selfPct, 1)} |`))
+  }
+  return out.join('\n')
+}
+
+function lookupSection (l: Lookup): string {
+  const sizes = l.settings.sizes
+  const cases = [...new Set(l.results.map((r) => r.case))]
+  const ns = (size: number, c: string): number | undefined => l.results.find((r) => r.size === size && r.case === c)?.nsPerOp
+  return [
+    `\`RouteTable.lookup()\` from src/, ns per call (median of samples). A table "of N" holds N exact names, N \`*.x\` and N \`x.*\` wildcards and N \`~regex\` hosts.`,
+    '',
+    `| lookup | ${sizes.map((n) => `${n} of each, ns`).join(' | ')} | growth |`,
+    `|---|${sizes.map(() => '--:').join('|')}|--:|`,
+    ...cases.map((c) => `| ${c} | ${sizes.map((n) => fmt(ns(n, c), 1)).join(' | ')} | ${fmt(l.growth[c], 2)}× |`)
+  ].join('\n')
+}
+
+function rolloutSection (scenarios: Rollout[]): string {
+  const first = scenarios[0]
+  if (first === undefined) return '(no rollout results)'
+  const st = first.settings
+  const summary = scenarios.map((r) => {
+    const failedPer = r.rollouts.map((x) => x.failed).join(' / ')
+    const outagePer = r.rollouts.map((x) => (x.outageMs / 1000).toFixed(1)).join(' / ')
+    const deployPer = r.rollouts.map((x) => (x.deployDurationMs / 1000).toFixed(1)).join(' / ')
+    const non2xx: Record<string, number> = {}
+    const sock: Record<string, number> = {}
+    for (const x of r.rollouts) {
+      for (const [k, v] of Object.entries(x.non2xx)) non2xx[k] = (non2xx[k] ?? 0) + v
+      for (const [k, v] of Object.entries(x.socketErrors)) sock[k] = (sock[k] ?? 0) + v
+    }
+    const bad = r.rollouts.filter((x) => x.deployExitCode !== 0).length
+    return `| ${r.title} | ${r.sigterm} | ${fmt(r.rollouts.reduce((a, x) => a + x.requests, 0))} | **${fmt(r.rollouts.reduce((a, x) => a + x.failed, 0))}** (${failedPer}) | ${counts(non2xx)} | ${counts(sock)} | ${outagePer} | ${deployPer}${bad > 0 ? ` (${bad} failed)` : ''} | [svg](results/${r.chart}) |`
+  })
+  const details = scenarios.map((r) => [
+    `**${r.title}, ON_SIGTERM=${r.sigterm}** — requests before the first rollout: ${r.totals.baselineFailed} failed.`,
+    '',
+    '| # | requests | failed | non-2xx | socket errors | first / last failure (ms after deploy start) | outage ms | deploy ms | p99 / max latency ms |',
+    '|--:|--:|--:|---|---|---|--:|--:|---|',
+    ...r.rollouts.map((x) => `| ${x.rollout} | ${fmt(x.requests)} | ${fmt(x.failed)} | ${counts(x.non2xx)} | ${counts(x.socketErrors)} | ${x.firstFailureMs === null ? '–' : `${x.firstFailureMs} / ${x.lastFailureMs}`} | ${fmt(x.outageMs)} | ${fmt(x.deployDurationMs)}${x.deployExitCode !== 0 ? ` (exit ${x.deployExitCode})` : ''} | ${fmt(x.p99Ms)} / ${fmt(x.maxMs)} |`),
+    ''
+  ].join('\n'))
+  return [
+    `${st.rollouts} rollouts per row; ${st.rate} req/s open loop over ${st.connections} keep-alive connections, 1 request in ${st.postEvery} a slow POST (body over ${st.postSpreadMs} ms, held ${st.postDelayMs} ms by the app); app boot time ${st.bootMs} ms; recipe sleep ${st.recipeSleepS} s, recipe nginx upstream keep-alive ${st.recipeUpstreamKeepalive ? 'on' : 'off (2018 template)'}. Requests belong to the rollout whose deploy started last before their scheduled start. "outage" = total length of the 100 ms slices (by scheduled start) in which at least one request failed. Per-rollout values are separated by "/".`,
+    '',
+    '| approach | app SIGTERM | requests | failed (per rollout) | non-2xx | socket errors | outage s | deploy s | timeline |',
+    '|---|---|--:|---|---|---|---|---|---|',
+    ...summary,
+    '',
+    ...scenarios.map((r) => `![${r.title}, ON_SIGTERM=${r.sigterm}](results/${r.chart})`),
+    '',
+    '<details><summary>per rollout</summary>',
+    '',
+    ...details,
+    '</details>'
+  ].join('\n')
+}
+
+const t = readJson<Throughput>(join(s.results, 'throughput.json'))
+const l = readJson<Lookup>(join(s.results, 'route-lookup.json'))
+const r = readJson<{ scenarios: Rollout[], machine: Record<string, string> }>(join(s.results, 'rollout.json'))
+const machine = t?.machine ?? r?.machine
+const parts = [
+  '<!-- results:start (generated by bench/report.ts from bench/results/*.json; do not edit by hand) -->',
+  '',
+  '### Machine', '', machine !== undefined ? machineSection(machine) : '(no results yet)', '',
+  '### Throughput and latency', '', t !== undefined ? throughputSection(t) : '(not run)', '',
+  '### Route lookup', '', l !== undefined ? lookupSection(l) : '(not run)', '',
+  '### Rollouts under load', '', r !== undefined ? rolloutSection(r.scenarios) : '(not run)', '',
+  '<!-- results:end -->'
+]
+const readme = readFileSync(s.readme, 'utf8')
+const start = readme.indexOf('<!-- results:start')
+const end = readme.indexOf('<!-- results:end -->')
+if (start < 0 || end < 0) throw new Error(`${s.readme} has no results:start/results:end markers`)
+writeFileSync(s.readme, readme.slice(0, start) + parts.join('\n') + readme.slice(end + '<!-- results:end -->'.length))
+log(`updated ${s.readme}`)
