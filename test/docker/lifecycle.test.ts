@@ -80,6 +80,23 @@ if (requireDocker(t)) {
     t.ok(r.failures.every((f) => f.startMs <= killAt + 100), 'every failure was in flight at the kill')
   })
 
+  t.test('a container with a Docker HEALTHCHECK is admitted only once Docker reports it healthy', async (t) => {
+    const name = uniqueName('dockerhc')
+    const id = await docker('run', '-d', '--name', name, '--label', 'com.proxyctl.test=1', '-e', 'VIRTUAL_HOST=dockerhc.test',
+      '--health-cmd', 'node -e "fetch(\'http://127.0.0.1:3000/hc\').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"',
+      '--health-interval', '3s', TEST_APP_IMAGE)
+    t.teardown(async () => { await docker('rm', '-f', id).catch(() => {}) })
+    // The proxy's own check passes at once; Docker's first check runs after 3 s.
+    await proxy.waitForLog((l) => l.msg === 'Target added' && l.name === name)
+    const early = await get(proxy.port, 'dockerhc.test')
+    const dockerHealth = await docker('inspect', '-f', '{{.State.Health.Status}}', id)
+    if (dockerHealth === 'starting') t.equal(early.status, 503, 'not routed while Docker says starting')
+    await waitFor(async () => (await get(proxy.port, 'dockerhc.test')).status === 200, { timeoutMs: 15_000, what: 'admitted after Docker health' })
+    t.equal(await docker('inspect', '-f', '{{.State.Health.Status}}', id), 'healthy')
+    const ready = proxy.logs.find((l) => l.msg === 'Target state changed' && l.name === name && l.to === 'ready')
+    t.match(String(ready?.reason), /Docker reports the container healthy|health check passed/)
+  })
+
   t.test('an invalid health label is logged and its default used; the app is still routed', async (t) => {
     const name = uniqueName('badlabel')
     await runApp(t, { name, env: { VIRTUAL_HOST: 'badlabel.test' }, labels: { 'proxyctl.health.interval': 'banana' } })
