@@ -1,48 +1,35 @@
-import { DEFAULT_SERVE_OPTIONS, parseBoolean, parseDurationMs, parsePort, type ServeOptions } from './options.js'
-import { HTTPS_METHODS, type HttpsMethod } from '../routing/desired-state.js'
 import { InvalidOptionError } from '../errors.js'
 import { validateHost } from '../docker/virtual-host.js'
+import { HTTPS_METHODS, type HttpsMethod } from '../routing/desired-state.js'
+import { DEFAULT_SERVE_OPTIONS, parseBoolean, parseDurationMs, parsePort, type ServeOptions } from './options.js'
 
-/** Proxy-wide settings from the environment (nginx-proxy's names where one exists). */
+/** Proxy-wide settings from the environment (nginx-proxy's names where one exists), in one table. */
+const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: string, name: string) => ServeOptions[K]] }[keyof ServeOptions]> = [
+  ['HTTP_PORT', 'port', parsePort],
+  ['HTTPS_PORT', 'httpsPort', (v, n) => parseHttpsPort(v, n)],
+  ['HTTPS_METHOD', 'defaultHttpsMethod', (v, n) => parseHttpsMethod(v, n)],
+  ['HSTS', 'defaultHsts', (v) => v],
+  ['PROXYCTL_NGINX_ROOT', 'nginxRoot', (v) => v],
+  ['PROXYCTL_HTML_DIR', 'htmlDir', (v) => v],
+  ['PROXYCTL_LISTEN_HOST', 'host', (v) => v],
+  ['DEFAULT_HOST', 'defaultHost', (v, n) => validatedDefaultHost(v, n)],
+  ['TRUST_DOWNSTREAM_PROXY', 'trustDownstreamProxy', parseBoolean],
+  ['ACCESS_LOG', 'accessLog', parseBoolean],
+  ['PROXYCTL_ADMIN_SOCKET', 'adminSocket', (v) => v],
+  ['DRAIN_TIMEOUT', 'drainTimeoutMs', parseDurationMs],
+  ['HISTORY_FILE', 'historyFile', (v) => v],
+  ['METRICS_LISTEN', 'metricsListen', (v, n) => parseListen(v, n)],
+  ['REQUEST_IDS', 'requestIds', parseBoolean],
+  ['PROXYCTL_CONTAINER_ID', 'selfContainerId', (v) => v]
+]
+
 export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptions> {
-  const out: Partial<ServeOptions> = {}
-  const get = (name: string): string | undefined => {
+  const out: Record<string, unknown> = {}
+  for (const [name, key, parse] of ENV_SETTINGS) {
     const v = env[name]
-    return v === undefined || v.trim() === '' ? undefined : v.trim()
+    if (v !== undefined && v.trim() !== '') out[key] = parse(v.trim(), name)
   }
-  const port = get('HTTP_PORT')
-  if (port !== undefined) out.port = parsePort(port, 'HTTP_PORT')
-  const httpsPort = get('HTTPS_PORT')
-  if (httpsPort !== undefined) out.httpsPort = parseHttpsPort(httpsPort, 'HTTPS_PORT')
-  const method = get('HTTPS_METHOD')
-  if (method !== undefined) out.defaultHttpsMethod = parseHttpsMethod(method, 'HTTPS_METHOD')
-  const hsts = get('HSTS')
-  if (hsts !== undefined) out.defaultHsts = hsts
-  const nginxRoot = get('PROXYCTL_NGINX_ROOT')
-  if (nginxRoot !== undefined) out.nginxRoot = nginxRoot
-  const htmlDir = get('PROXYCTL_HTML_DIR')
-  if (htmlDir !== undefined) out.htmlDir = htmlDir
-  const host = get('PROXYCTL_LISTEN_HOST')
-  if (host !== undefined) out.host = host
-  const defaultHost = get('DEFAULT_HOST')
-  if (defaultHost !== undefined) out.defaultHost = validatedDefaultHost(defaultHost, 'DEFAULT_HOST')
-  const trust = get('TRUST_DOWNSTREAM_PROXY')
-  if (trust !== undefined) out.trustDownstreamProxy = parseBoolean(trust, 'TRUST_DOWNSTREAM_PROXY')
-  const accessLog = get('ACCESS_LOG')
-  if (accessLog !== undefined) out.accessLog = parseBoolean(accessLog, 'ACCESS_LOG')
-  const socket = get('PROXYCTL_ADMIN_SOCKET')
-  if (socket !== undefined) out.adminSocket = socket
-  const drain = get('DRAIN_TIMEOUT')
-  if (drain !== undefined) out.drainTimeoutMs = parseDurationMs(drain, 'DRAIN_TIMEOUT')
-  const history = get('HISTORY_FILE')
-  if (history !== undefined) out.historyFile = history
-  const metrics = get('METRICS_LISTEN')
-  if (metrics !== undefined) out.metricsListen = parseListen(metrics, 'METRICS_LISTEN')
-  const ids = get('REQUEST_IDS')
-  if (ids !== undefined) out.requestIds = parseBoolean(ids, 'REQUEST_IDS')
-  const self = get('PROXYCTL_CONTAINER_ID')
-  if (self !== undefined) out.selfContainerId = self
-  return out
+  return out as Partial<ServeOptions>
 }
 
 /** "HOST:PORT" or ":PORT"/"PORT" (then 127.0.0.1: public exposure is an explicit choice). */

@@ -30,3 +30,12 @@ t.test('bad input is a PROXY_ERR_INVALID_OPTION with a clear message', async (t)
   ]
   for (const [argv, msg] of bad) t.throws(() => parseCommand(argv), { code: 'PROXY_ERR_INVALID_OPTION', message: msg }, argv.join(' '))
 })
+
+t.test('serve options from the environment (nginx-proxy names)', async (t) => {
+  const { serveOptionsFromEnv } = await import('../../src/config/env.ts')
+  t.same(serveOptionsFromEnv({ HTTP_PORT: '8080', HTTPS_PORT: 'off', DEFAULT_HOST: 'Home.test', TRUST_DOWNSTREAM_PROXY: 'false', METRICS_LISTEN: ':9100', HSTS: 'off', UNRELATED: 'x', ACCESS_LOG: '' }), {
+    port: 8080, httpsPort: undefined, defaultHost: 'home.test', trustDownstreamProxy: false, metricsListen: { host: '127.0.0.1', port: 9100 }, defaultHsts: 'off'
+  })
+  t.throws(() => serveOptionsFromEnv({ HTTPS_METHOD: 'sometimes' }), { code: 'PROXY_ERR_INVALID_OPTION', message: /HTTPS_METHOD must be one of/ })
+  t.throws(() => serveOptionsFromEnv({ HTTP_PORT: 'eighty' }), { code: 'PROXY_ERR_INVALID_OPTION', message: /HTTP_PORT/ })
+})

@@ -1,8 +1,6 @@
-import type Docker from 'dockerode'
-import { connectAdmin } from '../../admin/admin-client.js'
-import { connectDocker } from '../../docker/docker-client.js'
 import type { RolloutRecord } from '../../history/rollout-history.js'
 import type { AdminTarget } from '../args.js'
+import { withAdmin } from './with-admin.js'
 
 export function renderHistory (records: RolloutRecord[]): string {
   if (records.length === 0) return '(no rollouts yet)'
@@ -18,12 +16,7 @@ export function renderHistory (records: RolloutRecord[]): string {
 }
 
 export async function history (opts: { json: boolean } & AdminTarget): Promise<number> {
-  const admin = await connectAdmin({ adminSocket: opts.adminSocket, proxy: opts.proxy, docker: () => connectDocker().docker as Docker })
-  try {
-    const records = await admin.history()
-    process.stdout.write(opts.json ? `${JSON.stringify(records, null, 2)}\n` : `${renderHistory(records)}\n`)
-    return 0
-  } finally {
-    await admin.close()
-  }
+  const records = await withAdmin(opts, async (admin) => await admin.history())
+  process.stdout.write(opts.json ? `${JSON.stringify(records, null, 2)}\n` : `${renderHistory(records)}\n`)
+  return 0
 }

@@ -1,8 +1,6 @@
-import Docker from 'dockerode'
-import { connectAdmin } from '../../admin/admin-client.js'
 import type { StatusReport } from '../../admin/status.js'
-import { connectDocker } from '../../docker/docker-client.js'
 import type { AdminTarget } from '../args.js'
+import { withAdmin } from './with-admin.js'
 
 export function renderStatus (report: StatusReport): string {
   const lines: string[] = []
@@ -24,12 +22,7 @@ export function renderStatus (report: StatusReport): string {
 }
 
 export async function status (opts: { json: boolean } & AdminTarget): Promise<number> {
-  const admin = await connectAdmin({ adminSocket: opts.adminSocket, proxy: opts.proxy, docker: () => connectDocker().docker as Docker })
-  try {
-    const report = await admin.status()
-    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderStatus(report)}\n`)
-    return 0
-  } finally {
-    await admin.close()
-  }
+  const report = await withAdmin(opts, async (admin) => await admin.status())
+  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderStatus(report)}\n`)
+  return 0
 }
