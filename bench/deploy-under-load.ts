@@ -34,8 +34,8 @@ Writes bench/results/rollout.json, rollout-<approach>-<sigterm>.json and .svg ti
   postDelayMs: { flag: 'post-delay-ms', env: 'POST_DELAY_MS', help: 'the app holds each POST this long (?delay=)', default: '100' },
   postBytes: { flag: 'post-bytes', env: 'POST_BYTES', help: 'POST body size', default: '4096' },
   bootMs: { flag: 'boot-ms', env: 'BOOT_MS', help: 'the app\'s boot time (STARTUP_DELAY_MS)', default: '1500' },
-  leadS: { flag: 'lead', env: 'LEAD_S', help: 'seconds of load before the first rollout', default: '3' },
-  settleS: { flag: 'settle', env: 'SETTLE_S', help: 'seconds of load after each rollout before the next', default: '3' },
+  leadS: { flag: 'lead', env: 'LEAD_S', help: 'seconds of load before the first rollout', default: '2' },
+  settleS: { flag: 'settle', env: 'SETTLE_S', help: 'seconds of load after each rollout before the next', default: '2' },
   timeoutMs: { flag: 'timeout-ms', env: 'REQUEST_TIMEOUT_MS', help: 'per-request timeout', default: '10000' },
   recipeSleep: { flag: 'recipe-sleep', env: 'RECIPE_SLEEP', help: 'the recipe script\'s sleep after scaling (seconds)', default: '5' },
   recipeKeepalive: { flag: 'recipe-keepalive', env: 'RECIPE_KEEPALIVE', help: 'upstream keep-alive in the recipe\'s nginx (off = the 2018 template: Connection: close)', default: 'false', boolean: true },
@@ -241,7 +241,9 @@ interface RolloutStats {
 const failedOf = (o: Outcome): boolean => o.error !== undefined || o.status < 200 || o.status > 299
 
 /** Requests are attributed by scheduled start: rollout k owns [its deploy start, the next one's). */
-function analyze (outcomes: Outcome[], runs: DeployRun[], loadEnd: number): { rollouts: RolloutStats[], baseline: { requests: number, failed: number } } {
+interface Baseline { requests: number, failed: number, achievedPerSec: number, p99Ms: number }
+
+function analyze (outcomes: Outcome[], runs: DeployRun[], loadEnd: number): { rollouts: RolloutStats[], baseline: Baseline } {
   const rollouts: RolloutStats[] = []
   const firstStart = runs[0]?.start ?? loadEnd
   const baseline = outcomes.filter((o) => o.t < firstStart)
@@ -278,7 +280,14 @@ function analyze (outcomes: Outcome[], runs: DeployRun[], loadEnd: number): { ro
       versions
     })
   }
-  return { rollouts, baseline: { requests: baseline.length, failed: baseline.filter(failedOf).length } }
+  // Before any rollout: if the edge cannot keep up with the rate here, the machine is overloaded
+  // and the rollout numbers mostly measure queueing.
+  const okLat = baseline.filter((o) => !failedOf(o)).map((o) => o.end - o.t).sort((a, b) => a - b)
+  const spanS = Math.max(0.001, firstStart / 1000)
+  return {
+    rollouts,
+    baseline: { requests: baseline.length, failed: baseline.filter(failedOf).length, achievedPerSec: round(okLat.length / spanS, 0), p99Ms: round(percentileSorted(okLat, 99), 1) }
+  }
 }
 
 function chartPoints (outcomes: Outcome[], binMs: number): SeriesPoint[] {
@@ -305,6 +314,7 @@ async function runScenario (approach: ApproachName, mode: string, compose: strin
   const composeFile = join(dir, 'compose.yml')
   writeFileSync(composeFile, composeYaml(s.image))
   const sc: Scenario = { approach, mode, project, dir, composeFile, compose }
+  const loadAvgBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
   log(`=== ${TITLES[approach]}, ON_SIGTERM=${mode}: ${K} rollouts at ${rate} req/s (work dir ${dir})`)
   await run(compose[0]!, [...compose.slice(1), '-f', composeFile, '-p', project, 'down', '-v', '--remove-orphans', '-t', '1'])
   let loadStartedAt = Date.now()
@@ -350,6 +360,7 @@ async function runScenario (approach: ApproachName, mode: string, compose: strin
     await sleep(500)
     const dockerMarkers = events.stop()
     const { rollouts, baseline } = analyze(outcomes, runs, loadEnd)
+    log(`  before the first rollout: ${baseline.achievedPerSec} req/s succeeded (target ${rate}), p99 ${baseline.p99Ms} ms, ${baseline.failed} failed`)
     for (const r of rollouts) {
       log(`  rollout ${r.rollout}: ${r.requests} requests, ${r.failed} failed ${JSON.stringify({ ...r.non2xx, ...r.socketErrors })}, outage ${r.outageMs} ms, deploy ${r.deployDurationMs} ms`)
     }
@@ -385,12 +396,14 @@ async function runScenario (approach: ApproachName, mode: string, compose: strin
       machine,
       settings: { rollouts: K, rate, connections: int(s.connections, 'connections'), postEvery: int(s.postEvery, 'post-every'), postSpreadMs: int(s.postSpreadMs, 'post-spread-ms'), postDelayMs: int(s.postDelayMs, 'post-delay-ms'), bootMs: int(s.bootMs, 'boot-ms'), recipeSleepS: int(s.recipeSleep, 'recipe-sleep'), recipeUpstreamKeepalive: bool(s.recipeKeepalive), requestTimeoutMs: int(s.timeoutMs, 'timeout-ms') },
       totals: { requests: outcomes.length, failed: failures.length, baselineFailed: baseline.failed },
+      loadAverage: { before: loadAvgBefore, after: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') },
       baseline,
       rollouts,
       chart,
       markers,
       deploys: runs.map((r) => ({ k: r.k, code: r.code, startS: round(r.start / 1000, 3), endS: round(r.end / 1000, 3), steps: r.steps.map((m) => `${round(m.t - r.start / 1000, 2)}s ${m.label}`), ...(r.code !== 0 ? { outputTail: r.output.slice(-2000) } : {}) })),
-      failures: failures.slice(0, 500)
+      failureColumns: ['t', 'end', 'method', 'status', 'error'],
+      failures: failures.slice(0, 300).map((f) => [f.t, f.end, f.method, f.status, f.error ?? null])
     }
     writeJson(join(s.outDir, `${name}.json`), result)
     return result

@@ -1,7 +1,7 @@
 // `npm run bench`: checks prerequisites, builds the proxy, runs every bench (each in its own
 // process, as it would run alone), then writes the result tables into bench/README.md.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { list, parseSettings } from './lib/cli.ts'
 import { BENCH_DIR, REPO_ROOT, ensureNginx, imageExists, log, mustRun, run } from './lib/util.ts'
@@ -11,10 +11,28 @@ const STEPS = ['lookup', 'throughput', 'rollout', 'report'] as const
 const s = parseSettings('npm run bench [-- options]', `Runs ${STEPS.join(', ')} in order. Every bench's own settings come from env (see
 each script's --help, e.g. DURATION=10 ROUNDS=5 RATE=500 ROLLOUTS=7 npm run bench).`, {
   only: { flag: 'only', env: 'BENCH_ONLY', help: `comma-separated subset of ${STEPS.join(', ')}`, default: STEPS.join(',') },
+  quietLoad: { flag: 'quiet-load', env: 'BENCH_QUIET_LOAD', help: 'before each bench, wait (bounded) until the 1-minute load average is below this; 0 = do not wait', default: '0' },
+  quietWaitS: { flag: 'quiet-wait', env: 'BENCH_QUIET_WAIT_S', help: 'longest wait for a quiet machine, seconds', default: '600' },
   build: { flag: 'build', env: 'BENCH_BUILD', help: 'worktree (npm run build), head (build the last commit\'s src/ into bench/.build, leaving dist/ alone), none (use dist/ as is)', default: 'worktree' }
 })
 
+/** On a shared machine (a test suite running beside the bench), wait a bounded time for calm. */
+async function waitForQuiet (): Promise<void> {
+  const limit = Number(s.quietLoad)
+  if (!(limit > 0)) return
+  const deadline = Date.now() + Number(s.quietWaitS) * 1000
+  let load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
+  if (load < limit) return
+  log(`load average ${load} >= ${limit}: waiting up to ${s.quietWaitS} s for a quieter machine`)
+  while (load >= limit && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5_000))
+    load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
+  }
+  log(`load average now ${load}${load >= limit ? ' (gave up waiting)' : ''}`)
+}
+
 async function step (name: string, script: string, args: string[] = []): Promise<void> {
+  if (name !== 'report') await waitForQuiet()
   const started = Date.now()
   log(`--- ${name}: ${script} ${args.join(' ')}`)
   const code = await new Promise<number>((resolve) => {

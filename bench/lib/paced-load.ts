@@ -21,6 +21,7 @@ export interface PacedLoadOptions {
   postChunks: number
   /** The app holds a POST this long after reading it (`?delay=`). */
   postDelayMs: number
+  /** Per request, counted from its scheduled start (queueing included): then it is abandoned as CLIENT_TIMEOUT. */
   timeoutMs: number
   /** Hard bounds: the generator stops by itself at whichever comes first. */
   maxDurationMs: number
@@ -80,6 +81,8 @@ export function startPacedLoad (o: PacedLoadOptions): PacedLoad {
     let status = 0
     let error: string | undefined
     let version: string | undefined
+    // The deadline runs from the scheduled start: a request stuck in the pool's queue times out too.
+    const signal = AbortSignal.timeout(Math.max(1, o.timeoutMs - (now() - t)))
     try {
       const res = await pool.request({
         method,
@@ -87,7 +90,8 @@ export function startPacedLoad (o: PacedLoadOptions): PacedLoad {
         headers: post
           ? { host: o.host, 'content-type': 'application/octet-stream', 'content-length': String(chunk.length * o.postChunks) }
           : { host: o.host },
-        body: post ? Readable.from(slowBody()) : undefined
+        body: post ? Readable.from(slowBody()) : undefined,
+        signal
       })
       await res.body.dump({ limit: 1 << 20 })
       status = res.statusCode
@@ -95,7 +99,7 @@ export function startPacedLoad (o: PacedLoadOptions): PacedLoad {
       version = Array.isArray(v) ? v[0] : v
     } catch (err) {
       const e = err as { code?: string, name?: string, message?: string }
-      error = e.code ?? e.name ?? String(err)
+      error = signal.aborted ? 'CLIENT_TIMEOUT' : e.code ?? e.name ?? String(err)
     }
     outcomes.push({ t: Math.round(t * 10) / 10, end: Math.round(now() * 10) / 10, method, status, error, version })
   }
@@ -121,6 +125,7 @@ export function startPacedLoad (o: PacedLoadOptions): PacedLoad {
     stop: async () => {
       stopped = true
       await loop
+      // Every request ends by its own deadline; the margin covers a slow event loop.
       const deadline = Date.now() + o.timeoutMs + 5_000
       while (inflight.size > 0 && Date.now() < deadline) await Promise.race([...inflight, sleep(500)])
       await pool.destroy().catch(() => {})

@@ -199,10 +199,15 @@ export async function startProxyctl (opts: { dir: string, name: string, accessLo
   const logFile = join(opts.dir, `${opts.name}.log`)
   const args = [...(opts.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-socket', adminSocket, ...(opts.accessLog ? [] : ['--no-access-log']), ...(opts.extraArgs ?? [])]
   const proc = spawnLogged(process.execPath, args, logFile, { ...process.env, LOG_LEVEL: 'info', ACCESS_LOG: opts.accessLog ? 'on' : 'off', HTTPS_PORT: 'off' })
-  await waitFor(() => {
-    if (proc.child.exitCode !== null) throw new Error(`proxyctl exited with ${proc.child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)
-    return readFileSync(logFile, 'utf8').includes('"msg":"Listening"')
-  }, { timeoutMs: 30_000, what: `proxyctl ${opts.name} to listen (log ${logFile})` })
+  try {
+    await waitFor(() => {
+      if (proc.child.exitCode !== null) throw new Error(`proxyctl exited with ${proc.child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)
+      return readFileSync(logFile, 'utf8').includes('"msg":"Listening"')
+    }, { timeoutMs: 30_000, what: `proxyctl ${opts.name} to listen (log ${logFile})` })
+  } catch (err) {
+    await proc.stop('SIGKILL', 5_000)
+    throw err
+  }
   return { ...proc, port, adminSocket, logFile }
 }
 
