@@ -27,12 +27,14 @@ export async function deployComposeService (req: ComposeDeployRequest, deps: Dep
   const started = Date.now()
   const { progress, docker } = deps
   const file = resolveComposeFile(req.composeFile)
-  const project: ComposeProject = { binary: await findComposeBinary(), file, project: projectName(file, req.project) }
-  const services = await composeServices(project)
-  if (!services.includes(req.service)) {
-    throw new InvalidOptionError(`service "${req.service}" is not defined in ${file} (services: ${services.join(', ') || 'none'})`)
-  }
-  return await withDeployLock(deps.admin, `compose:${project.project}/${req.service}`, async () => {
+  const name = projectName(file, req.project)
+  // Take the lease first: a second deploy of the same service fails at once, before compose runs.
+  return await withDeployLock(deps.admin, `compose:${name}/${req.service}`, async () => {
+    const project: ComposeProject = { binary: await findComposeBinary(), file, project: name }
+    const services = await composeServices(project)
+    if (!services.includes(req.service)) {
+      throw new InvalidOptionError(`service "${req.service}" is not defined in ${file} (services: ${services.join(', ') || 'none'})`)
+    }
     const plan = planDeploy(await listServiceContainers(docker, project.project, req.service))
     progress.emit({
       step: 'plan',

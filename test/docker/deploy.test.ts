@@ -167,7 +167,7 @@ if (requireDocker(t)) {
 
   t.test('two deploys of one service at once: the second fails clearly, the first completes', async (t) => {
     const p = await project(t, 'lock')
-    const first = p.deploy({ APP_VERSION: 'v2', STARTUP_DELAY_MS: '8000' }, 'app', '-f', p.file, '-p', p.name)
+    const first = p.deploy({ APP_VERSION: 'v2', STARTUP_DELAY_MS: '15000' }, 'app', '-f', p.file, '-p', p.name)
     await waitFor(async () => (await p.serviceContainers()).length === 2, { timeoutMs: 30_000, what: 'the first deploy scaling up' })
     const second = await p.deploy({ APP_VERSION: 'v3' }, 'app', '-f', p.file, '-p', p.name)
     t.equal(second.code, 4, 'exit code 4: another deploy in progress')
