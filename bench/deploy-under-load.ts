@@ -12,7 +12,7 @@ import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
 import {
   BENCH_DIR, BENCH_LABEL_KEY, CLI, RESULTS_DIR, composeBinary, ensureNginx, freePort, imageExists, log, machineInfo,
-  makeTempDir, nginxUserDirective, percentileSorted, removeBenchContainers, round, run, sleep, spawnLogged, startNginx, startProxyctl,
+  killOnExit, makeTempDir, nginxUserDirective, percentileSorted, removeBenchContainers, round, run, sleep, spawnLogged, startNginx, startProxyctl,
   waitFor, writeJson, type Proc
 } from './lib/util.ts'
 
@@ -99,6 +99,7 @@ function envFor (sc: Scenario, version: string): NodeJS.ProcessEnv {
 async function runTimed (cmd: string, args: string[], env: NodeJS.ProcessEnv, now: () => number, onLine: (line: string, t: number) => void, timeoutMs = 300_000): Promise<{ code: number, output: string }> {
   return await new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    killOnExit(child)
     let output = ''
     let buf = ''
     const onData = (c: Buffer): void => {
@@ -166,6 +167,7 @@ http {
 /** docker events for the project's containers, on the load clock. */
 function recordDockerEvents (project: string, loadStartedAt: () => number): { stop: () => Marker[] } {
   const child = spawn('docker', ['events', '--filter', 'type=container', '--filter', `label=com.docker.compose.project=${project}`, '--format', '{{json .}}'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  killOnExit(child)
   const markers: Marker[] = []
   let buf = ''
   child.stdout.on('data', (c: Buffer) => {

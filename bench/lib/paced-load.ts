@@ -82,7 +82,7 @@ export function startPacedLoad (o: PacedLoadOptions): PacedLoad {
     let error: string | undefined
     let version: string | undefined
     // The deadline runs from the scheduled start: a request stuck in the pool's queue times out too.
-    const signal = AbortSignal.timeout(Math.max(1, o.timeoutMs - (now() - t)))
+    const signal = AbortSignal.timeout(Math.max(1, Math.round(o.timeoutMs - (now() - t))))
     try {
       const res = await pool.request({
         method,

@@ -160,6 +160,14 @@ export class RssMonitor {
   stop (): void { this.sample(); clearInterval(this.#timer) }
 }
 
+// Children die with the bench, even when it crashes: 'exit' handlers run synchronously on any exit.
+const children = new Set<ChildProcess>()
+process.on('exit', () => { for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM') })
+export function killOnExit (child: ChildProcess): void {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+}
+
 export interface Proc {
   child: ChildProcess
   pid: number
@@ -171,6 +179,7 @@ export function spawnLogged (cmd: string, args: string[], logFile: string, env: 
   const fd = openSync(logFile, 'a')
   const child = spawn(cmd, args, { env, stdio: ['ignore', fd, fd] })
   closeSync(fd)
+  killOnExit(child)
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => { resolve(code) }))
   return {
     child,
