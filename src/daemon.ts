@@ -102,7 +102,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     observer: {
       requestCompleted: (host, status, upstream, durationMs) => {
         traffic.requestCompleted(host, status)
-        metrics.requestCompleted(host, status, upstream, durationMs)
+        if (options.metrics) metrics.requestCompleted(host, status, upstream, durationMs)
       }
     }
   }, root.child({ component: 'proxy' }))

@@ -20,6 +20,7 @@ const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: strin
   ['HISTORY_FILE', 'historyFile', (v) => v],
   ['METRICS_LISTEN', 'metricsListen', (v, n) => parseListen(v, n)],
   ['REQUEST_IDS', 'requestIds', parseBoolean],
+  ['METRICS', 'metrics', parseBoolean],
   ['PROXYCTL_CONTAINER_ID', 'selfContainerId', (v) => v]
 ]
 

@@ -49,6 +49,8 @@ export interface ServeOptions {
   /** Opt-in public /metrics listener, e.g. 127.0.0.1:9100 (the admin socket always has /metrics). */
   metricsListen: { host: string, port: number } | undefined
   requestIds: boolean
+  /** Per-request Prometheus counters and histograms (the gauges are read on scrape regardless). */
+  metrics: boolean
   /** Container id of the proxy itself when it runs in Docker (network scoping); detected when unset. */
   selfContainerId: string | undefined
 }
@@ -77,6 +79,7 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   historyFile: undefined,
   metricsListen: undefined,
   requestIds: true,
+  metrics: true,
   selfContainerId: undefined
 }
 
