@@ -1,20 +1,31 @@
 // The baseline "plain Node proxy": node:http in, the `http-proxy` package out, a keep-alive agent to
 // one fixed upstream, X-Forwarded-* on (xfwd). No discovery, no health checks, no retries.
+// Self-contained (no local imports): proxy-throughput.ts compiles it to plain JavaScript and runs it
+// with bare `node`, so no TypeScript loader sits in its memory or start-up, as with proxyctl's dist/.
 //   http-proxy-server.ts --target http://IP:PORT [--port N] [--access-log]
+//   (env HTTP_PROXY_TARGET, HTTP_PROXY_PORT, HTTP_PROXY_ACCESS_LOG=1)
 import { createServer, Agent } from 'node:http'
 import httpProxy from 'http-proxy'
 import { pino } from 'pino'
-import { bool, parseSettings } from './lib/cli.ts'
 
-const s = parseSettings('bench/http-proxy-server.ts', 'A reverse proxy built on http-proxy, for the throughput baseline.', {
-  target: { flag: 'target', env: 'HTTP_PROXY_TARGET', help: 'upstream origin', default: 'http://127.0.0.1:8080' },
-  port: { flag: 'port', env: 'HTTP_PROXY_PORT', help: 'listen port on 127.0.0.1', default: '8081' },
-  accessLog: { flag: 'access-log', env: 'HTTP_PROXY_ACCESS_LOG', help: 'one JSON line per request on stdout (pino, async like proxyctl)', default: 'false', boolean: true }
-})
+const argv = process.argv.slice(2)
+if (argv.includes('--help')) {
+  process.stdout.write('usage: http-proxy-server --target http://IP:PORT [--port N] [--access-log]\n' +
+    '  a reverse proxy built on http-proxy, for the throughput baseline (env HTTP_PROXY_TARGET, HTTP_PROXY_PORT, HTTP_PROXY_ACCESS_LOG=1)\n')
+  process.exit(0)
+}
+const opt = (name: string, env: string, fallback: string): string => {
+  const i = argv.indexOf(`--${name}`)
+  return i >= 0 ? (argv[i + 1] ?? fallback) : (process.env[env] ?? fallback)
+}
+const target = opt('target', 'HTTP_PROXY_TARGET', 'http://127.0.0.1:8080')
+const port = Number(opt('port', 'HTTP_PROXY_PORT', '8081'))
+const accessLog = argv.includes('--access-log') || ['1', 'true', 'on'].includes(process.env.HTTP_PROXY_ACCESS_LOG ?? '')
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 4_000 })
-const proxy = httpProxy.createProxyServer({ target: s.target, agent, xfwd: true })
-const access = bool(s.accessLog) ? pino({ base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false, minLength: 4096 })) : undefined
+const proxy = httpProxy.createProxyServer({ target, agent, xfwd: true })
+// The same asynchronous pino destination proxyctl uses for its access log.
+const access = accessLog ? pino({ base: { pid: process.pid } }, pino.destination({ dest: 1, sync: false, minLength: 4096 })) : undefined
 
 proxy.on('error', (err, _req, res) => {
   if ('writeHead' in res && !res.headersSent) {
@@ -35,5 +46,5 @@ const server = createServer((req, res) => {
   proxy.web(req, res)
 })
 server.keepAliveTimeout = 65_000
-server.listen(Number(s.port), '127.0.0.1', () => { process.stdout.write(`{"msg":"Listening","port":${s.port}}\n`) })
+server.listen(port, '127.0.0.1', () => { process.stdout.write(`{"msg":"Listening","port":${port}}\n`) })
 process.on('SIGTERM', () => { server.close(); server.closeAllConnections(); process.exit(0) })

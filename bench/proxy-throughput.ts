@@ -8,7 +8,7 @@ import { request } from 'undici'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { newestProfile, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
 import {
-  BENCH_DIR, BENCH_LABEL, RESULTS_DIR, RssMonitor, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
+  BENCH_DIR, BENCH_LABEL, RESULTS_DIR, RssMonitor, compileStandalone, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
   nginxUserDirective, proxyctlStatus, removeBenchContainers, round, run, sleep, spawnLogged, startNginx, startProxyctl, waitFor,
   waitForProxyctlHost, writeJson, type Proc, type ProxyctlProcess
 } from './lib/util.ts'
@@ -264,11 +264,11 @@ async function main (): Promise<void> {
       const w = worker()
       if (w !== undefined) monitors.set('nginx', new RssMonitor(w))
     }
+    const httpProxyJs = variants.some((v) => v.startsWith('http-proxy')) ? await compileStandalone(join(BENCH_DIR, 'http-proxy-server.ts')) : ''
     for (const [variant, accessLog] of [['http-proxy', true], ['http-proxy-nolog', false]] as const) {
       if (!variants.includes(variant)) continue
       const port = await freePort()
-      const p = spawnLogged(process.execPath, [...process.execArgv, join(BENCH_DIR, 'http-proxy-server.ts'), '--target', direct, '--port', String(port), ...(accessLog ? ['--access-log'] : [])],
-        join(dir, `${variant}.log`), { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' })
+      const p = spawnLogged(process.execPath, [httpProxyJs, '--target', direct, '--port', String(port), ...(accessLog ? ['--access-log'] : [])], join(dir, `${variant}.log`))
       procs.push(p)
       monitors.set(variant, new RssMonitor(p.pid))
       targets.set(variant, { name: variant, url: `http://127.0.0.1:${port}`, host: HOST, pid: () => p.pid })

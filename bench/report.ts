@@ -26,10 +26,10 @@ interface Rollout {
   sigterm: string
   chart: string
   totals: { requests: number, failed: number, baselineFailed: number }
-  baseline?: { achievedPerSec: number, p99Ms: number }
+  baseline?: { achievedPerSec: number, getP99Ms: number }
   loadAverage?: { before: string, after: string }
   settings: { rollouts: number, rate: number, connections: number, postEvery: number, postSpreadMs: number, postDelayMs: number, bootMs: number, recipeSleepS: number, recipeUpstreamKeepalive: boolean }
-  rollouts: Array<{ rollout: number, requests: number, failed: number, non2xx: Record<string, number>, socketErrors: Record<string, number>, firstFailureMs: number | null, lastFailureMs: number | null, outageMs: number, deployDurationMs: number, deployExitCode: number, p99Ms: number, maxMs: number }>
+  rollouts: Array<{ rollout: number, requests: number, failed: number, non2xx: Record<string, number>, socketErrors: Record<string, number>, firstFailureMs: number | null, lastFailureMs: number | null, outageMs: number, deployDurationMs: number, deployExitCode: number, getP99Ms: number, maxMs: number }>
 }
 
 const LABELS: Record<string, string> = {
@@ -140,11 +140,11 @@ function rolloutSection (scenarios: Rollout[]): string {
     return `| ${r.title} | ${r.sigterm} | ${fmt(r.rollouts.reduce((a, x) => a + x.requests, 0))} | **${fmt(r.rollouts.reduce((a, x) => a + x.failed, 0))}** (${failedPer}) | ${counts(non2xx)} | ${counts(sock)} | ${outagePer} | ${deployPer}${bad > 0 ? ` (${bad} failed)` : ''} | [svg](results/${r.chart}) |`
   })
   const details = scenarios.map((r) => [
-    `**${r.title}, ON_SIGTERM=${r.sigterm}** — before the first rollout: ${r.baseline !== undefined ? `${r.baseline.achievedPerSec} req/s succeeded, p99 ${r.baseline.p99Ms} ms, ` : ''}${r.totals.baselineFailed} failed${r.loadAverage !== undefined ? `; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after` : ''}.`,
+    `**${r.title}, ON_SIGTERM=${r.sigterm}** — before the first rollout: ${r.baseline !== undefined ? `${r.baseline.achievedPerSec} req/s succeeded, GET p99 ${r.baseline.getP99Ms} ms, ` : ''}${r.totals.baselineFailed} failed${r.loadAverage !== undefined ? `; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after` : ''}.`,
     '',
-    '| # | requests | failed | non-2xx | socket errors | first / last failure (ms after deploy start) | outage ms | deploy ms | p99 / max latency ms |',
+    '| # | requests | failed | non-2xx | socket errors | first / last failure (ms after deploy start) | outage ms | deploy ms | GET p99 / max (any) latency ms |',
     '|--:|--:|--:|---|---|---|--:|--:|---|',
-    ...r.rollouts.map((x) => `| ${x.rollout} | ${fmt(x.requests)} | ${fmt(x.failed)} | ${counts(x.non2xx)} | ${counts(x.socketErrors)} | ${x.firstFailureMs === null ? '–' : `${x.firstFailureMs} / ${x.lastFailureMs}`} | ${fmt(x.outageMs)} | ${fmt(x.deployDurationMs)}${x.deployExitCode !== 0 ? ` (exit ${x.deployExitCode})` : ''} | ${fmt(x.p99Ms)} / ${fmt(x.maxMs)} |`),
+    ...r.rollouts.map((x) => `| ${x.rollout} | ${fmt(x.requests)} | ${fmt(x.failed)} | ${counts(x.non2xx)} | ${counts(x.socketErrors)} | ${x.firstFailureMs === null ? '–' : `${x.firstFailureMs} / ${x.lastFailureMs}`} | ${fmt(x.outageMs)} | ${fmt(x.deployDurationMs)}${x.deployExitCode !== 0 ? ` (exit ${x.deployExitCode})` : ''} | ${fmt(x.getP99Ms)} / ${fmt(x.maxMs)} |`),
     ''
   ].join('\n'))
   return [
