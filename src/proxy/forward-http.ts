@@ -62,6 +62,9 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #bytes = 0
   #done = false
   #longLived = false
+  #contentLength = -1
+  /** A whole body that arrived in one chunk: sent with end(), headers and body in one write. */
+  #held: Buffer | undefined
   #onResClose = (): void => {
     if (this.#done) return
     this.#abort?.(new Error('client closed the connection'))
@@ -99,7 +102,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true // 1xx informational: not relayed
     this.#status = statusCode
     this.#resume = resume
-    const { headers, eventStream } = downstreamResponseHeaders(rawHeaders)
+    const { headers, eventStream, contentLength } = downstreamResponseHeaders(rawHeaders)
+    this.#contentLength = contentLength
     if (eventStream) {
       // Server-sent events are long-lived: a drain closes them after its grace period.
       this.#longLived = true
@@ -123,6 +127,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onData (chunk: Buffer): boolean {
+    if (this.#bytes === 0 && chunk.length === this.#contentLength) {
+      this.#bytes = chunk.length
+      this.#held = chunk
+      return true
+    }
     this.#bytes += chunk.length
     const ok = this.#res.write(chunk)
     if (!ok) this.#res.once('drain', this.#onDrain)
@@ -130,7 +139,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onComplete (): void {
-    this.#res.end()
+    if (this.#held !== undefined) this.#res.end(this.#held)
+    else this.#res.end()
     this.#finish({ kind: 'completed', status: this.#status, bytes: this.#bytes })
   }
 

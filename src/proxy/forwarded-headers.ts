@@ -68,7 +68,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, ctx: ForwardContex
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
 /** Upstream raw response headers (undici Buffers) -> flat list for res.writeHead, hop-by-hop removed. */
-export function downstreamResponseHeaders (raw: Buffer[]): { headers: string[], eventStream: boolean } {
+export function downstreamResponseHeaders (raw: Buffer[]): { headers: string[], eventStream: boolean, contentLength: number } {
   let named: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
@@ -77,15 +77,17 @@ export function downstreamResponseHeaders (raw: Buffer[]): { headers: string[], 
   }
   const headers: string[] = []
   let eventStream = false
+  let contentLength = -1
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1')
     const lower = name.toLowerCase()
     if (RESPONSE_HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue
     const value = raw[i + 1]!.toString('latin1')
     if (lower === 'content-type' && value.startsWith('text/event-stream')) eventStream = true
+    else if (lower === 'content-length') contentLength = Number(value)
     headers.push(name, value)
   }
-  return { headers, eventStream }
+  return { headers, eventStream, contentLength }
 }
 
 const PRIVATE_V4 = [
