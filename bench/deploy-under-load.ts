@@ -179,7 +179,7 @@ function recordDockerEvents (project: string, loadStartedAt: () => number): { st
       try {
         const e = JSON.parse(line) as { Action?: string, timeNano?: number, Actor?: { Attributes?: Record<string, string> } }
         const action = (e.Action ?? '').split(':')[0]!
-        if (!['start', 'kill', 'die', 'destroy'].includes(action)) continue
+        if (!['start', 'kill', 'die'].includes(action)) continue
         const name = (e.Actor?.Attributes?.name ?? '').replace(`${project}`, '').replace(/^[_-]/, '')
         markers.push({ t: ((e.timeNano ?? 0) / 1e6 - loadStartedAt()) / 1000, label: `${action} ${name}`, kind: 'docker event' })
       } catch {}
@@ -205,7 +205,8 @@ async function deployOnce (sc: Scenario, edge: Edge & { adminSocket?: string }, 
     r = await runTimed(process.execPath, [CLI, 'deploy', 'app', '-f', sc.composeFile, '-p', sc.project, '--admin-socket', edge.adminSocket!, '--json'], envFor(sc, version), now, (line, t) => {
       try {
         const o = JSON.parse(line) as { step?: string, status?: string }
-        if (o.step !== undefined && o.status !== 'info') steps.push({ t: t / 1000, label: `${o.step} ${o.status ?? ''}`.trim(), kind: 'deploy step' })
+        // Step starts only (each step's end is the next one's start), and the final result.
+        if (o.step !== undefined && (o.status === 'start' || o.step === 'done' || o.status === 'failed')) steps.push({ t: t / 1000, label: `${o.step} ${o.status ?? ''}`.trim(), kind: 'deploy step' })
       } catch {}
     })
   } else if (sc.approach === 'recipe') {
@@ -299,10 +300,12 @@ function analyze (outcomes: Outcome[], runs: DeployRun[], loadEnd: number): { ro
 
 function chartPoints (outcomes: Outcome[], binMs: number): SeriesPoint[] {
   const bins = new Map<number, { ok: number, failed: number }>()
-  const last = Math.floor((outcomes[outcomes.length - 1]?.t ?? 0) / binMs)
+  // The last bin is partial (the load stopped inside it): left out, or it would look like a dip.
+  const last = Math.floor((outcomes[outcomes.length - 1]?.t ?? 0) / binMs) - 1
   for (let b = 0; b <= last; b++) bins.set(b, { ok: 0, failed: 0 })
   for (const o of outcomes) {
-    const b = bins.get(Math.floor(o.t / binMs))!
+    const b = bins.get(Math.floor(o.t / binMs))
+    if (b === undefined) continue
     if (failedOf(o)) b.failed++
     else b.ok++
   }

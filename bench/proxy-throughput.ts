@@ -23,9 +23,9 @@ upstream container with MANY_HOSTS names in VIRTUAL_HOST is started for that run
 holds that many more hosts, and stopped after it).`, {
   connections: { flag: 'connections', env: 'CONNECTIONS', help: 'autocannon connections', default: '50' },
   pipelining: { flag: 'pipelining', env: 'PIPELINING', help: 'autocannon pipelining', default: '1' },
-  duration: { flag: 'duration', env: 'DURATION', help: 'seconds per measured run', default: '6' },
-  warmup: { flag: 'warmup', env: 'WARMUP', help: 'seconds of discarded load before each measured run', default: '2' },
-  rounds: { flag: 'rounds', env: 'ROUNDS', help: 'rounds; each runs every variant once, order reversed every other round', default: '3' },
+  duration: { flag: 'duration', env: 'DURATION', help: 'seconds per measured run', default: '5' },
+  warmup: { flag: 'warmup', env: 'WARMUP', help: 'seconds of discarded load before each measured run', default: '1' },
+  rounds: { flag: 'rounds', env: 'ROUNDS', help: 'rounds; each runs every variant once, order reversed every other round', default: '5' },
   variants: { flag: 'variants', env: 'VARIANTS', help: 'comma-separated subset', default: ALL_VARIANTS.join(',') },
   upstream: { flag: 'upstream', env: 'UPSTREAM', help: 'nginx (the host\'s nginx binary run in a container, `return 200`) or node (bench/upstream.ts in node:24)', default: 'nginx' },
   image: { flag: 'image', env: 'BASE_IMAGE', help: 'image for the upstream container', default: 'node:24-bookworm-slim' },
