@@ -433,8 +433,8 @@ async function main (): Promise<void> {
   for (const mode of modes) {
     for (const approach of approaches) all.push(await runScenario(approach, mode, compose, machine))
   }
-  const summary = (all as Array<{ approach: string, title: string, sigterm: string, chart: string, totals: unknown, rollouts: RolloutStats[], settings: unknown }>).map((r) => ({
-    approach: r.approach, title: r.title, sigterm: r.sigterm, chart: r.chart, totals: r.totals, settings: r.settings, rollouts: r.rollouts
+  const summary = (all as Array<{ approach: string, title: string, sigterm: string, chart: string, totals: unknown, baseline: Baseline, loadAverage: unknown, rollouts: RolloutStats[], settings: unknown }>).map((r) => ({
+    approach: r.approach, title: r.title, sigterm: r.sigterm, chart: r.chart, totals: r.totals, baseline: r.baseline, loadAverage: r.loadAverage, settings: r.settings, rollouts: r.rollouts
   }))
   writeJson(join(s.outDir, 'rollout.json'), { kind: 'rollout-summary', finished: new Date().toISOString(), machine, scenarios: summary })
   log(`wrote ${join(s.outDir, 'rollout.json')}`)
