@@ -82,7 +82,6 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     metrics,
     skipped: () => source.problems.filter((p) => p.level === 'error').map((p) => ({ containerId: p.containerId, name: p.containerName, reason: p.message }))
   }, root.child({ component: 'admin' }))
-  await listenOnSocket(admin, options.adminSocket)
 
   const proxy = new ProxyServer(store, {
     host: options.host,
@@ -108,6 +107,8 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   }, root.child({ component: 'proxy' }))
   proxyInflight = () => proxy.inflight
   const { port, httpsPort } = await proxy.listen()
+  // After the ports: a second proxy that cannot get them must not take over this one's socket.
+  await listenOnSocket(admin, options.adminSocket)
   const metricsServer = options.metricsListen === undefined
     ? undefined
     : createServer((req, res) => {

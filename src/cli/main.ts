@@ -22,5 +22,6 @@ async function run (argv: string[]): Promise<number> {
 run(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
   const e = err as { code?: string, message?: string }
   process.stderr.write(`proxyctl: ${e.message ?? String(err)}${e.code !== undefined && e.code.startsWith('PROXY_ERR') ? ` [${e.code}]` : ''}\n`)
-  process.exitCode = exitCodeFor(err)
+  // Exit now: a start-up that failed half-way (a port in use) may have left timers and streams open.
+  process.exit(exitCodeFor(err))
 })

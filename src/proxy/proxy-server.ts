@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext } from 'node:tls'
 import { randomUUID } from 'node:crypto'
-import { errorCode } from '../errors.js'
+import { InvalidOptionError, errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { HttpsMethod } from '../routing/desired-state.js'
 import type { HostRoutes, Location } from '../routing/route-table.js'
@@ -136,9 +136,9 @@ export class ProxyServer {
   get inflight (): number { return this.#inflight }
 
   async listen (): Promise<{ port: number, httpsPort: number | undefined }> {
-    this.#port = await listenOn(this.#http, this.#options.port, this.#options.host)
+    this.#port = await listenOn(this.#http, this.#options.port, this.#options.host, 'HTTP')
     if (this.#https !== undefined && this.#options.tls !== undefined) {
-      this.#httpsPort = await listenOn(this.#https, this.#options.tls.port, this.#options.host)
+      this.#httpsPort = await listenOn(this.#https, this.#options.tls.port, this.#options.host, 'HTTPS')
     }
     return { port: this.#port, httpsPort: this.#https === undefined ? undefined : this.#httpsPort }
   }
@@ -310,11 +310,15 @@ export class ProxyServer {
   }
 }
 
-async function listenOn (server: Server | Http2SecureServer, port: number, host: string): Promise<number> {
+async function listenOn (server: Server | Http2SecureServer, port: number, host: string, what: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    const failed = (err: NodeJS.ErrnoException): void => {
+      const hint = what === 'HTTPS' ? ' (choose another with --https-port N, or --https-port off)' : ' (choose another with --port N)'
+      reject(new InvalidOptionError(`cannot listen for ${what} on ${host}:${port}: ${err.code ?? err.message}${hint}`))
+    }
+    server.once('error', failed)
     server.listen(port, host, () => {
-      server.off('error', reject)
+      server.off('error', failed)
       resolve()
     })
   })

@@ -105,6 +105,14 @@ if (requireDocker(t)) {
     t.equal(r.bodySha256, createHash('sha256').update(body).digest('hex'))
   })
 
+  t.test('a port in use is a clear start-up error and a non-zero exit, not a half-started proxy', async (t) => {
+    const { spawnSync } = await import('node:child_process')
+    const { CLI } = await import('../support/proxy-process.ts')
+    const r = spawnSync(process.execPath, [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--https-port', String(proxy.httpsPort), '--admin-socket', `/tmp/pxt-busy-${process.pid}.sock`], { encoding: 'utf8', timeout: 30_000 })
+    t.equal(r.status, 2)
+    t.match(r.stderr, new RegExp(`cannot listen for HTTPS on 127\\.0\\.0\\.1:${proxy.httpsPort}: EADDRINUSE`))
+  })
+
   t.test('an invalid VIRTUAL_HOST is logged once with the container name and skipped; the rest keep routing', async (t) => {
     const bad = uniqueName('bad')
     await runApp(t, { name: bad, env: { VIRTUAL_HOST: 'good.test,bad host!' } })
