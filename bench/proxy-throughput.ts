@@ -13,7 +13,9 @@ import {
   waitForProxyctlHost, writeJson, type Proc, type ProxyctlProcess
 } from './lib/util.ts'
 
-const ALL_VARIANTS = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog']
+const DEFAULT_VARIANTS = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog']
+/** proxyctl-nometrics: access log on, METRICS=off (per-request Prometheus metrics off). */
+const ALL_VARIANTS = [...DEFAULT_VARIANTS, 'proxyctl-nometrics']
 
 const s = parseSettings('bench/proxy-throughput.ts', `Throughput/latency of proxyctl next to direct, nginx and an http-proxy Node proxy.
 Needs Docker (the upstream is a container, which proxyctl discovers by VIRTUAL_HOST) and nginx
@@ -26,7 +28,7 @@ holds that many more hosts, and stopped after it).`, {
   duration: { flag: 'duration', env: 'DURATION', help: 'seconds per measured run', default: '5' },
   warmup: { flag: 'warmup', env: 'WARMUP', help: 'seconds of discarded load before each measured run', default: '1' },
   rounds: { flag: 'rounds', env: 'ROUNDS', help: 'rounds; each runs every variant once, order reversed every other round', default: '5' },
-  variants: { flag: 'variants', env: 'VARIANTS', help: 'comma-separated subset', default: ALL_VARIANTS.join(',') },
+  variants: { flag: 'variants', env: 'VARIANTS', help: `comma-separated, from ${ALL_VARIANTS.join(', ')}`, default: DEFAULT_VARIANTS.join(',') },
   upstream: { flag: 'upstream', env: 'UPSTREAM', help: 'nginx (the host\'s nginx binary run in a container, `return 200`) or node (bench/upstream.ts in node:24)', default: 'nginx' },
   image: { flag: 'image', env: 'BASE_IMAGE', help: 'image for the upstream container', default: 'node:24-bookworm-slim' },
   bodyBytes: { flag: 'body-bytes', env: 'BODY_BYTES', help: 'response body size', default: '128' },
@@ -243,6 +245,13 @@ async function main (): Promise<void> {
         }
       })
     }
+    if (variants.includes('proxyctl-nometrics')) {
+      const p = await startProxyctl({ dir, name: 'proxyctl-nometrics', accessLog: true, env: { METRICS: 'off' } })
+      procs.push(p)
+      monitors.set('proxyctl-nometrics', new RssMonitor(p.pid))
+      await waitForProxyctlHost(p.adminSocket, HOST)
+      targets.set('proxyctl-nometrics', { name: 'proxyctl-nometrics', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket })
+    }
     if (variants.includes('proxyctl-nolog')) {
       const p = await startProxyctl({ dir, name: 'proxyctl-nolog', accessLog: false })
       procs.push(p)
@@ -338,7 +347,8 @@ async function main (): Promise<void> {
       'proxyctl/http-proxy req/s (access log on)': ratio('proxyctl', 'http-proxy'),
       'proxyctl/http-proxy req/s (access log off)': ratio('proxyctl-nolog', 'http-proxy-nolog'),
       'proxyctl p99 / nginx p99 (access log on)': ratio('proxyctl', 'nginx', 'p99'),
-      'proxyctl 500 hosts / 1 host req/s': ratio('proxyctl-500', 'proxyctl')
+      'proxyctl 500 hosts / 1 host req/s': ratio('proxyctl-500', 'proxyctl'),
+      'proxyctl metrics off / on req/s': ratio('proxyctl-nometrics', 'proxyctl')
     }
     const hwm = monitors.get('proxyctl')
     hwm?.sample()

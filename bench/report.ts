@@ -40,7 +40,8 @@ const LABELS: Record<string, string> = {
   nginx: 'nginx, access log on',
   'nginx-nolog': 'nginx, access log off',
   'http-proxy': 'http-proxy (Node), access log on',
-  'http-proxy-nolog': 'http-proxy (Node), access log off'
+  'http-proxy-nolog': 'http-proxy (Node), access log off',
+  'proxyctl-nometrics': 'proxyctl, access log on, METRICS=off'
 }
 
 const fmt = (n: number | undefined | null, digits = 0): string => n === undefined || n === null || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
@@ -62,7 +63,7 @@ function machineSection (m: Record<string, string>): string {
 }
 
 function throughputSection (t: Throughput): string {
-  const order = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog']
+  const order = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-nometrics', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog']
   const rows = order.filter((v) => t.summary[v] !== undefined).map((v) => {
     const r = t.summary[v]!
     return `| ${LABELS[v] ?? v} | ${fmt(r.reqPerSec)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p99_9)} | ${fmt(r.rssPeakMb, 1)} | ${r.tableHosts ?? '–'} | ${r.errors + r.non2xx} |`

@@ -201,13 +201,13 @@ export interface ProxyctlProcess extends Proc {
 }
 
 /** `proxyctl serve` from dist/ on 127.0.0.1, logs (JSON lines, access log included) to a file. */
-export async function startProxyctl (opts: { dir: string, name: string, accessLog: boolean, extraArgs?: string[], nodeArgs?: string[] }): Promise<ProxyctlProcess> {
+export async function startProxyctl (opts: { dir: string, name: string, accessLog: boolean, extraArgs?: string[], nodeArgs?: string[], env?: Record<string, string> }): Promise<ProxyctlProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`)
   const port = await freePort()
   const adminSocket = join(opts.dir, `${opts.name}.sock`)
   const logFile = join(opts.dir, `${opts.name}.log`)
   const args = [...(opts.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-socket', adminSocket, ...(opts.accessLog ? [] : ['--no-access-log']), ...(opts.extraArgs ?? [])]
-  const proc = spawnLogged(process.execPath, args, logFile, { ...process.env, LOG_LEVEL: 'info', ACCESS_LOG: opts.accessLog ? 'on' : 'off', HTTPS_PORT: 'off' })
+  const proc = spawnLogged(process.execPath, args, logFile, { ...process.env, LOG_LEVEL: 'info', ACCESS_LOG: opts.accessLog ? 'on' : 'off', HTTPS_PORT: 'off', ...opts.env })
   try {
     await waitFor(() => {
       if (proc.child.exitCode !== null) throw new Error(`proxyctl exited with ${proc.child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)
