@@ -13,7 +13,7 @@ import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
 import {
   BENCH_DIR, BENCH_LABEL_KEY, CLI, RESULTS_DIR, composeBinary, ensureNginx, freePort, imageExists, log, machineInfo,
   killOnExit, makeTempDir, nginxUserDirective, percentileSorted, removeBenchContainers, round, run, sleep, spawnLogged, startNginx, startProxyctl,
-  waitFor, writeJson, type Proc
+  waitFor, writeJson
 } from './lib/util.ts'
 
 const APPROACHES = ['proxyctl', 'recipe', 'compose'] as const

@@ -9,7 +9,7 @@ import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { newestProfile, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
 import {
   BENCH_DIR, BENCH_LABEL, RESULTS_DIR, RssMonitor, compileStandalone, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
-  nginxUserDirective, proxyctlStatus, removeBenchContainers, round, run, sleep, spawnLogged, startNginx, startProxyctl, waitFor,
+  nginxUserDirective, proxyctlStatus, removeBenchContainers, round, run, spawnLogged, startNginx, startProxyctl, waitFor,
   waitForProxyctlHost, writeJson, type Proc, type ProxyctlProcess
 } from './lib/util.ts'
 
@@ -408,5 +408,4 @@ async function main (): Promise<void> {
 }
 
 await main()
-await sleep(0)
-process.exit(0)
+process.exit(0) // dockerode/undici keep-alive handles would hold the process open
