@@ -14,7 +14,7 @@ import {
 } from './lib/util.ts'
 
 const DEFAULT_VARIANTS = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog']
-/** proxyctl-nometrics: access log on, METRICS=off (per-request Prometheus metrics off). */
+/** proxyctl-nometrics: access log on, METRICS=off and REQUEST_IDS=off (what issue 6's features cost). */
 const ALL_VARIANTS = [...DEFAULT_VARIANTS, 'proxyctl-nometrics']
 
 const s = parseSettings('bench/proxy-throughput.ts', `Throughput/latency of proxyctl next to direct, nginx and an http-proxy Node proxy.
@@ -246,7 +246,7 @@ async function main (): Promise<void> {
       })
     }
     if (variants.includes('proxyctl-nometrics')) {
-      const p = await startProxyctl({ dir, name: 'proxyctl-nometrics', accessLog: true, env: { METRICS: 'off' } })
+      const p = await startProxyctl({ dir, name: 'proxyctl-nometrics', accessLog: true, env: { METRICS: 'off', REQUEST_IDS: 'off' } })
       procs.push(p)
       monitors.set('proxyctl-nometrics', new RssMonitor(p.pid))
       await waitForProxyctlHost(p.adminSocket, HOST)
@@ -348,7 +348,7 @@ async function main (): Promise<void> {
       'proxyctl/http-proxy req/s (access log off)': ratio('proxyctl-nolog', 'http-proxy-nolog'),
       'proxyctl p99 / nginx p99 (access log on)': ratio('proxyctl', 'nginx', 'p99'),
       'proxyctl 500 hosts / 1 host req/s': ratio('proxyctl-500', 'proxyctl'),
-      'proxyctl metrics off / on req/s': ratio('proxyctl-nometrics', 'proxyctl')
+      'proxyctl metrics+request IDs off / on req/s': ratio('proxyctl-nometrics', 'proxyctl')
     }
     const hwm = monitors.get('proxyctl')
     hwm?.sample()

@@ -41,7 +41,7 @@ const LABELS: Record<string, string> = {
   'nginx-nolog': 'nginx, access log off',
   'http-proxy': 'http-proxy (Node), access log on',
   'http-proxy-nolog': 'http-proxy (Node), access log off',
-  'proxyctl-nometrics': 'proxyctl, access log on, METRICS=off'
+  'proxyctl-nometrics': 'proxyctl, access log on, METRICS=off REQUEST_IDS=off'
 }
 
 const fmt = (n: number | undefined | null, digits = 0): string => n === undefined || n === null || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
