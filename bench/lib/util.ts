@@ -1,3 +1,4 @@
+import { waitFor as pollUntil } from '../../test/support/wait.ts'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -22,22 +23,9 @@ export function log (msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`)
 }
 
-/** Poll `fn` until it returns a truthy value or the deadline passes. */
+/** The test suite's poll-with-deadline, with the bench's longer defaults. */
 export async function waitFor<T> (fn: () => T | Promise<T>, opts: { timeoutMs?: number, intervalMs?: number, what?: string } = {}): Promise<NonNullable<T>> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 15_000)
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== null && v !== false) return v as NonNullable<T>
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${opts.what ?? 'a condition'}${last !== undefined ? `: ${(last as Error).message}` : ''}`)
-    }
-    await sleep(opts.intervalMs ?? 100)
-  }
+  return await pollUntil(fn, { timeoutMs: 15_000, intervalMs: 100, ...opts })
 }
 
 export interface RunResult { code: number, stdout: string, stderr: string }

@@ -79,7 +79,7 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): FastifyI
     }
     const num = (v: unknown, dflt: number): number => typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : dflt
     const id = body.containerId
-    const match = deps.reconciler.targets().find((t) => t.groupId === id || t.groupId.startsWith(id) || t.name === id)
+    const match = deps.reconciler.targets().find((t) => t.isContainer(id))
     if (match === undefined) {
       return await reply.code(404).send({ code: 'PROXY_ERR_TARGET_NOT_FOUND', message: `no upstream for container ${id}` })
     }

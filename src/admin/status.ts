@@ -81,7 +81,7 @@ export function buildStatus (table: RouteTable, targets: readonly Target[], vers
 export function hostsOf (table: RouteTable, containers: readonly string[]): string[] {
   const hosts: string[] = []
   for (const h of table.hosts) {
-    const hit = h.locations.some((l) => l.balancer.targets.some((t) => containers.some((c) => c === t.name || t.groupId.startsWith(c))))
+    const hit = h.locations.some((l) => l.balancer.targets.some((t) => containers.some((c) => t.isContainer(c))))
     if (hit) hosts.push(h.host)
   }
   return hosts

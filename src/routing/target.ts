@@ -79,6 +79,11 @@ export class Target {
   get lastCheck (): CheckResult | undefined { return this.#lastCheck }
   get longLivedCount (): number { return this.#longLived.size }
   get routable (): boolean { return this.#state === 'ready' }
+  /** A container reference as users and the CLI give it: full id, id prefix, or name. */
+  isContainer (ref: string): boolean {
+    return ref !== '' && (this.#spec.groupId.startsWith(ref) || this.#spec.name === ref)
+  }
+
   get awaitingAdmission (): boolean { return this.#state === 'starting' || this.#state === 'unhealthy' }
 
   updateSpec (spec: TargetSpec): void {

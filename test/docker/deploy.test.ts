@@ -13,12 +13,9 @@ import { describeFailures, startLoad } from '../support/load.ts'
 import { freePort } from '../support/ports.ts'
 import { CLI } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
+import { findComposeBinary } from '../../src/deploy/compose.ts'
 
 const execFileP = promisify(execFile)
-
-async function composeBinary (): Promise<string[]> {
-  try { await execFileP('docker', ['compose', 'version']); return ['docker', 'compose'] } catch { return ['docker-compose'] }
-}
 
 interface Project {
   dir: string
@@ -31,7 +28,7 @@ interface Project {
 }
 
 async function project (t: Test, label: string): Promise<Project> {
-  const bin = await composeBinary()
+  const bin = await findComposeBinary()
   const dir = mkdtempSync(join(tmpdir(), 'pxt-deploy-'))
   const file = join(dir, 'compose.yml')
   const port = await freePort()

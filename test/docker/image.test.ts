@@ -13,18 +13,10 @@ import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
 import { CLI } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
+import { findComposeBinary } from '../../src/deploy/compose.ts'
 
 const execFileP = promisify(execFile)
 const root = fileURLToPath(new URL('../..', import.meta.url))
-
-async function composeBinary (): Promise<string[]> {
-  try {
-    await execFileP('docker', ['compose', 'version'])
-    return ['docker', 'compose']
-  } catch {
-    return ['docker-compose']
-  }
-}
 
 if (requireDocker(t)) {
   t.test('the image built from the Dockerfile serves apps on networks it shares, and answers proxyctl status', async (t) => {
@@ -87,7 +79,7 @@ if (requireDocker(t)) {
   })
 
   t.test('compose.example.yml serves the demo app on both hosts through the proxy image', async (t) => {
-    const compose = await composeBinary()
+    const compose = await findComposeBinary()
     const port = await freePort()
     const project = uniqueName('example').replace(/-/g, '')
     const env = { ...process.env, PROXYCTL_HTTP_PUBLISH: `127.0.0.1:${port}`, PROXYCTL_HTTPS_PUBLISH: `127.0.0.1:${await freePort()}` }

@@ -13,15 +13,12 @@ import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
 import { CLI, startProxyProcess } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
+import { findComposeBinary } from '../../src/deploy/compose.ts'
 
 const execFileP = promisify(execFile)
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url))
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const ci = process.env.CI === 'true' || process.env.CI === '1'
-
-async function composeBinary (): Promise<string[]> {
-  try { await execFileP('docker', ['compose', 'version']); return ['docker', 'compose'] } catch { return ['docker-compose'] }
-}
 
 if (requireDocker(t)) {
   t.test('metrics: counters match the requests sent; the opt-in listener serves them', async (t) => {
@@ -79,7 +76,7 @@ if (requireDocker(t)) {
     const dir = mkdtempSync(join(tmpdir(), 'pxt-obs-'))
     const historyFile = join(dir, 'history.jsonl')
     let proxy = await startProxyProcess(t, { args: ['--history-file', historyFile] })
-    const bin = await composeBinary()
+    const bin = await findComposeBinary()
     const project = `pxtobs${process.pid}`
     const file = join(dir, 'compose.yml')
     writeFileSync(file, `services:
