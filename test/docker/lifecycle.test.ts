@@ -57,8 +57,8 @@ if (requireDocker(t)) {
     await waitFor(() => Date.now() > stopAt + 1_500)
     const r = await load.stop()
     t.equal(r.failures.length, 0, `failed requests: ${describeFailures(r)}`)
-    const withdrawn = proxy.logs.find((l) => l.msg === 'Target state changed' && l.name === a && l.to === 'draining')
-    t.match(String(withdrawn?.reason), /kill event/, 'withdrawn on the kill event')
+    const withdrawn = await proxy.waitForLog((l) => l.msg === 'Target state changed' && l.name === a && l.to === 'draining')
+    t.match(String(withdrawn.reason), /kill event/, 'withdrawn on the kill event')
     t.equal(r.samples.filter((s) => s.version === 'a' && s.startMs > stopAt + 500).length, 0, 'no new requests to the stopped replica')
   })
 
@@ -78,9 +78,9 @@ if (requireDocker(t)) {
     t.ok(r.failures.length <= r.total * 0.01, `${r.failures.length} failed of ${r.total}`)
     t.ok(r.failures.every((f) => f.method === 'POST'), 'only in-flight POSTs can fail (GETs are retried)')
     // Nothing sent after the proxy learned of the death fails: only what was already in flight.
-    const withdrawn = proxy.logs.find((l) => l.msg === 'Target state changed' && l.containerId === aId && l.to === 'draining')
+    const withdrawn = await proxy.waitForLog((l) => l.msg === 'Target state changed' && l.containerId === aId && l.to === 'draining')
     t.ok(withdrawn, 'withdrawn on the die/kill event')
-    const withdrawnAt = Date.parse(String(withdrawn?.time))
+    const withdrawnAt = Date.parse(String(withdrawn.time))
     t.same(r.failures.filter((f) => f.startMs > withdrawnAt), [], 'no request started after the withdrawal failed')
   })
 
@@ -97,8 +97,9 @@ if (requireDocker(t)) {
     if (dockerHealth === 'starting') t.equal(early.status, 503, 'not routed while Docker says starting')
     await waitFor(async () => (await get(proxy.port, 'dockerhc.test')).status === 200, { timeoutMs: 15_000, what: 'admitted after Docker health' })
     t.equal(await docker('inspect', '-f', '{{.State.Health.Status}}', id), 'healthy')
-    const ready = proxy.logs.find((l) => l.msg === 'Target state changed' && l.name === name && l.to === 'ready')
-    t.match(String(ready?.reason), /Docker reports the container healthy|health check passed/)
+    // Log lines are flushed in batches: wait for the line rather than read what has arrived.
+    const ready = await proxy.waitForLog((l) => l.msg === 'Target state changed' && l.name === name && l.to === 'ready')
+    t.match(String(ready.reason), /Docker reports the container healthy|health check passed/)
   })
 
   t.test('an invalid health label is logged and its default used; the app is still routed', async (t) => {
