@@ -67,8 +67,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #held: Buffer | undefined
   #onResClose = (): void => {
     if (this.#done) return
-    this.#abort?.(new Error('client closed the connection'))
+    // Finish first: undici may call onError synchronously from abort(), and that error is the
+    // client's doing, not the upstream's.
+    const abort = this.#abort
     this.#finish({ kind: 'aborted', status: this.#status, bytes: this.#bytes, err: undefined })
+    abort?.(new Error('client closed the connection'))
   }
 
   #onDrain = (): void => { this.#resume?.() }

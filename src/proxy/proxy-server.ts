@@ -264,7 +264,8 @@ export class ProxyServer {
       } else if (outcome.kind === 'completed') {
         status = outcome.status; bytes = outcome.bytes
       } else if (outcome.kind === 'aborted') {
-        status = outcome.status; bytes = outcome.bytes; code = outcome.err === undefined ? 'CLIENT_ABORTED' : errorCode(outcome.err)
+        // 499 (nginx's "client closed request") when the client left before the response began.
+        status = outcome.status === 0 ? 499 : outcome.status; bytes = outcome.bytes; code = outcome.err === undefined ? 'CLIENT_ABORTED' : errorCode(outcome.err)
       } else {
         status = statusForError(outcome.err); code = errorCode(outcome.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
         sendError(res, status, code, idHeader)

@@ -1,7 +1,9 @@
 import t from 'tap'
+import { connect } from 'node:net'
 import { get, rawRequest } from '../support/http-client.ts'
 import { route, startHarness } from '../support/proxy-harness.ts'
 import { startRawUpstream, startUpstream } from '../support/upstream.ts'
+import { waitFor } from '../support/wait.ts'
 
 t.test('forwarded headers as nginx-proxy sets them; hop-by-hop headers removed', async (t) => {
   const up = await startUpstream((req, res) => { res.setHeader('connection', 'x-secret'); res.setHeader('x-secret', 'no'); res.end(JSON.stringify(req.headers)) })
@@ -91,6 +93,30 @@ t.test('a reply cut mid-body closes the client connection', async (t) => {
   h.apply([route('app.test', [up.port])])
   await h.waitReady(1)
   await t.rejects(get(h.port, 'app.test', '/cut'))
+})
+
+t.test('a client that leaves before the response is a 499 (not an upstream failure); nothing stays in flight', async (t) => {
+  const arrived: Array<() => void> = []
+  const up = await startUpstream((req, res) => {
+    if (req.url === '/hang') { arrived.shift()?.(); req.socket.once('close', () => { res.destroy() }) } else res.end('ok')
+  })
+  const completed: Array<{ status: number, upstream: string | undefined }> = []
+  const h = await startHarness({ proxy: { observer: { requestCompleted: (_host, status, upstream) => { completed.push({ status, upstream }) } } } })
+  t.teardown(async () => { await h.stop(); await up.close() })
+  h.apply([route('app.test', [up.port])])
+  await h.waitReady(1)
+  const reached = new Promise<void>((resolve) => arrived.push(resolve))
+  const client = connect(h.port, '127.0.0.1')
+  client.on('error', () => {})
+  client.write('GET /hang HTTP/1.1\r\nHost: app.test\r\n\r\n')
+  await reached
+  client.destroy()
+  await waitFor(() => completed.length === 1, { what: 'the aborted request to complete' })
+  t.same(completed, [{ status: 499, upstream: `local-${up.port}` }])
+  const target = h.reconciler.targets()[0]!
+  await waitFor(() => target.inflight === 0, { what: 'no request in flight' })
+  t.equal(target.state, 'ready', 'the upstream is not blamed')
+  t.equal((await get(h.port, 'app.test', '/')).status, 200)
 })
 
 t.test('upstream response timeout is a 504', async (t) => {
