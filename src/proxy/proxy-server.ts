@@ -11,6 +11,7 @@ import type { HostRoutes, Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
 import type { CertificateStore } from '../tls/certificate-store.js'
+import { TLS_POLICY } from '../tls/policy.js'
 import { ACME_PREFIX, serveAcmeChallenge } from './acme-challenge.js'
 import type { BasicAuthStore } from './basic-auth.js'
 import { sendError, statusForError } from './error-response.js'
@@ -116,15 +117,17 @@ export class ProxyServer {
     const tls = options.tls
     if (tls !== undefined) {
       this.#https = createSecureServer({
+        ...TLS_POLICY,
         allowHTTP1: true,
         maxSessionMemory: 64,
+        noDelay: true,
         SNICallback: (servername, cb) => { cb(null, this.#contextFor(servername, tls.certs)) }
       }, (req, res) => { void this.#handle(req as unknown as IncomingMessage, res as unknown as ServerResponse, 'https') })
       this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head, 'https') })
       this.#https.setTimeout(options.keepAliveTimeoutMs)
       const refreshDefault = (): void => {
         const d = tls.certs.get('default')
-        if (d !== undefined) this.#https?.setSecureContext({ cert: d.cert, key: d.key })
+        if (d !== undefined) this.#https?.setSecureContext({ ...TLS_POLICY, cert: d.cert, key: d.key })
       }
       tls.certs.onReloaded(refreshDefault)
       refreshDefault()

@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import type { Logger } from '../logger.js'
+import { TLS_POLICY } from './policy.js'
 
 // Certificates from nginx-proxy's volume (/etc/nginx/certs): <name>.crt + <name>.key pairs.
 // Rebuilt aside and swapped on file changes and SIGHUP; a pair that fails to load keeps the last
@@ -98,7 +99,7 @@ export class CertificateStore {
           next.set(name, previous)
           continue
         }
-        next.set(name, { name, cert, key, context: createSecureContext({ cert, key }) })
+        next.set(name, { name, cert, key, context: createSecureContext({ ...TLS_POLICY, cert, key }) })
       } catch (err) {
         const previous = this.#entries.get(name)
         this.#log.warn({ certFile, keyFile, err: (err as Error).message, keptPrevious: previous !== undefined }, 'Certificate pair skipped')

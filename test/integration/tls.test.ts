@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer as createHttpsServer } from 'node:https'
 import { tmpdir } from 'node:os'
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import bcrypt from 'bcryptjs'
@@ -120,6 +121,23 @@ t.test('HTTP/2 is negotiated by a real HTTP/2 client; HTTP/1.1 still works', asy
   t.equal(one.status, 200)
 })
 
+t.test('TLS policy as nginx-proxy\'s default (Mozilla-Intermediate): the client\'s suite order, no CBC, TLS >= 1.2', async (t) => {
+  const { h, up, certsDir } = await setup(t)
+  installCert(certsDir, 'p.test', makeCert('p.test'))
+  installCert(certsDir, 'default', makeCert('default-cert'))
+  await h.certs!.load()
+  h.apply([route('p.test', [up.port])])
+  await h.waitReady(1)
+  for (const servername of ['p.test', 'unknown.test']) {
+    // Node prefers its own order unless told otherwise; nginx follows the client's.
+    t.equal(await handshake(h.httpsPort, { servername, ciphers: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384' }), 'TLSv1.3 TLS_AES_128_GCM_SHA256', `${servername}: client's first TLS 1.3 suite`)
+    t.equal(await handshake(h.httpsPort, { servername, ciphers: 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256' }), 'TLSv1.3 TLS_AES_256_GCM_SHA384', `${servername}: ... whichever it is`)
+    t.equal(await handshake(h.httpsPort, { servername, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' }), 'TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256', `${servername}: TLS 1.2 AEAD`)
+    t.match(await handshake(h.httpsPort, { servername, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA' }), /^failed/, `${servername}: TLS 1.2 CBC suites refused`)
+    t.match(await handshake(h.httpsPort, { servername, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }), /^failed/, `${servername}: TLS 1.1 refused`)
+  }
+})
+
 t.test('a certificate replaced under continuous HTTPS load: new certificate served, 0 failed requests', async (t) => {
   const { h, up, certsDir } = await setup(t)
   installCert(certsDir, 'renew.test', makeCert('renew.test', ['renew.test', 'old.renew.test']))
@@ -226,3 +244,14 @@ t.test('VIRTUAL_PROTO=https reaches the upstream over TLS', async (t) => {
   t.equal(r.status, 200)
   t.equal(r.body, 'tls upstream true')
 })
+
+/** "TLSv1.3 TLS_AES_128_GCM_SHA256", or "failed: ..." when the server refuses the handshake. */
+async function handshake (port: number, opts: ConnectionOptions): Promise<string> {
+  return await new Promise((resolve) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }, () => {
+      resolve(`${s.getProtocol() ?? '?'} ${s.getCipher().name}`)
+      s.destroy()
+    })
+    s.once('error', (err) => { resolve(`failed: ${err.message}`) })
+  })
+}
