@@ -1,19 +1,25 @@
 // Throughput and latency: the same fast upstream reached directly, through proxyctl, through nginx
 // (Debian package, 1 worker, keep-alive upstream, nginx-proxy's headers) and through a plain Node
-// proxy on `http-proxy`. autocannon, alternating rounds (A B C … then … C B A), medians of rounds.
+// proxy on `http-proxy`; over plain HTTP, HTTPS (HTTP/1.1) and HTTP/2 (TLS, ALPN h2) with the same
+// certificate. autocannon (h2load for HTTP/2), alternating rounds (A B C … then … C B A), medians.
 import autocannon, { type Result as AutocannonResult } from 'autocannon'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { request } from 'undici'
+import { connect as tlsConnect } from 'node:tls'
+import { Agent, request } from 'undici'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { newestProfile, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
+import { ensureH2load, h2load, type LoadSummary } from './lib/h2load.ts'
+import { installCert, makeCert } from '../test/support/certs.ts'
+import { TLS_POLICY } from '../src/tls/policy.ts'
 import {
   BENCH_DIR, BENCH_LABEL, RESULTS_DIR, RssMonitor, compileStandalone, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
   nginxUserDirective, proxyctlStatus, removeBenchContainers, round, run, spawnLogged, startNginx, startProxyctl, waitFor,
   waitForProxyctlHost, writeJson, type Proc, type ProxyctlProcess
 } from './lib/util.ts'
 
-const DEFAULT_VARIANTS = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog']
+const DEFAULT_VARIANTS = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog',
+  'proxyctl-https', 'nginx-https', 'http-proxy-https', 'proxyctl-h2', 'nginx-h2']
 /** proxyctl-nometrics: access log on, METRICS=off and REQUEST_IDS=off (what issue 6's features cost). */
 const ALL_VARIANTS = [...DEFAULT_VARIANTS, 'proxyctl-nometrics']
 
@@ -22,7 +28,9 @@ Needs Docker (the upstream is a container, which proxyctl discovers by VIRTUAL_H
 (installed with apt-get when missing and root). Writes bench/results/throughput.json.
 Variants: ${ALL_VARIANTS.join(', ')} ("-nolog" = access log off; proxyctl-500 = a second
 upstream container with MANY_HOSTS names in VIRTUAL_HOST is started for that run, so the table
-holds that many more hosts, and stopped after it).`, {
+holds that many more hosts, and stopped after it; "-https" = HTTP/1.1 over TLS with autocannon,
+"-h2" = HTTP/2 over TLS with h2load (nghttp2-client, installed with apt-get when missing and
+root), both with access log on and one openssl-made certificate for every TLS server).`, {
   connections: { flag: 'connections', env: 'CONNECTIONS', help: 'autocannon connections', default: '50' },
   pipelining: { flag: 'pipelining', env: 'PIPELINING', help: 'autocannon pipelining', default: '1' },
   duration: { flag: 'duration', env: 'DURATION', help: 'seconds per measured run', default: '5' },
@@ -32,6 +40,7 @@ holds that many more hosts, and stopped after it).`, {
   upstream: { flag: 'upstream', env: 'UPSTREAM', help: 'nginx (the host\'s nginx binary run in a container, `return 200`) or node (bench/upstream.ts in node:24)', default: 'nginx' },
   image: { flag: 'image', env: 'BASE_IMAGE', help: 'image for the upstream container', default: 'node:24-bookworm-slim' },
   bodyBytes: { flag: 'body-bytes', env: 'BODY_BYTES', help: 'response body size', default: '128' },
+  h2Streams: { flag: 'h2-streams', env: 'H2_STREAMS', help: 'concurrent streams per HTTP/2 connection (h2load -m); the connections are --connections', default: '1' },
   manyHosts: { flag: 'many-hosts', env: 'MANY_HOSTS', help: 'host names for proxyctl-500', default: '500' },
   profile: { flag: 'profile', env: 'PROFILE', help: 'after the rounds, profile proxyctl (node --cpu-prof) under the same load: on, off, or auto (when proxyctl < 0.45x nginx)', default: 'auto' },
   out: { flag: 'out', env: 'THROUGHPUT_OUT', help: 'result file', default: join(RESULTS_DIR, 'throughput.json') },
@@ -53,6 +62,10 @@ interface Target {
   name: string
   url: string
   host: string
+  /** h2load for HTTP/2; autocannon (HTTP/1.1, TLS for https: URLs) otherwise. */
+  tool?: 'h2load'
+  /** Whose memory is sampled during this variant's runs. */
+  monitor?: RssMonitor
   /** The process whose memory we report. */
   pid?: () => number | undefined
   adminSocket?: string
@@ -72,6 +85,8 @@ interface RunResult {
   non2xx: number
   rssPeakMb: number | undefined
   tableHosts: number | undefined
+  /** The TLS handshake the load generator made: protocol, cipher, ALPN. */
+  tls?: string
 }
 
 function body (bytes: number): string {
@@ -126,14 +141,20 @@ http {
 }
 
 async function directReady (url: string, host: string): Promise<void> {
-  await waitFor(async () => {
-    const r = await request(url, { headers: { host } })
-    await r.body.dump()
-    return r.statusCode === 200
-  }, { timeoutMs: 30_000, what: `${url} (Host: ${host}) to answer 200` })
+  // TLS servers: SNI as the host name, the bench's self-signed certificate accepted.
+  const dispatcher = url.startsWith('https:') ? new Agent({ connect: { rejectUnauthorized: false, servername: host } }) : undefined
+  try {
+    await waitFor(async () => {
+      const r = await request(url, { headers: { host }, ...(dispatcher !== undefined ? { dispatcher } : {}) })
+      await r.body.dump()
+      return r.statusCode === 200
+    }, { timeoutMs: 30_000, what: `${url} (Host: ${host}) to answer 200` })
+  } finally {
+    await dispatcher?.close()
+  }
 }
 
-function nginxProxyConf (dir: string, upstreamIp: string, ports: { log: number, nolog: number }): string {
+function nginxProxyConf (dir: string, upstreamIp: string, ports: { log: number, nolog: number, tls: number }, cert: { crt: string, key: string }): string {
   // The http-level settings nginx-proxy's template writes, with keep-alive to the upstream (its
   // newer `keepalive` support; 64 idle connections so 50 clients never churn them), 1 worker.
   return `${nginxUserDirective()}
@@ -182,6 +203,24 @@ http {
     access_log off;
     location / { proxy_pass http://${HOST}; }
   }
+  # nginx-proxy's HTTPS server for a host with a certificate (its default ssl_policy,
+  # Mozilla-Intermediate, which proxyctl's TLS_POLICY copies; HSTS on; HTTP/2 on the same
+  # listener, chosen by ALPN).
+  server {
+    server_name ${HOST};
+    listen 127.0.0.1:${ports.tls} ssl http2;
+    access_log ${dir}/nginx-access-tls.log vhost;
+    ssl_session_timeout 5m;
+    ssl_session_cache shared:SSL:50m;
+    ssl_session_tickets off;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers '${TLS_POLICY.ciphers.split(':').filter((c) => !c.startsWith('TLS_')).join(':')}';
+    ssl_prefer_server_ciphers off;
+    ssl_certificate ${cert.crt};
+    ssl_certificate_key ${cert.key};
+    add_header Strict-Transport-Security "max-age=31536000" always;
+    location / { proxy_pass http://${HOST}; }
+  }
 }
 `
 }
@@ -193,8 +232,68 @@ function nginxWorkerPid (masterPid: number): number | undefined {
   } catch { return undefined }
 }
 
-async function load (t: Target, seconds: number): Promise<AutocannonResult> {
-  return await autocannon({ url: t.url, connections, pipelining: int(s.pipelining, 'pipelining'), duration: seconds, headers: { host: t.host } })
+/** One measured run of `seconds` after `warmupS` of discarded load. */
+async function load (t: Target, seconds: number, warmupS: number, dir: string): Promise<LoadSummary> {
+  if (t.tool === 'h2load') {
+    // h2load sends :authority and SNI from the URL and connects where --connect-to says.
+    const u = new URL(t.url)
+    return await h2load({ bin: await ensureH2load(), url: `https://${t.host}/`, connectTo: u.host, clients: connections, streams: int(s.h2Streams, 'h2-streams'), durationS: seconds, warmupS, logFile: join(dir, 'h2load.tsv') })
+  }
+  const servername = t.url.startsWith('https:') ? t.host : undefined
+  const go = async (duration: number): Promise<AutocannonResult> =>
+    await autocannon({ url: t.url, connections, pipelining: int(s.pipelining, 'pipelining'), duration, headers: { host: t.host }, ...(servername !== undefined ? { servername } : {}) })
+  if (warmupS > 0) await go(warmupS)
+  const res = await go(seconds)
+  return {
+    requests: res.requests.total,
+    durationS: res.duration,
+    reqPerSec: round(res.requests.total / res.duration, 0),
+    p50: res.latency.p50,
+    p90: res.latency.p90,
+    p99: res.latency.p99,
+    p99_9: res.latency.p99_9,
+    errors: res.errors,
+    timeouts: res.timeouts,
+    non2xx: res.non2xx,
+    tls: servername !== undefined ? await tlsHandshake(t.url, servername, ['http/1.1']) : undefined
+  }
+}
+
+/** What a client offering `alpn` negotiates with the server at `url`: "TLSv1.3 TLS_AES_256_GCM_SHA384 http/1.1". */
+async function tlsHandshake (url: string, servername: string, alpn: string[]): Promise<string> {
+  const u = new URL(url)
+  return await new Promise((resolve, reject) => {
+    const sock = tlsConnect({ host: u.hostname, port: Number(u.port), servername, ALPNProtocols: alpn, rejectUnauthorized: false }, () => {
+      const c = sock.getCipher()
+      resolve(`${sock.getProtocol() ?? '?'} ${c.standardName ?? c.name} ${sock.alpnProtocol === false ? 'none' : sock.alpnProtocol ?? 'none'}`)
+      sock.end()
+    })
+    sock.once('error', reject)
+  })
+}
+
+/** A proxyctl run under `node --cpu-prof` with the same load (HTTP/1.1 over TCP, or HTTP/2). */
+async function profileProxyctl (dir: string, kind: 'http' | 'h2', env: Record<string, string> = {}): Promise<ProfileSummary | undefined> {
+  const profDir = join(dir, `profile-${kind}`)
+  mkdirSync(profDir, { recursive: true })
+  log(`profiling proxyctl (${kind}, access log on) under the same load for ${duration}s`)
+  const httpsPort = kind === 'h2' ? await freePort() : undefined
+  const p = await startProxyctl({ dir, name: `proxyctl-profile-${kind}`, accessLog: true, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`], env: { ...env, ...(httpsPort !== undefined ? { HTTPS_PORT: String(httpsPort) } : {}) } })
+  await waitForProxyctlHost(p.adminSocket, HOST)
+  const t: Target = httpsPort !== undefined
+    ? { name: 'profile', url: `https://127.0.0.1:${httpsPort}`, host: HOST, tool: 'h2load' }
+    : { name: 'profile', url: `http://127.0.0.1:${p.port}`, host: HOST }
+  const res = await load(t, duration, warmup, dir)
+  await p.stop('SIGTERM')
+  const file = existsSync(profDir) ? newestProfile(profDir) : undefined
+  if (file === undefined) return undefined
+  const summary = summarizeProfile(file)
+  const name = kind === 'h2' ? 'proxyctl-throughput-h2.cpuprofile' : 'proxyctl-throughput.cpuprofile'
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  writeFileSync(join(RESULTS_DIR, name), readFileSync(file))
+  summary.file = `bench/results/${name}`
+  log(`profile ${kind} (${res.reqPerSec} req/s while profiling): top self time ${summary.top.slice(0, 5).map((f) => `${f.fn} ${f.selfPct}%`).join(', ')}`)
+  return summary
 }
 
 async function main (): Promise<void> {
@@ -205,6 +304,7 @@ async function main (): Promise<void> {
   log(`throughput: variants ${variants.join(', ')}; ${rounds} rounds x (${warmup}s warmup + ${duration}s); ${connections} connections; upstream ${s.upstream}; work dir ${dir}`)
   await removeBenchContainers(NAME)
   let profile: ProfileSummary | undefined
+  let profileH2: ProfileSummary | undefined
   try {
     // --- upstream containers
     await startUpstream(dir, `${NAME}upstream`, HOST, true)
@@ -215,6 +315,14 @@ async function main (): Promise<void> {
     const manyNames = Array.from({ length: manyHosts }, (_, i) => MANY_HOST(i))
     if (needMany) await startUpstream(dir, `${NAME}upstream-many`, manyNames.join(','), false)
 
+    // --- one certificate for every TLS server, where proxyctl looks for it (nginx-proxy's certs/)
+    const nginxRoot = join(dir, 'nginx-root')
+    const certsDir = join(nginxRoot, 'certs')
+    mkdirSync(certsDir, { recursive: true })
+    installCert(certsDir, HOST, makeCert(HOST))
+    const cert = { crt: join(certsDir, `${HOST}.crt`), key: join(certsDir, `${HOST}.key`) }
+    if (variants.some((v) => v.endsWith('-h2'))) await ensureH2load()
+
     // --- proxies
     const targets = new Map<string, Target>()
     targets.set('direct', { name: 'direct', url: direct, host: HOST })
@@ -222,10 +330,11 @@ async function main (): Promise<void> {
     if (variants.some((v) => v === 'proxyctl' || v === 'proxyctl-500')) {
       pcLog = await startProxyctl({ dir, name: 'proxyctl', accessLog: true })
       procs.push(pcLog)
-      monitors.set('proxyctl', new RssMonitor(pcLog.pid))
+      const monitor = new RssMonitor(pcLog.pid)
+      monitors.set('proxyctl', monitor)
       await waitForProxyctlHost(pcLog.adminSocket, HOST)
       const p = pcLog
-      targets.set('proxyctl', { name: 'proxyctl', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket })
+      targets.set('proxyctl', { name: 'proxyctl', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket, monitor })
       const many = MANY_HOST(Math.floor(manyHosts / 2))
       targets.set('proxyctl-500', {
         name: 'proxyctl-500',
@@ -233,6 +342,7 @@ async function main (): Promise<void> {
         host: many,
         pid: () => p.pid,
         adminSocket: p.adminSocket,
+        monitor,
         before: async () => {
           await docker('start', `${NAME}upstream-many`)
           await waitFor(async () => (await proxyctlStatus(p.adminSocket)).upstreams.filter((u) => u.name === `${NAME}upstream-many` && u.state === 'ready').length > 0,
@@ -248,40 +358,60 @@ async function main (): Promise<void> {
     if (variants.includes('proxyctl-nometrics')) {
       const p = await startProxyctl({ dir, name: 'proxyctl-nometrics', accessLog: true, env: { METRICS: 'off', REQUEST_IDS: 'off' } })
       procs.push(p)
-      monitors.set('proxyctl-nometrics', new RssMonitor(p.pid))
+      const monitor = new RssMonitor(p.pid)
+      monitors.set('proxyctl-nometrics', monitor)
       await waitForProxyctlHost(p.adminSocket, HOST)
-      targets.set('proxyctl-nometrics', { name: 'proxyctl-nometrics', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket })
+      targets.set('proxyctl-nometrics', { name: 'proxyctl-nometrics', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket, monitor })
     }
     if (variants.includes('proxyctl-nolog')) {
       const p = await startProxyctl({ dir, name: 'proxyctl-nolog', accessLog: false })
       procs.push(p)
-      monitors.set('proxyctl-nolog', new RssMonitor(p.pid))
+      const monitor = new RssMonitor(p.pid)
+      monitors.set('proxyctl-nolog', monitor)
       await waitForProxyctlHost(p.adminSocket, HOST)
-      targets.set('proxyctl-nolog', { name: 'proxyctl-nolog', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket })
+      targets.set('proxyctl-nolog', { name: 'proxyctl-nolog', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket, monitor })
+    }
+    if (variants.some((v) => v === 'proxyctl-https' || v === 'proxyctl-h2')) {
+      // Its own process: HTTPS on, the certificate in its nginx root, access log on.
+      const httpsPort = await freePort()
+      const p = await startProxyctl({ dir, name: 'proxyctl-tls', accessLog: true, env: { PROXYCTL_NGINX_ROOT: nginxRoot, HTTPS_PORT: String(httpsPort) } })
+      procs.push(p)
+      const monitor = new RssMonitor(p.pid)
+      monitors.set('proxyctl-tls', monitor)
+      await waitForProxyctlHost(p.adminSocket, HOST)
+      const url = `https://127.0.0.1:${httpsPort}`
+      targets.set('proxyctl-https', { name: 'proxyctl-https', url, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket, monitor })
+      targets.set('proxyctl-h2', { name: 'proxyctl-h2', url, host: HOST, tool: 'h2load', pid: () => p.pid, adminSocket: p.adminSocket, monitor })
+      await directReady(url, HOST)
     }
     if (variants.some((v) => v.startsWith('nginx'))) {
       const bin = await ensureNginx()
-      const ports = { log: await freePort(), nolog: await freePort() }
+      const ports = { log: await freePort(), nolog: await freePort(), tls: await freePort() }
       const conf = join(dir, 'nginx-proxy.conf')
-      writeFileSync(conf, nginxProxyConf(dir, ip, ports))
+      writeFileSync(conf, nginxProxyConf(dir, ip, ports, cert))
       const n = await startNginx(bin, dir, conf, 'nginx-proxy')
       procs.push(n)
       const worker = (): number | undefined => nginxWorkerPid(n.pid)
-      targets.set('nginx', { name: 'nginx', url: `http://127.0.0.1:${ports.log}`, host: HOST, pid: worker })
-      targets.set('nginx-nolog', { name: 'nginx-nolog', url: `http://127.0.0.1:${ports.nolog}`, host: HOST, pid: worker })
       await directReady(`http://127.0.0.1:${ports.log}`, HOST)
       const w = worker()
-      if (w !== undefined) monitors.set('nginx', new RssMonitor(w))
+      const monitor = w !== undefined ? new RssMonitor(w) : undefined
+      if (monitor !== undefined) monitors.set('nginx', monitor)
+      targets.set('nginx', { name: 'nginx', url: `http://127.0.0.1:${ports.log}`, host: HOST, pid: worker, monitor })
+      targets.set('nginx-nolog', { name: 'nginx-nolog', url: `http://127.0.0.1:${ports.nolog}`, host: HOST, pid: worker, monitor })
+      targets.set('nginx-https', { name: 'nginx-https', url: `https://127.0.0.1:${ports.tls}`, host: HOST, pid: worker, monitor })
+      targets.set('nginx-h2', { name: 'nginx-h2', url: `https://127.0.0.1:${ports.tls}`, host: HOST, tool: 'h2load', pid: worker, monitor })
     }
     const httpProxyJs = variants.some((v) => v.startsWith('http-proxy')) ? await compileStandalone(join(BENCH_DIR, 'http-proxy-server.ts')) : ''
-    for (const [variant, accessLog] of [['http-proxy', true], ['http-proxy-nolog', false]] as const) {
+    for (const [variant, accessLog, tls] of [['http-proxy', true, false], ['http-proxy-nolog', false, false], ['http-proxy-https', true, true]] as const) {
       if (!variants.includes(variant)) continue
       const port = await freePort()
-      const p = spawnLogged(process.execPath, [httpProxyJs, '--target', direct, '--port', String(port), ...(accessLog ? ['--access-log'] : [])], join(dir, `${variant}.log`))
+      const p = spawnLogged(process.execPath, [httpProxyJs, '--target', direct, '--port', String(port), ...(accessLog ? ['--access-log'] : []), ...(tls ? ['--cert', cert.crt, '--key', cert.key, '--ciphers', TLS_POLICY.ciphers] : [])], join(dir, `${variant}.log`))
       procs.push(p)
-      monitors.set(variant, new RssMonitor(p.pid))
-      targets.set(variant, { name: variant, url: `http://127.0.0.1:${port}`, host: HOST, pid: () => p.pid })
-      await directReady(`http://127.0.0.1:${port}`, HOST)
+      const monitor = new RssMonitor(p.pid)
+      monitors.set(variant, monitor)
+      const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`
+      targets.set(variant, { name: variant, url, host: HOST, pid: () => p.pid, monitor })
+      await directReady(url, HOST)
     }
 
     // --- alternating rounds
@@ -291,33 +421,33 @@ async function main (): Promise<void> {
       for (const v of order) {
         const t = targets.get(v)!
         await t.before?.()
-        if (warmup > 0) await load(t, warmup)
-        const monitor = v.startsWith('nginx') ? monitors.get('nginx') : monitors.get(v === 'proxyctl-500' ? 'proxyctl' : v)
+        const monitor = t.monitor
         monitor?.resetWindow()
         const tableHosts = t.adminSocket !== undefined ? (await proxyctlStatus(t.adminSocket)).hosts.length : undefined
-        const res = await load(t, duration)
+        const res = await load(t, duration, warmup, dir)
         monitor?.sample()
         const rr: RunResult = {
           round: r + 1,
-          reqPerSec: round(res.requests.total / res.duration, 0),
-          p50: res.latency.p50,
-          p90: res.latency.p90,
-          p99: res.latency.p99,
-          p99_9: res.latency.p99_9,
+          reqPerSec: res.reqPerSec,
+          p50: res.p50,
+          p90: res.p90,
+          p99: res.p99,
+          p99_9: res.p99_9,
           errors: res.errors,
           timeouts: res.timeouts,
           non2xx: res.non2xx,
           rssPeakMb: monitor !== undefined ? round(monitor.maxRssKb / 1024, 1) : undefined,
-          tableHosts
+          tableHosts,
+          ...(res.tls !== undefined ? { tls: res.tls } : {})
         }
         results.get(v)!.push(rr)
-        log(`round ${r + 1} ${v.padEnd(17)} ${String(rr.reqPerSec).padStart(6)} req/s  p50 ${rr.p50} p99 ${rr.p99} p99.9 ${rr.p99_9} ms  errors ${rr.errors + rr.timeouts} non2xx ${rr.non2xx}${rr.rssPeakMb !== undefined ? `  rss ${rr.rssPeakMb} MB` : ''}`)
+        log(`round ${r + 1} ${v.padEnd(17)} ${String(rr.reqPerSec).padStart(6)} req/s  p50 ${rr.p50} p99 ${rr.p99} p99.9 ${rr.p99_9} ms  errors ${rr.errors + rr.timeouts} non2xx ${rr.non2xx}${rr.rssPeakMb !== undefined ? `  rss ${rr.rssPeakMb} MB` : ''}${rr.tls !== undefined ? `  ${rr.tls}` : ''}`)
         await t.after?.()
       }
     }
 
     // --- summary
-    const summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb: number | undefined, tableHosts: number | undefined }> = {}
+    const summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb: number | undefined, tableHosts: number | undefined, tls?: string }> = {}
     for (const [v, rs] of results) {
       const rss = rs.map((x) => x.rssPeakMb).filter((x): x is number => x !== undefined)
       summary[v] = {
@@ -329,7 +459,8 @@ async function main (): Promise<void> {
         errors: rs.reduce((a, x) => a + x.errors + x.timeouts, 0),
         non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
         rssPeakMb: rss.length > 0 ? Math.max(...rss) : undefined,
-        tableHosts: rs[0]?.tableHosts
+        tableHosts: rs[0]?.tableHosts,
+        ...(rs[0]?.tls !== undefined ? { tls: [...new Set(rs.map((x) => x.tls))].join(' / ') } : {})
       }
     }
     /** Median over rounds of the per-round ratio a/b (both measured in the same round). */
@@ -348,6 +479,12 @@ async function main (): Promise<void> {
       'proxyctl/http-proxy req/s (access log off)': ratio('proxyctl-nolog', 'http-proxy-nolog'),
       'proxyctl p99 / nginx p99 (access log on)': ratio('proxyctl', 'nginx', 'p99'),
       'proxyctl 500 hosts / 1 host req/s': ratio('proxyctl-500', 'proxyctl'),
+      'proxyctl/nginx req/s (HTTPS, HTTP/1.1)': ratio('proxyctl-https', 'nginx-https'),
+      'proxyctl p99 / nginx p99 (HTTPS, HTTP/1.1)': ratio('proxyctl-https', 'nginx-https', 'p99'),
+      'proxyctl/http-proxy req/s (HTTPS, HTTP/1.1)': ratio('proxyctl-https', 'http-proxy-https'),
+      'proxyctl/nginx req/s (HTTP/2)': ratio('proxyctl-h2', 'nginx-h2'),
+      'proxyctl p99 / nginx p99 (HTTP/2)': ratio('proxyctl-h2', 'nginx-h2', 'p99'),
+      'proxyctl HTTPS / HTTP req/s (HTTP/1.1)': ratio('proxyctl-https', 'proxyctl'),
       'proxyctl metrics+request IDs off / on req/s': ratio('proxyctl-nometrics', 'proxyctl')
     }
     const hwm = monitors.get('proxyctl')
@@ -355,31 +492,19 @@ async function main (): Promise<void> {
     const memory = {
       proxyctlVmHWMMb: hwm !== undefined ? round(hwm.hwmKb / 1024, 1) : undefined,
       proxyctlNologVmHWMMb: monitors.get('proxyctl-nolog') !== undefined ? round(monitors.get('proxyctl-nolog')!.hwmKb / 1024, 1) : undefined,
+      proxyctlTlsVmHWMMb: monitors.get('proxyctl-tls') !== undefined ? round(monitors.get('proxyctl-tls')!.hwmKb / 1024, 1) : undefined,
       nginxWorkerVmHWMMb: monitors.get('nginx') !== undefined ? round(monitors.get('nginx')!.hwmKb / 1024, 1) : undefined,
       httpProxyVmHWMMb: monitors.get('http-proxy') !== undefined ? round(monitors.get('http-proxy')!.hwmKb / 1024, 1) : undefined
     }
 
-    // --- profile of the hot path, when asked (or when the nginx target is missed)
-    const wantProfile = s.profile === 'on' || (s.profile === 'auto' && (ratios['proxyctl/nginx req/s (access log on)'] ?? 1) < 0.45)
-    if (wantProfile && targets.has('proxyctl')) {
-      const profDir = join(dir, 'profile')
-      mkdirSync(profDir, { recursive: true })
-      log(`profiling proxyctl (access log on) under the same load for ${duration}s`)
-      const p = await startProxyctl({ dir, name: 'proxyctl-profile', accessLog: true, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] })
-      await waitForProxyctlHost(p.adminSocket, HOST)
-      const t = { name: 'profile', url: `http://127.0.0.1:${p.port}`, host: HOST }
-      await load(t, warmup)
-      const res = await load(t, duration)
-      await p.stop('SIGTERM')
-      const file = existsSync(profDir) ? newestProfile(profDir) : undefined
-      if (file !== undefined) {
-        profile = summarizeProfile(file)
-        const keepAs = join(RESULTS_DIR, 'proxyctl-throughput.cpuprofile')
-        mkdirSync(RESULTS_DIR, { recursive: true })
-        writeFileSync(keepAs, readFileSync(file))
-        profile.file = 'bench/results/proxyctl-throughput.cpuprofile'
-        log(`profile (${round(res.requests.total / res.duration)} req/s while profiling): top self time ${profile.top.slice(0, 5).map((f) => `${f.fn} ${f.selfPct}%`).join(', ')}`)
-      }
+    // --- profiles of the hot path, when asked (or when a target is missed): plain HTTP and HTTP/2
+    const missed = (k: keyof typeof ratios, min: number): boolean => (ratios[k] ?? Infinity) < min
+    const want = (miss: boolean): boolean => s.profile === 'on' || (s.profile === 'auto' && miss)
+    if (want(missed('proxyctl/nginx req/s (access log on)', 0.45)) && targets.has('proxyctl')) {
+      profile = await profileProxyctl(dir, 'http')
+    }
+    if (want(missed('proxyctl/nginx req/s (HTTP/2)', 0.45)) && targets.has('proxyctl-h2')) {
+      profileH2 = await profileProxyctl(dir, 'h2', { PROXYCTL_NGINX_ROOT: nginxRoot })
     }
 
     const out = {
@@ -387,12 +512,13 @@ async function main (): Promise<void> {
       started,
       finished: new Date().toISOString(),
       machine: await machineInfo(),
-      settings: { connections, pipelining: int(s.pipelining, 'pipelining'), durationS: duration, warmupS: warmup, rounds, upstream: s.upstream, bodyBytes: int(s.bodyBytes, 'body-bytes'), manyHosts, variants },
+      settings: { connections, pipelining: int(s.pipelining, 'pipelining'), h2Streams: int(s.h2Streams, 'h2-streams'), durationS: duration, warmupS: warmup, rounds, upstream: s.upstream, bodyBytes: int(s.bodyBytes, 'body-bytes'), manyHosts, variants },
       summary,
       ratios,
       memory,
       rounds: Object.fromEntries(results),
-      profile
+      profile,
+      profileH2
     }
     writeJson(s.out, out)
     log(`wrote ${s.out}`)

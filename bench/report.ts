@@ -13,12 +13,14 @@ const s = parseSettings('bench/report.ts', 'Renders bench/results/*.json into be
 interface Throughput {
   started: string
   machine: Record<string, string>
-  settings: { connections: number, durationS: number, warmupS: number, rounds: number, upstream: string, bodyBytes: number, manyHosts: number }
-  summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb?: number, tableHosts?: number }>
+  settings: { connections: number, h2Streams?: number, durationS: number, warmupS: number, rounds: number, upstream: string, bodyBytes: number, manyHosts: number }
+  summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb?: number, tableHosts?: number, tls?: string }>
   ratios: Record<string, number | undefined>
   memory: Record<string, number | undefined>
-  profile?: { file: string, busyPct: number, top: Array<{ fn: string, where: string, selfPct: number }>, areas: Array<{ area: string, selfPct: number }> }
+  profile?: Profile
+  profileH2?: Profile
 }
+interface Profile { file: string, busyPct: number, top: Array<{ fn: string, where: string, selfPct: number }>, areas: Array<{ area: string, selfPct: number }> }
 interface Lookup { results: Array<{ size: number, case: string, nsPerOp: number }>, growth: Record<string, number>, settings: { sizes: number[] } }
 interface Rollout {
   approach: string
@@ -41,7 +43,12 @@ const LABELS: Record<string, string> = {
   'nginx-nolog': 'nginx, access log off',
   'http-proxy': 'http-proxy (Node), access log on',
   'http-proxy-nolog': 'http-proxy (Node), access log off',
-  'proxyctl-nometrics': 'proxyctl, access log on, METRICS=off REQUEST_IDS=off'
+  'proxyctl-nometrics': 'proxyctl, access log on, METRICS=off REQUEST_IDS=off',
+  'proxyctl-https': 'proxyctl, HTTPS (HTTP/1.1), access log on',
+  'nginx-https': 'nginx, HTTPS (HTTP/1.1), access log on',
+  'http-proxy-https': 'http-proxy (Node), HTTPS (HTTP/1.1), access log on',
+  'proxyctl-h2': 'proxyctl, HTTP/2 over TLS, access log on',
+  'nginx-h2': 'nginx, HTTP/2 over TLS, access log on'
 }
 
 const fmt = (n: number | undefined | null, digits = 0): string => n === undefined || n === null || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
@@ -63,30 +70,54 @@ function machineSection (m: Record<string, string>): string {
 }
 
 function throughputSection (t: Throughput): string {
-  const order = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-nometrics', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog']
-  const rows = order.filter((v) => t.summary[v] !== undefined).map((v) => {
+  const row = (v: string): string => {
     const r = t.summary[v]!
-    return `| ${LABELS[v] ?? v} | ${fmt(r.reqPerSec)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.p99_9)} | ${fmt(r.rssPeakMb, 1)} | ${r.tableHosts ?? '–'} | ${r.errors + r.non2xx} |`
-  })
+    return `| ${LABELS[v] ?? v} | ${fmt(r.reqPerSec)} | ${fmt(r.p50, v.endsWith('-h2') ? 1 : 0)} | ${fmt(r.p99, v.endsWith('-h2') ? 1 : 0)} | ${fmt(r.p99_9, v.endsWith('-h2') ? 1 : 0)} | ${fmt(r.rssPeakMb, 1)} | ${r.tableHosts ?? '–'} | ${r.errors + r.non2xx} |`
+  }
+  const plain = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-nometrics', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog'].filter((v) => t.summary[v] !== undefined)
+  const tls = ['proxyctl-https', 'nginx-https', 'http-proxy-https', 'proxyctl-h2', 'nginx-h2'].filter((v) => t.summary[v] !== undefined)
   const ratio = (k: string): number | undefined => t.ratios[k]
-  const pNginx = ratio('proxyctl/nginx req/s (access log on)')
-  const pHttp = ratio('proxyctl/http-proxy req/s (access log on)')
-  const p99 = ratio('proxyctl p99 / nginx p99 (access log on)')
+  const target = (what: string, k: string, ok: (x: number) => boolean, unit = '×'): string => {
+    const x = ratio(k)
+    return `| ${what} | ${fmt(x, 2)}${unit} | ${verdict(x === undefined ? undefined : ok(x))} |`
+  }
   const rss = t.memory.proxyctlVmHWMMb
   const targets = [
     '| target | measured | |', '|---|---|---|',
-    `| proxyctl ≥ 0.45× nginx req/s, access log on | ${fmt(pNginx, 2)}× | ${verdict(pNginx === undefined ? undefined : pNginx >= 0.45)} |`,
-    `| proxyctl ≥ 1.6× http-proxy req/s, access log on | ${fmt(pHttp, 2)}× | ${verdict(pHttp === undefined ? undefined : pHttp >= 1.6)} |`,
-    `| proxyctl p99 ≤ 2× nginx p99, access log on | ${fmt(p99, 2)}× | ${verdict(p99 === undefined ? undefined : p99 <= 2)} |`,
-    `| proxyctl peak RSS ≤ 80 MB under load (VmHWM) | ${fmt(rss, 1)} MB | ${verdict(rss === undefined ? undefined : rss <= 80)} |`
+    target('proxyctl ≥ 0.45× nginx req/s, access log on', 'proxyctl/nginx req/s (access log on)', (x) => x >= 0.45),
+    target('proxyctl ≥ 1.6× http-proxy req/s, access log on', 'proxyctl/http-proxy req/s (access log on)', (x) => x >= 1.6),
+    target('proxyctl p99 ≤ 2× nginx p99, access log on', 'proxyctl p99 / nginx p99 (access log on)', (x) => x <= 2),
+    `| proxyctl peak RSS ≤ 80 MB under load (VmHWM) | ${fmt(rss, 1)} MB | ${verdict(rss === undefined ? undefined : rss <= 80)} |`,
+    ...(tls.length === 0
+      ? []
+      : [
+          target('HTTPS (HTTP/1.1): proxyctl ≥ 0.45× nginx req/s', 'proxyctl/nginx req/s (HTTPS, HTTP/1.1)', (x) => x >= 0.45),
+          target('HTTPS (HTTP/1.1): proxyctl ≥ 1.6× http-proxy req/s', 'proxyctl/http-proxy req/s (HTTPS, HTTP/1.1)', (x) => x >= 1.6),
+          target('HTTPS (HTTP/1.1): proxyctl p99 ≤ 2× nginx p99', 'proxyctl p99 / nginx p99 (HTTPS, HTTP/1.1)', (x) => x <= 2),
+          target('HTTP/2: proxyctl ≥ 0.45× nginx req/s', 'proxyctl/nginx req/s (HTTP/2)', (x) => x >= 0.45),
+          target('HTTP/2: proxyctl p99 ≤ 2× nginx p99', 'proxyctl p99 / nginx p99 (HTTP/2)', (x) => x <= 2),
+          `| HTTPS/HTTP/2: proxyctl peak RSS ≤ 80 MB under load (VmHWM) | ${fmt(t.memory.proxyctlTlsVmHWMMb, 1)} MB | ${verdict(t.memory.proxyctlTlsVmHWMMb === undefined ? undefined : t.memory.proxyctlTlsVmHWMMb <= 80)} |`
+        ])
   ]
   const other = Object.entries(t.ratios).filter(([, v]) => v !== undefined).map(([k, v]) => `| ${k} | ${fmt(v, 2)} |`)
+  const head = ['| variant | req/s | p50 | p99 | p99.9 | peak RSS MB | hosts | errors + non-2xx |', '|---|--:|--:|--:|--:|--:|--:|--:|']
+  const negotiated = [...new Set(tls.map((v) => t.summary[v]!.tls).filter((x): x is string => x !== undefined))]
   const out = [
     `Run ${t.started.slice(0, 16).replace('T', ' ')} UTC. autocannon, ${t.settings.connections} connections, ${t.settings.rounds} alternating rounds of ${t.settings.warmupS} s warm-up + ${t.settings.durationS} s, medians of rounds; upstream: ${t.settings.upstream === 'nginx' ? 'nginx `return 200` in a container' : 'bench/upstream.ts in a container'}, ${t.settings.bodyBytes}-byte body. Latency in ms (autocannon records whole ms). RSS: the largest VmRSS seen during that variant's runs (nginx: its one worker). "hosts" = hosts in proxyctl's table during the run.`,
     '',
-    '| variant | req/s | p50 | p99 | p99.9 | peak RSS MB | hosts | errors + non-2xx |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|',
-    ...rows,
+    '**Plain HTTP/1.1**',
+    '',
+    ...head,
+    ...plain.map(row),
+    ...(tls.length === 0
+      ? []
+      : [
+          '',
+          `**TLS**: one self-signed P-256 certificate (openssl) for every server; proxyctl with HTTPS on (its own process, the certificate in its certs/ directory), nginx as nginx-proxy's HTTPS server (Mozilla-Intermediate policy, HSTS, \`listen ssl http2\`), http-proxy on node:https with the same suites. HTTPS rows: autocannon over TLS (SNI = the host); HTTP/2 rows: h2load (nghttp2), ${t.settings.connections} connections × ${t.settings.h2Streams ?? 1} stream, latency from its per-request log (µs, shown to 0.1 ms). Negotiated: ${negotiated.map((n) => `\`${n}\``).join(', ')}.`,
+          '',
+          ...head,
+          ...tls.map(row)
+        ]),
     '',
     'Ratios are medians of per-round ratios (both sides measured in the same round).',
     '',
@@ -101,11 +132,12 @@ function throughputSection (t: Throughput): string {
     '',
     '</details>'
   ]
-  if (t.profile !== undefined) {
-    out.push('', `CPU profile of proxyctl (access log on) under the same load (\`node --cpu-prof\`, ${t.profile.busyPct}% of the main thread busy; \`${t.profile.file}\`, not committed). Self time, share of busy time:`, '',
+  for (const [p, what] of [[t.profile, 'plain HTTP/1.1'], [t.profileH2, 'HTTP/2 over TLS (h2load)']] as const) {
+    if (p === undefined) continue
+    out.push('', `CPU profile of proxyctl, ${what}, access log on, under the same load (\`node --cpu-prof\`, ${p.busyPct}% of the main thread busy; \`${p.file}\`, not committed). Self time, share of busy time:`, '',
       '| function | where | self % |', '|---|---|--:|',
-      ...t.profile.top.slice(0, 12).map((f) => `| \`${f.fn}\` | ${f.where === '' ? '' : `\`${f.where}\``} | ${fmt(f.selfPct, 1)} |`),
-      '', '| area | self % |', '|---|--:|', ...t.profile.areas.map((a) => `| ${a.area} | ${fmt(a.selfPct, 1)} |`))
+      ...p.top.slice(0, 12).map((f) => `| \`${f.fn}\` | ${f.where === '' ? '' : `\`${f.where}\``} | ${fmt(f.selfPct, 1)} |`),
+      '', '| area | self % |', '|---|--:|', ...p.areas.map((a) => `| ${a.area} | ${fmt(a.selfPct, 1)} |`))
   }
   return out.join('\n')
 }
