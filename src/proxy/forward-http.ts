@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Http2ServerResponse } from 'node:http2'
+import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Target } from '../routing/target.js'
 import { isConnectFailure, isResetBeforeResponse } from './error-response.js'
 import { downstreamResponseHeaders } from './forwarded-headers.js'
+import { H2Request, H2Response } from './h2-exchange.js'
 
 export type ForwardOutcome =
   | { kind: 'completed', status: number, bytes: number }
@@ -24,20 +25,10 @@ export interface ForwardRequest {
   extraResponseHeaders: string[] | undefined
 }
 
-/** HTTP/1 takes the flat list as is; HTTP/2 wants an object with lower-case names. */
+/** HTTP/1 takes the flat list with the status text; HTTP/2 has no status text. */
 function writeHead (res: ServerResponse, status: number, statusText: string, flat: string[]): void {
-  if (!(res instanceof Http2ServerResponse)) {
-    res.writeHead(status, statusText, flat)
-    return
-  }
-  const headers: Record<string, string | string[]> = {}
-  for (let i = 0; i < flat.length; i += 2) {
-    const k = flat[i]!.toLowerCase()
-    const v = flat[i + 1]!
-    const prev = headers[k]
-    headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : k === 'set-cookie' ? [prev, v] : `${prev}, ${v}`
-  }
-  ;(res as unknown as Http2ServerResponse).writeHead(status, headers)
+  if (res instanceof H2Response) res.writeHead(status, flat)
+  else res.writeHead(status, statusText, flat)
 }
 
 /**
@@ -91,7 +82,8 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       path: this.#fwd.path,
       method: this.#req.method as Dispatcher.HttpMethod,
       headers: this.#fwd.headers,
-      body: this.#fwd.hasBody ? this.#req : null,
+      // undici takes async iterables as bodies; its type names only Readable.
+      body: this.#fwd.hasBody ? (this.#req instanceof H2Request ? this.#req.body() as unknown as Readable : this.#req) : null,
       upgrade: null
     }, this)
   }
@@ -112,7 +104,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       this.#longLived = true
       this.#target.requestFinished()
       // HTTP/2: close the stream, not the connection shared with other requests.
-      const handle = this.#res instanceof Http2ServerResponse ? (this.#res as unknown as Http2ServerResponse).stream : this.#res.socket
+      const handle = this.#res instanceof H2Response ? this.#res.stream : this.#res.socket
       if (handle !== null) this.#target.trackLongLived(handle)
     }
     const extra = this.#fwd.extraResponseHeaders
@@ -125,7 +117,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       headers.push(...extra)
     }
     writeHead(this.#res, statusCode, statusText, headers)
-    if (eventStream && !(this.#res instanceof Http2ServerResponse)) this.#res.flushHeaders()
+    if (eventStream && !(this.#res instanceof H2Response)) this.#res.flushHeaders()
     return true
   }
 

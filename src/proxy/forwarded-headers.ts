@@ -36,14 +36,19 @@ export function upstreamRequestHeaders (req: IncomingMessage, ctx: ForwardContex
   const named = connectionTokens(req.headers.connection)
   const out: string[] = []
   let hasHost = false
+  // HTTP/2 clients may split Cookie into one field per pair; HTTP/1.1 allows one (RFC 9113 §8.2.3).
+  let cookies: string[] | undefined
+  const h2 = req.httpVersionMajor === 2
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     if (name.charCodeAt(0) === 58) continue // HTTP/2 pseudo-headers (:method, :authority...)
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue
     if (lower === 'host') hasHost = true
+    if (h2 && lower === 'cookie') { (cookies ??= []).push(raw[i + 1]!); continue }
     out.push(name, raw[i + 1]!)
   }
+  if (cookies !== undefined) out.push('cookie', cookies.join('; '))
   const h = req.headers
   const authority = h[':authority'] as string | undefined
   if (!hasHost && authority !== undefined) out.push('Host', authority)

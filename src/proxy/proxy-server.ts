@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
+import { createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext } from 'node:tls'
@@ -16,6 +16,7 @@ import { ACME_PREFIX, serveAcmeChallenge } from './acme-challenge.js'
 import type { BasicAuthStore } from './basic-auth.js'
 import { sendError, statusForError } from './error-response.js'
 import { forwardHttp, type ForwardOutcome } from './forward-http.js'
+import { H2Request, H2Response } from './h2-exchange.js'
 import { UpgradeForwarder, headerObject } from './forward-upgrade.js'
 import { isInternalAddress, upstreamRequestHeaders } from './forwarded-headers.js'
 
@@ -122,7 +123,13 @@ export class ProxyServer {
         maxSessionMemory: 64,
         noDelay: true,
         SNICallback: (servername, cb) => { cb(null, this.#contextFor(servername, tls.certs)) }
-      }, (req, res) => { void this.#handle(req as unknown as IncomingMessage, res as unknown as ServerResponse, 'https') })
+      })
+      // HTTP/1.1 over TLS (ALPN http/1.1, or none) arrives as 'request'. Adding that listener makes
+      // Node put its HTTP/2 compatibility layer on 'stream' as well; it is taken off again, and
+      // HTTP/2 streams come to #handle as H2Request/H2Response (see h2-exchange.ts for why).
+      this.#https.on('request', (req, res) => { void this.#handle(req as unknown as IncomingMessage, res as unknown as ServerResponse, 'https') })
+      this.#https.removeAllListeners('stream')
+      this.#https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => { this.#handleStream(stream, headers, rawHeaders) })
       this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head, 'https') })
       this.#https.setTimeout(options.keepAliveTimeoutMs)
       const refreshDefault = (): void => {
@@ -177,6 +184,30 @@ export class ProxyServer {
     return routes.tls.httpsMethod ?? tls.defaultHttpsMethod
   }
 
+  /** nginx-proxy's server blocks per HTTPS_METHOD: which scheme serves a host, and the redirect. */
+  #schemePolicy (scheme: Scheme, routes: HostRoutes | undefined, httpsMethod: HttpsMethod | undefined, hostname: string, url: string):
+  { kind: 'serve' } | { kind: 'unavailable' } | { kind: 'redirect', location: string } {
+    if ((scheme === 'http' && httpsMethod === 'nohttp') || (scheme === 'https' && routes !== undefined && httpsMethod === undefined) || (scheme === 'https' && httpsMethod === 'nohttps')) {
+      return { kind: 'unavailable' }
+    }
+    if (scheme === 'http' && httpsMethod === 'redirect') {
+      const port = this.#httpsPort === 443 ? '' : `:${this.#httpsPort}`
+      return { kind: 'redirect', location: `https://${hostname}${port}${url}` }
+    }
+    return { kind: 'serve' }
+  }
+
+  #handleStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+    // A reset by the client (or a write after it) is that stream's end, never the process's.
+    stream.on('error', () => {})
+    if (headers[':method'] === 'CONNECT') {
+      // No extended CONNECT (RFC 8441) is advertised, so no tunnel can be asked for.
+      stream.respond({ ':status': 405 }, { endStream: true })
+      return
+    }
+    void this.#handle(new H2Request(stream, headers, rawHeaders) as unknown as IncomingMessage, new H2Response(stream) as unknown as ServerResponse, 'https')
+  }
+
   async #handle (req: IncomingMessage, res: ServerResponse, scheme: Scheme): Promise<void> {
     const started = performance.now()
     // Read once: req.socket is null once the client has gone.
@@ -205,15 +236,15 @@ export class ProxyServer {
         return
       }
       const httpsMethod = routes === undefined ? undefined : this.#httpsMethodFor(hostname, routes)
-      if ((scheme === 'http' && httpsMethod === 'nohttp') || (scheme === 'https' && routes !== undefined && httpsMethod === undefined) || (scheme === 'https' && httpsMethod === 'nohttps')) {
+      const policy = this.#schemePolicy(scheme, routes, httpsMethod, hostname, url)
+      if (policy.kind === 'unavailable') {
         status = 503; code = 'PROXY_ERR_HOST_NOT_FOUND'
         sendError(res, status, code, idHeader)
         return
       }
-      if (scheme === 'http' && httpsMethod === 'redirect') {
-        const port = this.#httpsPort === 443 ? '' : `:${this.#httpsPort}`
+      if (policy.kind === 'redirect') {
         status = 301
-        res.writeHead(301, { location: `https://${hostname}${port}${url}`, 'content-length': 0, ...idHeader }).end()
+        res.writeHead(301, { location: policy.location, 'content-length': 0, ...idHeader }).end()
         return
       }
       const loc = routes?.match(url)
@@ -244,7 +275,7 @@ export class ProxyServer {
         path: upstreamPath(url, loc),
         headers,
         hasBody: h2
-          ? !(req as unknown as Http2ServerRequest).stream.endAfterHeaders
+          ? !(req as unknown as H2Request).stream.endAfterHeaders
           : req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined,
         extraResponseHeaders: [
           ...(requestId !== undefined ? ['X-Request-ID', requestId] : []),
@@ -299,18 +330,29 @@ export class ProxyServer {
     const hostname = hostnameOf(req.headers.host)
     if (hostname === undefined) { reject(400, 'Bad Request'); return }
     const routes = this.#store.current.resolve(hostname)
-    const loc = routes?.match(req.url ?? '/')
-    if (routes === undefined || loc === undefined) { reject(503, 'Service Unavailable'); return }
+    const url = req.url ?? '/'
+    // The same HTTPS_METHOD rules as plain requests: a ws:// handshake on a redirecting host gets
+    // the 301 (as from nginx-proxy), and a host not served on this scheme is unavailable.
+    const policy = this.#schemePolicy(scheme, routes, routes === undefined ? undefined : this.#httpsMethodFor(hostname, routes), hostname, url)
+    if (policy.kind === 'redirect') {
+      socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${policy.location}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+      return
+    }
+    const loc = routes?.match(url)
+    if (policy.kind === 'unavailable' || routes === undefined || loc === undefined) { reject(503, 'Service Unavailable'); return }
     const remote = req.socket.remoteAddress ?? ''
     if (loc.internalOnly && !isInternalAddress(remote)) { reject(403, 'Forbidden'); return }
-    if (this.#options.auth?.check(loc.host, req.headers.authorization) === false) { reject(401, 'Unauthorized'); return }
+    if (this.#options.auth?.check(loc.host, req.headers.authorization) === false) {
+      socket.end(`HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="Restricted ${loc.host}"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+      return
+    }
     const target = loc.balancer.pick()
     if (target === undefined) { reject(503, 'Service Unavailable'); return }
     const headers = headerObject(upstreamRequestHeaders(req, {
       remoteAddress: remote, scheme, serverPort: scheme === 'https' ? this.#httpsPort : this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: true
     }))
     if (this.#options.accessLog) this.#access.info({ host: req.headers.host, method: req.method, path: req.url, status: 101, upstream: target.name, remote })
-    this.#upgrades.forward(req, socket, head, target, upstreamPath(req.url ?? '/', loc), headers)
+    this.#upgrades.forward(req, socket, head, target, upstreamPath(url, loc), headers)
   }
 }
 

@@ -12,8 +12,9 @@ import { installCert, makeCert } from '../support/certs.ts'
 import { get } from '../support/http-client.ts'
 import { h2Get, httpsGet } from '../support/https-client.ts'
 import { route, startHarness } from '../support/proxy-harness.ts'
-import { startUpstream } from '../support/upstream.ts'
+import { startUpstream, startWebSocketUpstream } from '../support/upstream.ts'
 import { waitFor } from '../support/wait.ts'
+import { websocketEcho } from '../support/ws-client.ts'
 
 const require = createRequire(import.meta.url)
 const apacheMd5 = require('apache-md5') as (password: string, salt?: string) => string
@@ -229,6 +230,25 @@ t.test('an ACME challenge file is served over plain HTTP for a host that redirec
   t.equal(r.body, 'tok123.keyauth')
   t.equal((await get(h.port, 'acme.test', '/.well-known/acme-challenge/missing')).status, 404)
   t.equal((await get(h.port, 'acme.test', '/.well-known/acme-challenge/../../../etc/passwd')).status, 404)
+})
+
+t.test('WebSocket over TLS (wss, HTTP/1.1 upgrade): tunnelled, the app told X-Forwarded-Proto https', async (t) => {
+  const certsDir = mkdtempSync(join(tmpdir(), 'pxt-certs-'))
+  installCert(certsDir, 'wss.test', makeCert('wss.test'))
+  installCert(certsDir, 'tlsonly.test', makeCert('tlsonly.test'))
+  installCert(certsDir, 'default', makeCert('default-cert'))
+  const up = await startWebSocketUpstream()
+  const h = await startHarness({ certsDir })
+  t.teardown(async () => { await h.stop(); await up.close() })
+  h.apply([route('wss.test', [up.port]), route('tlsonly.test', [up.port], tls('nohttp')), route('nocert.test', [up.port])])
+  await h.waitReady(1)
+  t.equal(await websocketEcho(h.httpsPort, 'wss.test', 'hello', '/ws', { tls: true }), 'https:hello')
+  t.equal(await websocketEcho(h.httpsPort, 'tlsonly.test', 'again', '/ws', { tls: true }), 'https:again')
+  t.equal(await websocketEcho(h.port, 'nocert.test', 'plain'), 'http:plain', 'a host without a certificate keeps ws://')
+  // The same HTTPS_METHOD rules as for plain requests.
+  await t.rejects(websocketEcho(h.port, 'wss.test', 'x'), /no upgrade: HTTP 301/, 'ws:// on a redirecting host is redirected, as nginx-proxy does')
+  await t.rejects(websocketEcho(h.port, 'tlsonly.test', 'x'), /no upgrade: HTTP 503/, 'nohttp: no ws://')
+  await t.rejects(websocketEcho(h.httpsPort, 'nocert.test', 'x', '/ws', { tls: true }), /no upgrade: HTTP 503/, 'no certificate of its own: no wss://')
 })
 
 t.test('VIRTUAL_PROTO=https reaches the upstream over TLS', async (t) => {

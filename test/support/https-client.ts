@@ -1,4 +1,4 @@
-import { connect as h2connect } from 'node:http2'
+import { connect as h2connect, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2'
 import { request } from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
 
@@ -39,5 +39,30 @@ export function h2Get (port: number, servername: string, path = '/'): Promise<Tl
     })
     stream.on('error', reject)
     stream.end()
+  })
+}
+
+/** One HTTP/2 session for several requests (SNI = servername, any certificate). */
+export async function h2Session (port: number, servername: string): Promise<ClientHttp2Session> {
+  return await new Promise((resolve, reject) => {
+    const session = h2connect(`https://127.0.0.1:${port}`, { servername, rejectUnauthorized: false }, () => { resolve(session) })
+    session.once('error', reject)
+  })
+}
+
+export interface H2Reply { status: number, headers: IncomingHttpHeaders, body: Buffer }
+
+/** One request on `session`; rejects when the stream is reset (what a browser would show). */
+export async function h2Request (session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<H2Reply> {
+  return await new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined })
+    const chunks: Buffer[] = []
+    let head: IncomingHttpHeaders = {}
+    stream.on('response', (h) => { head = h as IncomingHttpHeaders })
+    stream.on('data', (c: Buffer) => chunks.push(c))
+    stream.on('end', () => { resolve({ status: Number(head[':status']), headers: head, body: Buffer.concat(chunks) }) })
+    stream.on('error', reject)
+    stream.on('close', () => { if (stream.rstCode !== 0) reject(new Error(`stream reset (code ${stream.rstCode})`)) })
+    if (body !== undefined) stream.end(body)
   })
 }

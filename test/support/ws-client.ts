@@ -1,15 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { request } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import type { Duplex } from 'node:stream'
 
-/** Minimal RFC 6455 client: open, send one text frame, read one text frame. */
-export async function websocketEcho (port: number, host: string, message: string, path = '/ws'): Promise<string> {
+/** Minimal RFC 6455 client: open, send one text frame, read one text frame. `tls`: wss:// (SNI = host, any certificate). */
+export async function websocketEcho (port: number, host: string, message: string, path = '/ws', opts: { tls?: boolean } = {}): Promise<string> {
   const key = randomBytes(16).toString('base64')
   const socket = await new Promise<Duplex>((resolve, reject) => {
-    const req = request({
+    const options = {
       host: '127.0.0.1', port, path, agent: false,
       headers: { host, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': key }
-    })
+    }
+    const req = opts.tls === true ? httpsRequest({ ...options, servername: host, rejectUnauthorized: false }) : request(options)
     req.on('upgrade', (res, s) => {
       const expected = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64')
       if (res.headers['sec-websocket-accept'] !== expected) reject(new Error('bad Sec-WebSocket-Accept'))
