@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { createAdminServer, listenOnSocket } from './admin/admin-server.js'
 import { DEFAULT_LONG_LIVED_GRACE_MS, type ServeOptions } from './config/options.js'
 import { join } from 'node:path'
-import { nginxOnlyWarnings } from './config/nginx-compat.js'
+import { nginxOnlyEnvWarnings, nginxOnlyWarnings } from './config/nginx-compat.js'
 import { connectDocker, pingDocker } from './docker/docker-client.js'
 import { createServer } from 'node:http'
 import { RolloutHistory } from './history/rollout-history.js'
@@ -65,6 +65,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   await reconciler.probeAll(options.bootHealthWaitMs)
 
   for (const w of nginxOnlyWarnings(options.nginxRoot)) log.warn({ file: w.file }, w.message)
+  for (const w of nginxOnlyEnvWarnings(process.env)) log.warn({ setting: w.setting }, w.message)
   const certs = new CertificateStore(join(options.nginxRoot, 'certs'), root.child({ component: 'tls' }))
   const auth = new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' }))
   await Promise.all([certs.load(), auth.load()])

@@ -24,3 +24,13 @@ export function nginxOnlyWarnings (nginxRoot: string): Array<{ file: string, mes
   }
   return out
 }
+
+/** nginx-proxy settings of the proxy container that proxyctl does not follow: said, never silently. */
+export function nginxOnlyEnvWarnings (env: NodeJS.ProcessEnv): Array<{ setting: string, message: string }> {
+  const out: Array<{ setting: string, message: string }> = []
+  const policy = env.SSL_POLICY?.trim()
+  if (policy !== undefined && policy !== '' && policy !== 'Mozilla-Intermediate') {
+    out.push({ setting: 'SSL_POLICY', message: `SSL_POLICY=${policy} is not supported: proxyctl uses nginx-proxy's default, Mozilla-Intermediate (TLS 1.2 and 1.3, AEAD suites, the client's order)` })
+  }
+  return out
+}

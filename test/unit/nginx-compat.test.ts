@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { nginxOnlyWarnings } from '../../src/config/nginx-compat.ts'
+import { nginxOnlyEnvWarnings, nginxOnlyWarnings } from '../../src/config/nginx-compat.ts'
 import type { ContainerInfo } from '../../src/docker/container-info.ts'
 import { parseContainer } from '../../src/docker/virtual-host.ts'
 
@@ -18,6 +18,14 @@ t.test('nginx-only files each get a warning naming them; nothing else does', asy
   writeFileSync(join(root, 'proxy.conf'), 'x')
   writeFileSync(join(root, 'certs', 'a.com.crt'), 'x')
   t.same(nginxOnlyWarnings(root).map((w) => w.file).sort(), [join(root, 'conf.d', 'my.conf'), join(root, 'proxy.conf'), join(root, 'vhost.d', 'a.com')].sort())
+})
+
+t.test('SSL_POLICY other than nginx-proxy\'s default is named in a warning', async (t) => {
+  t.same(nginxOnlyEnvWarnings({}), [])
+  t.same(nginxOnlyEnvWarnings({ SSL_POLICY: 'Mozilla-Intermediate' }), [])
+  const w = nginxOnlyEnvWarnings({ SSL_POLICY: 'Mozilla-Modern' })
+  t.equal(w.length, 1)
+  t.match(w[0]!.message, /SSL_POLICY=Mozilla-Modern is not supported/)
 })
 
 t.test('HTTPS_METHOD, HSTS and CERT_NAME on app containers', async (t) => {
