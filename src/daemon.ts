@@ -1,9 +1,8 @@
-import type { FastifyInstance } from 'fastify'
-import { createAdminServer, listenOnSocket } from './admin/admin-server.js'
+import { closeAdminServer, createAdminServer, listenOnSocket } from './admin/admin-server.js'
 import { DEFAULT_LONG_LIVED_GRACE_MS, type ServeOptions } from './config/options.js'
 import { join } from 'node:path'
 import { nginxOnlyEnvWarnings, nginxOnlyWarnings } from './config/nginx-compat.js'
-import { connectDocker, pingDocker } from './docker/docker-client.js'
+import { connectEngine, pingEngine } from './docker/docker-client.js'
 import { createServer } from 'node:http'
 import { RolloutHistory } from './history/rollout-history.js'
 import { Metrics } from './metrics/metrics.js'
@@ -27,8 +26,8 @@ export interface Daemon {
 /** Wiring and start/stop order; nothing else lives here. */
 export async function startDaemon (options: ServeOptions, root: Logger): Promise<Daemon> {
   const log = root.child({ component: 'daemon' })
-  const endpoint = connectDocker()
-  await pingDocker(endpoint)
+  const endpoint = connectEngine()
+  await pingEngine(endpoint)
 
   const store = new RouteTableStore()
   const traffic = new TrafficStats()
@@ -53,7 +52,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     responseTimeoutMs: options.upstreamResponseTimeoutMs
   }, root.child({ component: 'routing' }), (ok) => { metrics.healthCheckCompleted(ok) })
 
-  const source = new DockerSource(endpoint.docker, {
+  const source = new DockerSource(endpoint.api, {
     stateChanged: (state) => { reconciler.apply(state) },
     groupWithdrawn: (id, reason) => { reconciler.withdraw(id, reason) },
     groupStarted: (id, reason) => { reconciler.restore(id, reason) }
@@ -72,7 +71,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   certs.watch()
   auth.watch()
 
-  const admin: FastifyInstance = createAdminServer({
+  const admin = createAdminServer({
     store,
     reconciler,
     version: VERSION,
@@ -137,9 +136,10 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
         await proxy.stop()
         metricsServer?.close()
         source.stop()
+        await endpoint.api.close()
         certs.stop()
         auth.stop()
-        await admin.close()
+        await closeAdminServer(admin)
         await reconciler.stop()
         log.info('Stopped')
       })()

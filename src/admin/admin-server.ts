@@ -1,6 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import Fastify, { type FastifyInstance } from 'fastify'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { Logger } from '../logger.js'
 import type { Reconciler } from '../routing/reconciler.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
@@ -23,94 +23,150 @@ export interface AdminServerDeps {
   metrics: Metrics
 }
 
-interface DrainBody { containerId?: unknown, timeoutMs?: unknown, graceMs?: unknown }
-interface LockBody { key?: unknown, holder?: unknown, ttlMs?: unknown }
-interface DeployStepBody { step?: unknown, status?: unknown, message?: unknown, old?: unknown, new?: unknown }
-interface DeployFinishBody { outcome?: unknown, error?: unknown, durationMs?: unknown }
-
 const strings = (v: unknown): string[] | undefined => Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined
+
+type Body = Record<string, unknown>
+interface Reply { status?: number, json?: unknown, text?: string, contentType?: string }
+type Handler = (body: Body, params: Record<string, string>) => Reply | Promise<Reply>
+
+const MAX_BODY_BYTES = 1024 * 1024
+const error = (status: number, code: string, message: string, extra: Body = {}): Reply => ({ status, json: { code, message, ...extra } })
 
 /**
  * Control plane, on a Unix socket only (never the public listener). Access is file permission:
  * mode 0600 for root, reached from the host through `docker exec` — whoever can use the Docker
  * socket can use it, nobody else.
+ *
+ * A dozen JSON routes on node:http with a small table rather than a framework: fastify cost the
+ * proxy ~21 MB of resident memory for them (bench/README.md, "Memory").
  */
-export function createAdminServer (deps: AdminServerDeps, log: Logger): FastifyInstance {
-  // Fastify's own request logging stays off: admin calls are rare and logged where they act.
-  const app = Fastify({ logger: false })
+export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
+  const routes: Array<{ method: string, path: RegExp, handler: Handler }> = []
+  const route = (method: string, path: string, handler: Handler): void => {
+    // "/v1/deploys/:id/steps" -> named groups; ids are opaque but never contain "/".
+    routes.push({ method, path: new RegExp(`^${path.replace(/:(\w+)/g, '(?<$1>[^/]+)')}$`), handler })
+  }
 
-  app.get('/v1/health', async () => ({ ok: true }))
+  route('GET', '/v1/health', () => ({ json: { ok: true } }))
 
-  app.get('/v1/status', async () => buildStatus(deps.store.current, deps.reconciler.targets(), deps.version, deps.skipped(), deps.traffic.snapshot()))
+  route('GET', '/v1/status', () => ({ json: buildStatus(deps.store.current, deps.reconciler.targets(), deps.version, deps.skipped(), deps.traffic.snapshot()) }))
 
-  app.get('/', async (_request, reply) => await reply.type('text/html; charset=utf-8').send(STATUS_PAGE_HTML))
+  route('GET', '/', () => ({ text: STATUS_PAGE_HTML, contentType: 'text/html; charset=utf-8' }))
 
-  app.get('/metrics', async (_request, reply) => await reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()))
+  route('GET', '/metrics', async () => ({ text: await deps.metrics.registry.metrics(), contentType: deps.metrics.registry.contentType }))
 
-  app.get('/v1/history', async () => deps.history.list())
+  route('GET', '/v1/history', () => ({ json: deps.history.list() }))
 
   // Rollout history: `proxyctl deploy` reports its steps; the proxy adds hosts and failure counts.
-  app.post<{ Body: { service?: unknown } }>('/v1/deploys', async (request, reply) => {
-    const service = request.body?.service
-    if (typeof service !== 'string' || service === '') return await reply.code(400).send({ code: 'PROXY_ERR_ADMIN', message: 'service is required' })
-    return deps.history.started(service)
+  route('POST', '/v1/deploys', (b) => {
+    const service = b.service
+    if (typeof service !== 'string' || service === '') return error(400, 'PROXY_ERR_ADMIN', 'service is required')
+    return { json: deps.history.started(service) }
   })
-  app.post<{ Params: { id: string }, Body: DeployStepBody }>('/v1/deploys/:id/steps', async (request, reply) => {
-    const b = request.body ?? {}
+  route('POST', '/v1/deploys/:id/steps', (b, params) => {
     const old = strings(b.old)
     const fresh = strings(b.new)
     const hosts = hostsOf(deps.store.current, [...(old ?? []), ...(fresh ?? [])])
-    const r = deps.history.stepped(request.params.id, { step: String(b.step ?? ''), status: String(b.status ?? ''), message: String(b.message ?? '') }, { old, new: fresh, hosts })
-    return r ?? await reply.code(404).send({ code: 'PROXY_ERR_ADMIN', message: 'no such deploy' })
+    const r = deps.history.stepped(params.id!, { step: String(b.step ?? ''), status: String(b.status ?? ''), message: String(b.message ?? '') }, { old, new: fresh, hosts })
+    return r === undefined ? error(404, 'PROXY_ERR_ADMIN', 'no such deploy') : { json: r }
   })
-  app.post<{ Params: { id: string }, Body: DeployFinishBody }>('/v1/deploys/:id/finish', async (request, reply) => {
-    const b = request.body ?? {}
+  route('POST', '/v1/deploys/:id/finish', async (b, params) => {
     const outcome = b.outcome === 'succeeded' ? 'succeeded' : 'failed'
-    const r = await deps.history.finished(request.params.id, outcome, typeof b.error === 'string' ? b.error : undefined)
-    if (r === undefined) return await reply.code(404).send({ code: 'PROXY_ERR_ADMIN', message: 'no such deploy' })
+    const r = await deps.history.finished(params.id!, outcome, typeof b.error === 'string' ? b.error : undefined)
+    if (r === undefined) return error(404, 'PROXY_ERR_ADMIN', 'no such deploy')
     deps.metrics.deployFinished(outcome, Date.parse(r.finishedAt ?? '') - Date.parse(r.startedAt))
-    return r
+    return { json: r }
   })
 
-  app.post<{ Body: DrainBody }>('/v1/drain', async (request, reply) => {
-    const body = request.body ?? {}
-    if (typeof body.containerId !== 'string' || body.containerId === '') {
-      return await reply.code(400).send({ code: 'PROXY_ERR_ADMIN', message: 'containerId (string) is required' })
-    }
+  route('POST', '/v1/drain', async (b) => {
+    if (typeof b.containerId !== 'string' || b.containerId === '') return error(400, 'PROXY_ERR_ADMIN', 'containerId (string) is required')
     const num = (v: unknown, dflt: number): number => typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : dflt
-    const id = body.containerId
+    const id = b.containerId
     const match = deps.reconciler.targets().find((t) => t.isContainer(id))
-    if (match === undefined) {
-      return await reply.code(404).send({ code: 'PROXY_ERR_TARGET_NOT_FOUND', message: `no upstream for container ${id}` })
-    }
-    const result = await deps.reconciler.drain(match.groupId, num(body.timeoutMs, deps.drainTimeoutMs), num(body.graceMs, deps.longLivedGraceMs))
+    if (match === undefined) return error(404, 'PROXY_ERR_TARGET_NOT_FOUND', `no upstream for container ${id}`)
+    const result = await deps.reconciler.drain(match.groupId, num(b.timeoutMs, deps.drainTimeoutMs), num(b.graceMs, deps.longLivedGraceMs))
     log.info({ containerId: match.groupId, name: match.name, ...result }, 'Drained')
-    return { containerId: match.groupId, name: match.name, ...result }
+    return { json: { containerId: match.groupId, name: match.name, ...result } }
   })
 
   const locks = new DeployLocks()
-  app.post<{ Body: LockBody }>('/v1/locks', async (request, reply) => {
-    const { key, holder, ttlMs } = request.body ?? {}
+  route('POST', '/v1/locks', (b) => {
+    const { key, holder, ttlMs } = b
     if (typeof key !== 'string' || typeof holder !== 'string' || typeof ttlMs !== 'number' || ttlMs <= 0) {
-      return await reply.code(400).send({ code: 'PROXY_ERR_ADMIN', message: 'key, holder (strings) and ttlMs (number) are required' })
+      return error(400, 'PROXY_ERR_ADMIN', 'key, holder (strings) and ttlMs (number) are required')
     }
     const result = locks.acquire(key, holder, ttlMs)
     if (!result.acquired) {
-      return await reply.code(409).send({ code: 'PROXY_ERR_DEPLOY_IN_PROGRESS', message: `${key} is being deployed by ${result.current.holder} since ${result.current.since}`, holder: result.current })
+      return error(409, 'PROXY_ERR_DEPLOY_IN_PROGRESS', `${key} is being deployed by ${result.current.holder} since ${result.current.since}`, { holder: result.current })
     }
-    return { key, holder }
+    return { json: { key, holder } }
   })
-  app.post<{ Body: LockBody }>('/v1/locks/release', async (request) => {
-    const { key, holder } = request.body ?? {}
-    return { released: typeof key === 'string' && typeof holder === 'string' && locks.release(key, holder) }
+  route('POST', '/v1/locks/release', (b) => {
+    const { key, holder } = b
+    return { json: { released: typeof key === 'string' && typeof holder === 'string' && locks.release(key, holder) } }
   })
 
-  return app
+  return createServer((req, res) => {
+    const send = (r: Reply): void => {
+      const text = r.text ?? JSON.stringify(r.json ?? null)
+      res.writeHead(r.status ?? 200, { 'content-type': r.contentType ?? 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+      res.end(text)
+    }
+    const path = (req.url ?? '/').split('?')[0]!
+    let params: Record<string, string> | undefined
+    const found = routes.find((r) => {
+      if (r.method !== req.method) return false
+      const m = r.path.exec(path)
+      if (m !== null) params = m.groups ?? {}
+      return m !== null
+    })
+    if (found === undefined) {
+      req.resume()
+      send(error(404, 'PROXY_ERR_ADMIN', `no route ${req.method ?? ''} ${path}`))
+      return
+    }
+    readJsonBody(req).then(async (body) => {
+      if (body === undefined) { send(error(400, 'PROXY_ERR_ADMIN', 'the body must be a JSON object')); return }
+      send(await found.handler(body, params ?? {}))
+    }).catch((err: unknown) => {
+      log.error({ err, method: req.method, path }, 'Admin request failed')
+      if (!res.headersSent) send(error(500, 'PROXY_ERR_ADMIN', (err as Error).message))
+      else res.destroy()
+    })
+  })
 }
 
-export async function listenOnSocket (app: FastifyInstance, socketPath: string): Promise<void> {
+/** {} when there is no body; undefined when it is not a JSON object or too large. */
+async function readJsonBody (req: IncomingMessage): Promise<Body | undefined> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_BODY_BYTES) return undefined
+    chunks.push(chunk)
+  }
+  if (size === 0) return {}
+  try {
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? v as Body : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export async function listenOnSocket (server: Server, socketPath: string): Promise<void> {
   await mkdir(dirname(socketPath), { recursive: true, mode: 0o700 })
   await rm(socketPath, { force: true })
-  await app.listen({ path: socketPath })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(socketPath, () => { server.off('error', reject); resolve() })
+  })
   await chmod(socketPath, 0o600)
+}
+
+/** Stops listening and closes idle keep-alive connections (the CLI's), so shutdown is not held. */
+export async function closeAdminServer (server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
+  server.closeIdleConnections()
+  await closed
 }

@@ -22,7 +22,10 @@ export interface ContainerInfo {
   health: ExternalHealth
 }
 
-export function fromInspect (raw: Docker.ContainerInspectInfo): ContainerInfo {
+/** What the Engine API's container inspect returns (dockerode's type of it; a type only). */
+export type ContainerInspect = Docker.ContainerInspectInfo
+
+export function fromInspect (raw: ContainerInspect): ContainerInfo {
   const env: Record<string, string> = {}
   for (const entry of raw.Config?.Env ?? []) {
     const eq = entry.indexOf('=')

@@ -1,12 +1,15 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import Docker from 'dockerode'
 import { DockerUnavailableError } from '../errors.js'
+import { EngineApi } from './engine-api.js'
 
 export const DEFAULT_SOCKET_PATHS = ['/var/run/docker.sock', '/tmp/docker.sock'] as const
 
-export interface DockerEndpoint {
-  docker: Docker
+/** Where the Docker engine is: a Unix socket, or DOCKER_HOST's tcp:// address. */
+export type DockerTarget = { socketPath: string } | { host: string, port: number, protocol: 'http' | 'https' }
+
+export interface DockerLocation {
+  target: DockerTarget
   /** Human description for logs and errors: the socket path or DOCKER_HOST. */
   describe: string
 }
@@ -15,15 +18,12 @@ export interface DockerEndpoint {
  * DOCKER_HOST if set, else /var/run/docker.sock, else /tmp/docker.sock (where nginx-proxy users
  * mount it), so an existing compose file works unchanged.
  */
-export function connectDocker (env: NodeJS.ProcessEnv = process.env): DockerEndpoint {
+export function locateDocker (env: NodeJS.ProcessEnv = process.env): DockerLocation {
   const dockerHost = env.DOCKER_HOST?.trim()
   if (dockerHost !== undefined && dockerHost !== '') {
     if (dockerHost.startsWith('unix://')) return fromSocket(dockerHost.slice('unix://'.length), [dockerHost])
     const url = new URL(dockerHost.replace(/^tcp:/, 'http:'))
-    return {
-      docker: new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' }),
-      describe: dockerHost
-    }
+    return { target: { host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' }, describe: dockerHost }
   }
   const found = DEFAULT_SOCKET_PATHS.find((p) => existsSync(p))
   if (found === undefined) {
@@ -32,20 +32,26 @@ export function connectDocker (env: NodeJS.ProcessEnv = process.env): DockerEndp
   return fromSocket(found, [...DEFAULT_SOCKET_PATHS])
 }
 
-function fromSocket (path: string, tried: string[]): DockerEndpoint {
+function fromSocket (path: string, tried: string[]): DockerLocation {
   try {
     accessSync(path, constants.R_OK | constants.W_OK)
   } catch (err) {
     throw new DockerUnavailableError(`Docker socket ${path} is not readable and writable by this user (tried ${tried.join(', ')})`, err)
   }
-  return { docker: new Docker({ socketPath: path }), describe: path }
+  return { target: { socketPath: path }, describe: path }
 }
 
-export async function pingDocker (endpoint: DockerEndpoint): Promise<void> {
+/** The proxy's client: the Engine API over undici (see engine-api.ts). */
+export function connectEngine (env: NodeJS.ProcessEnv = process.env): { api: EngineApi, describe: string } {
+  const { target, describe } = locateDocker(env)
+  return { api: new EngineApi('socketPath' in target ? target : { origin: `${target.protocol}://${target.host}:${target.port}` }), describe }
+}
+
+export async function pingEngine (engine: { api: EngineApi, describe: string }): Promise<void> {
   try {
-    await endpoint.docker.ping()
+    await engine.api.ping()
   } catch (err) {
-    throw new DockerUnavailableError(`Docker at ${endpoint.describe} does not answer: ${(err as Error).message}`, err)
+    throw new DockerUnavailableError(`Docker at ${engine.describe} does not answer: ${(err as Error).message}`, err)
   }
 }
 

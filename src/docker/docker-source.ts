@@ -1,9 +1,9 @@
-import type Docker from 'dockerode'
 import type { Logger } from '../logger.js'
 import type { DesiredState } from '../routing/desired-state.js'
 import { fromInspect, type ContainerInfo } from './container-info.js'
 import { buildDesiredState, type BuildProblem } from './desired-state-builder.js'
 import { ownContainerIdCandidates } from './docker-client.js'
+import type { EngineApi } from './engine-api.js'
 
 export interface ProviderListener {
   stateChanged (state: DesiredState): void
@@ -33,7 +33,7 @@ const NON_TERMINATING_SIGNALS = new Set(['1', 'SIGHUP', 'HUP', '10', 'SIGUSR1', 
  * re-list (level-triggered), unchanged results are dropped, and the stream reconnects with backoff.
  */
 export class DockerSource {
-  readonly #docker: Docker
+  readonly #docker: EngineApi
   readonly #log: Logger
   readonly #listener: ProviderListener
   readonly #debounceMs: number
@@ -52,7 +52,7 @@ export class DockerSource {
   #stopped = false
   #reconnects = 0
 
-  constructor (docker: Docker, listener: ProviderListener, log: Logger, options: DockerSourceOptions = {}) {
+  constructor (docker: EngineApi, listener: ProviderListener, log: Logger, options: DockerSourceOptions = {}) {
     this.#docker = docker
     this.#listener = listener
     this.#log = log
@@ -83,7 +83,7 @@ export class DockerSource {
 
   async #subscribe (): Promise<void> {
     const since = Math.floor(Date.now() / 1000) - 1
-    const stream = await this.#docker.getEvents({ since, filters: { type: ['container', 'network'] } })
+    const stream = await this.#docker.events(since, { type: ['container', 'network'] })
     this.#stream = stream
     let buffered = ''
     stream.on('data', (chunk: Buffer) => {
@@ -185,7 +185,7 @@ export class DockerSource {
     let containers: ContainerInfo[]
     let self: ContainerInfo | undefined
     try {
-      const summaries = await this.#docker.listContainers({ all: false })
+      const summaries = await this.#docker.listContainers()
       const live = new Set(summaries.map((s) => s.Id))
       for (const id of this.#inspectCache.keys()) if (!live.has(id)) this.#inspectCache.delete(id)
       const results = await Promise.all(summaries.map(async (s) => await this.#inspect(s.Id)))
@@ -212,7 +212,7 @@ export class DockerSource {
     const cached = this.#inspectCache.get(id)
     if (cached !== undefined) return cached
     try {
-      const info = fromInspect(await this.#docker.getContainer(id).inspect())
+      const info = fromInspect(await this.#docker.inspectContainer(id))
       this.#inspectCache.set(id, info)
       return info
     } catch (err) {

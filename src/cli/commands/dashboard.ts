@@ -1,7 +1,7 @@
 import { createServer } from 'node:http'
 import type Docker from 'dockerode'
 import { connectAdmin } from '../../admin/admin-client.js'
-import { connectDocker } from '../../docker/docker-client.js'
+import { connectDocker } from '../../docker/dockerode-client.js'
 
 const RELAYED = new Set(['/', '/v1/status', '/v1/history', '/metrics'])
 

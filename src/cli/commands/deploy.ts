@@ -3,7 +3,7 @@ import { connectAdmin, type AdminClient } from '../../admin/admin-client.js'
 import { deployComposeService } from '../../deploy/compose-deploy.js'
 import { deployContainer } from '../../deploy/container-deploy.js'
 import { Progress } from '../../deploy/progress.js'
-import { connectDocker, pingDocker } from '../../docker/docker-client.js'
+import { connectDocker, pingDocker } from '../../docker/dockerode-client.js'
 import type { DeployCommand } from '../args.js'
 import { exitCodeFor } from '../exit-codes.js'
 

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode'
 import { connectAdmin, type AdminClient } from '../../admin/admin-client.js'
-import { connectDocker } from '../../docker/docker-client.js'
+import { connectDocker } from '../../docker/dockerode-client.js'
 import type { AdminTarget } from '../args.js'
 
 /** Connects to the proxy's admin API the way every read-only command does, and closes it after. */
