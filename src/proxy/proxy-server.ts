@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2'
+import { createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { SecureContext } from 'node:tls'
+import type { SecureContext, TLSSocket } from 'node:tls'
 import { randomUUID } from 'node:crypto'
 import { InvalidOptionError, errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -93,6 +93,9 @@ export class ProxyServer {
   readonly #log: Logger
   readonly #access: Logger
   readonly #upgrades: UpgradeForwarder
+  /** The HTTPS listener's connections: HTTP/2 sessions and HTTP/1.1-over-TLS sockets, for stop(). */
+  readonly #h2Sessions = new Set<ServerHttp2Session>()
+  readonly #tlsSockets = new Set<TLSSocket>()
   #inflight = 0
   #closing = false
   #port = 0
@@ -130,6 +133,15 @@ export class ProxyServer {
       this.#https.on('request', (req, res) => { void this.#handle(req as unknown as IncomingMessage, res as unknown as ServerResponse, 'https') })
       this.#https.removeAllListeners('stream')
       this.#https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => { this.#handleStream(stream, headers, rawHeaders) })
+      this.#https.on('session', (session: ServerHttp2Session) => {
+        this.#h2Sessions.add(session)
+        session.once('close', () => { this.#h2Sessions.delete(session) })
+      })
+      this.#https.on('secureConnection', (socket: TLSSocket) => {
+        if (socket.alpnProtocol === 'h2') return
+        this.#tlsSockets.add(socket)
+        socket.once('close', () => { this.#tlsSockets.delete(socket) })
+      })
       this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head, 'https') })
       this.#https.setTimeout(options.keepAliveTimeoutMs)
       const refreshDefault = (): void => {
@@ -159,14 +171,21 @@ export class ProxyServer {
     const closed = Promise.all([this.#http, this.#https].filter((s) => s !== undefined).map(async (s) => {
       await new Promise<void>((resolve) => { s.close(() => { resolve() }) })
     }))
+    // HTTP/2: GOAWAY now; streams in flight finish, then each session closes. A browser keeps an
+    // idle session open indefinitely, which would otherwise keep the process alive past SIGTERM.
+    for (const session of this.#h2Sessions) session.close()
     const deadline = Date.now() + this.#options.shutdownTimeoutMs
     while (this.#inflight > 0 && Date.now() < deadline) {
       this.#http.closeIdleConnections()
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     this.#http.closeAllConnections()
+    for (const session of this.#h2Sessions) session.destroy()
+    for (const socket of this.#tlsSockets) socket.destroy()
     this.#upgrades.close()
-    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1_000))])
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([closed, new Promise((resolve) => { timer = setTimeout(resolve, 1_000) })])
+    clearTimeout(timer)
   }
 
   // Private

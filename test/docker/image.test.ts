@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { installCert, makeCert } from '../support/certs.ts'
 import { createNetwork, docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
-import { httpsGet } from '../support/https-client.ts'
+import { h2Session, httpsGet } from '../support/https-client.ts'
 import { get } from '../support/http-client.ts'
 import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
@@ -73,9 +73,15 @@ if (requireDocker(t)) {
     }, { timeoutMs: 30_000, what: 'the image HEALTHCHECK' })
     t.equal(health, 'healthy')
 
-    // SIGTERM through tini: a clean, prompt exit.
-    await docker('stop', '-t', '20', proxyName)
+    // SIGTERM through tini: a clean, prompt exit, even with an idle HTTP/2 session open (a browser
+    // keeps one): the proxy sends GOAWAY and closes it rather than wait for Docker's SIGKILL (137).
+    const session = await h2Session(httpsPort, 'image.test')
+    session.on('error', () => {})
+    const goaway = new Promise<boolean>((resolve) => { session.once('goaway', () => { resolve(true) }); session.once('close', () => { resolve(false) }) })
+    await docker('stop', '-t', '8', proxyName)
     t.equal(await docker('inspect', '-f', '{{.State.ExitCode}}', proxyName), '0')
+    t.ok(await goaway, 'the open HTTP/2 session got GOAWAY')
+    session.destroy()
   })
 
   t.test('compose.example.yml serves the demo app on both hosts through the proxy image', async (t) => {

@@ -97,3 +97,30 @@ t.test('errors over HTTP/2: unknown host 503, no location 404, CONNECT 405; the 
   t.equal((await h2Request(session, { ':method': 'CONNECT', ':authority': 'upstream.test:443' })).status, 405)
   t.equal((await h2Request(session, { ':path': '/api/x', ':authority': 'h2.test' })).status, 200)
 })
+
+t.test('stop(): GOAWAY to open sessions, the stream in flight finishes, then the sessions are closed', async (t) => {
+  const certsDir = mkdtempSync(join(tmpdir(), 'pxt-certs-'))
+  installCert(certsDir, 'h2.test', makeCert('h2.test'))
+  let arrived: () => void = () => {}
+  const reached = new Promise<void>((resolve) => { arrived = resolve })
+  const up = await startUpstream((req, res) => {
+    if (req.url === '/slow') { arrived(); setTimeout(() => { res.end('finished') }, 300) } else res.end('ok')
+  })
+  const h = await startHarness({ certsDir })
+  t.teardown(async () => { await up.close() })
+  h.apply([route('h2.test', [up.port])])
+  await h.waitReady(1)
+  const busy = await h2Session(h.httpsPort, 'h2.test')
+  const idle = await h2Session(h.httpsPort, 'h2.test')
+  t.equal((await h2Request(idle, { ':path': '/', ':authority': 'h2.test' })).status, 200)
+  let goaway = false
+  busy.on('goaway', () => { goaway = true })
+  busy.on('error', () => {})
+  idle.on('error', () => {})
+  const slow = h2Request(busy, { ':path': '/slow', ':authority': 'h2.test' })
+  await reached
+  await h.stop()
+  t.equal((await slow).body.toString(), 'finished', 'the stream in flight completed')
+  t.ok(goaway, 'GOAWAY received')
+  await waitFor(() => busy.closed && idle.closed, { what: 'both client sessions to be closed by the proxy' })
+})
