@@ -144,6 +144,15 @@ export class ProxyServer {
       })
       this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head, 'https') })
       this.#https.setTimeout(options.keepAliveTimeoutMs)
+      // HTTP/1.1 over TLS goes through node:http's connection handling, which reads its limits from
+      // the server object (Node sets 60 s / 300 s / a 30 s check for allowHTTP1): the same limits
+      // as the plain HTTP listener, so a slow-headers client gets its 408 on 443 too.
+      Object.assign(this.#https, {
+        headersTimeout: options.requestHeadersTimeoutMs,
+        requestTimeout: serverOptions.requestTimeout,
+        keepAliveTimeout: options.keepAliveTimeoutMs,
+        connectionsCheckingInterval: serverOptions.connectionsCheckingInterval
+      })
       const refreshDefault = (): void => {
         const d = tls.certs.get('default')
         if (d !== undefined) this.#https?.setSecureContext({ ...TLS_POLICY, cert: d.cert, key: d.key })

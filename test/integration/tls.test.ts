@@ -251,6 +251,24 @@ t.test('WebSocket over TLS (wss, HTTP/1.1 upgrade): tunnelled, the app told X-Fo
   await t.rejects(websocketEcho(h.httpsPort, 'nocert.test', 'x', '/ws', { tls: true }), /no upgrade: HTTP 503/, 'no certificate of its own: no wss://')
 })
 
+t.test('HTTPS HTTP/1.1 has the same request-headers timeout as HTTP: slow headers get a 408', async (t) => {
+  const certsDir = mkdtempSync(join(tmpdir(), 'pxt-certs-'))
+  installCert(certsDir, 'default', makeCert('default-cert'))
+  const h = await startHarness({ certsDir, proxy: { requestHeadersTimeoutMs: 1_000 } })
+  t.teardown(async () => { await h.stop() })
+  const started = Date.now()
+  const answer = await new Promise<string>((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port: h.httpsPort, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] }, () => { s.write('GET / HTTP/1.1\r\nHost: slow') })
+    let got = ''
+    s.on('data', (c: Buffer) => { got += c.toString('latin1') })
+    const timer = setTimeout(() => { s.destroy(); reject(new Error('still open after 10 s')) }, 10_000)
+    s.on('close', () => { clearTimeout(timer); resolve(got) })
+    s.on('error', reject)
+  })
+  t.match(answer, /^HTTP\/1\.1 408/)
+  t.ok(Date.now() - started < 5_000, `closed after ${Date.now() - started}ms (Node's own default: 60 s)`)
+})
+
 t.test('VIRTUAL_PROTO=https reaches the upstream over TLS', async (t) => {
   const pair = makeCert('upstream.internal')
   const server = createHttpsServer({ cert: pair.cert, key: pair.key }, (req, res) => { res.end(`tls upstream ${String((req.socket as import('node:tls').TLSSocket).encrypted)}`) })
