@@ -73,20 +73,11 @@ interface Target {
   after?: () => Promise<void>
 }
 
-interface RunResult {
+/** One variant's measured run: the load generator's summary (tls: the handshake it made), and ours. */
+interface RunResult extends Omit<LoadSummary, 'requests' | 'durationS'> {
   round: number
-  reqPerSec: number
-  p50: number
-  p90: number
-  p99: number
-  p99_9: number
-  errors: number
-  timeouts: number
-  non2xx: number
   rssPeakMb: number | undefined
   tableHosts: number | undefined
-  /** The TLS handshake the load generator made: protocol, cipher, ALPN. */
-  tls?: string
 }
 
 function body (bytes: number): string {
@@ -426,19 +417,12 @@ async function main (): Promise<void> {
         const tableHosts = t.adminSocket !== undefined ? (await proxyctlStatus(t.adminSocket)).hosts.length : undefined
         const res = await load(t, duration, warmup, dir)
         monitor?.sample()
+        const { requests: _requests, durationS: _durationS, ...measured } = res
         const rr: RunResult = {
           round: r + 1,
-          reqPerSec: res.reqPerSec,
-          p50: res.p50,
-          p90: res.p90,
-          p99: res.p99,
-          p99_9: res.p99_9,
-          errors: res.errors,
-          timeouts: res.timeouts,
-          non2xx: res.non2xx,
+          ...measured,
           rssPeakMb: monitor !== undefined ? round(monitor.maxRssKb / 1024, 1) : undefined,
-          tableHosts,
-          ...(res.tls !== undefined ? { tls: res.tls } : {})
+          tableHosts
         }
         results.get(v)!.push(rr)
         log(`round ${r + 1} ${v.padEnd(17)} ${String(rr.reqPerSec).padStart(6)} req/s  p50 ${rr.p50} p99 ${rr.p99} p99.9 ${rr.p99_9} ms  errors ${rr.errors + rr.timeouts} non2xx ${rr.non2xx}${rr.rssPeakMb !== undefined ? `  rss ${rr.rssPeakMb} MB` : ''}${rr.tls !== undefined ? `  ${rr.tls}` : ''}`)

@@ -1,8 +1,8 @@
 // HTTP/2 load with h2load (nghttp2-client): autocannon speaks HTTP/1.1 only. Percentiles come
 // from h2load's per-request log (--log-file: start µs, status, µs to the end of the response),
 // restricted to the measured period, so they are comparable with autocannon's.
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { log, percentileSorted, round, run } from './util.ts'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { ensureAptTool, percentileSorted, round, run } from './util.ts'
 
 export interface LoadSummary {
   requests: number
@@ -15,28 +15,12 @@ export interface LoadSummary {
   errors: number
   timeouts: number
   non2xx: number
-  /** h2load only: requests still running when the time was up. */
-  cancelled?: number
   /** "TLSv1.3 TLS_AES_256_GCM_SHA384 h2", as h2load reports the handshake. */
   tls?: string
 }
 
 export async function ensureH2load (): Promise<string> {
-  for (const p of [process.env.H2LOAD_BIN, '/usr/bin/h2load', '/usr/local/bin/h2load']) {
-    if (p !== undefined && p !== '' && existsSync(p)) return p
-  }
-  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
-    throw new Error('h2load is not installed: run "apt-get install -y nghttp2-client" (Debian/Ubuntu) or set H2LOAD_BIN')
-  }
-  log('h2load not found: apt-get install -y nghttp2-client')
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  let r = await run('apt-get', ['install', '-y', '--no-install-recommends', 'nghttp2-client'], { env, timeoutMs: 600_000 })
-  if (r.code !== 0) {
-    await run('apt-get', ['update'], { env, timeoutMs: 600_000 })
-    r = await run('apt-get', ['install', '-y', '--no-install-recommends', 'nghttp2-client'], { env, timeoutMs: 600_000 })
-  }
-  if (r.code !== 0 || !existsSync('/usr/bin/h2load')) throw new Error(`apt-get install nghttp2-client failed: ${r.stderr.slice(-1000)}`)
-  return '/usr/bin/h2load'
+  return await ensureAptTool({ name: 'h2load', envVar: 'H2LOAD_BIN', paths: ['/usr/bin/h2load', '/usr/local/bin/h2load'], pkg: 'nghttp2-client' })
 }
 
 /**
@@ -57,7 +41,6 @@ export async function h2load (opts: { bin: string, url: string, connectTo: strin
 export function parseH2load (stdout: string, perRequestLog: string, durationS: number): LoadSummary {
   const num = (re: RegExp): number => { const m = re.exec(stdout); if (m === null) throw new Error(`h2load output without ${String(re)}:\n${stdout}`); return Number(m[1]) }
   const done = num(/requests: \d+ total, \d+ started, (\d+) done/)
-  const failed = num(/, (\d+) failed/)
   const errored = num(/, (\d+) errored/)
   const timeouts = num(/, (\d+) timeout/)
   const statuses = /status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(stdout)
@@ -77,7 +60,6 @@ export function parseH2load (stdout: string, perRequestLog: string, durationS: n
     timeouts,
     // Requests h2load cancelled when the time was up count as "failed", not as answers.
     non2xx: Number(statuses[1]) + Number(statuses[2]) + Number(statuses[3]),
-    cancelled: failed,
     tls: [/TLS Protocol: (\S+)/, /Cipher: (\S+)/, /Application protocol: (\S+)/].map((re) => re.exec(stdout)?.[1] ?? '?').join(' ')
   }
 }

@@ -247,27 +247,42 @@ export async function compileStandalone (tsFile: string): Promise<string> {
 
 // ---------------------------------------------------------------- nginx
 
-/** The Debian nginx binary; installs nginx-light with apt-get when missing and we are root. */
-export async function ensureNginx (): Promise<string> {
-  for (const p of [process.env.NGINX_BIN, '/usr/sbin/nginx', '/usr/local/sbin/nginx']) {
+/**
+ * A tool from a Debian package: `envVar`'s path or the first of `paths` that exists, else (as root
+ * with apt-get) the package installed, else an error saying what to install.
+ */
+export async function ensureAptTool (tool: { name: string, envVar: string, paths: string[], pkg: string, afterInstall?: () => Promise<unknown> }): Promise<string> {
+  for (const p of [process.env[tool.envVar], ...tool.paths]) {
     if (p !== undefined && p !== '' && existsSync(p)) return p
   }
   const isRoot = process.getuid?.() === 0
   const hasApt = existsSync('/usr/bin/apt-get')
   if (!isRoot || !hasApt) {
-    throw new Error('nginx is not installed: run "apt-get install -y nginx-light" (Debian/Ubuntu) or set NGINX_BIN to an nginx binary')
+    throw new Error(`${tool.name} is not installed: run "apt-get install -y ${tool.pkg}" (Debian/Ubuntu) or set ${tool.envVar} to a ${tool.name} binary`)
   }
-  log('nginx not found: apt-get install -y nginx-light')
+  log(`${tool.name} not found: apt-get install -y ${tool.pkg}`)
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  let r = await run('apt-get', ['install', '-y', '--no-install-recommends', 'nginx-light'], { env, timeoutMs: 600_000 })
+  let r = await run('apt-get', ['install', '-y', '--no-install-recommends', tool.pkg], { env, timeoutMs: 600_000 })
   if (r.code !== 0) {
     await run('apt-get', ['update'], { env, timeoutMs: 600_000 })
-    r = await run('apt-get', ['install', '-y', '--no-install-recommends', 'nginx-light'], { env, timeoutMs: 600_000 })
+    r = await run('apt-get', ['install', '-y', '--no-install-recommends', tool.pkg], { env, timeoutMs: 600_000 })
   }
-  if (r.code !== 0 || !existsSync('/usr/sbin/nginx')) throw new Error(`apt-get install nginx-light failed: ${r.stderr.slice(-1000)}`)
-  // The package starts a system nginx on :80; the benches run their own instances.
-  await run('systemctl', ['disable', '--now', 'nginx'])
-  return '/usr/sbin/nginx'
+  const installed = tool.paths[0]!
+  if (r.code !== 0 || !existsSync(installed)) throw new Error(`apt-get install ${tool.pkg} failed: ${r.stderr.slice(-1000)}`)
+  await tool.afterInstall?.()
+  return installed
+}
+
+/** The Debian nginx binary; installs nginx-light with apt-get when missing and we are root. */
+export async function ensureNginx (): Promise<string> {
+  return await ensureAptTool({
+    name: 'nginx',
+    envVar: 'NGINX_BIN',
+    paths: ['/usr/sbin/nginx', '/usr/local/sbin/nginx'],
+    pkg: 'nginx-light',
+    // The package starts a system nginx on :80; the benches run their own instances.
+    afterInstall: async () => await run('systemctl', ['disable', '--now', 'nginx'])
+  })
 }
 
 /** User for nginx workers when the master runs as root. */
