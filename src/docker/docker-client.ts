@@ -47,12 +47,17 @@ export function connectEngine (env: NodeJS.ProcessEnv = process.env): { api: Eng
   return { api: new EngineApi('socketPath' in target ? target : { origin: `${target.protocol}://${target.host}:${target.port}` }), describe }
 }
 
-export async function pingEngine (engine: { api: EngineApi, describe: string }): Promise<void> {
+/** One ping for either client: an engine that does not answer is a DockerUnavailableError naming it. */
+export async function pingOrExplain (describe: string, ping: () => Promise<unknown>): Promise<void> {
   try {
-    await engine.api.ping()
+    await ping()
   } catch (err) {
-    throw new DockerUnavailableError(`Docker at ${engine.describe} does not answer: ${(err as Error).message}`, err)
+    throw new DockerUnavailableError(`Docker at ${describe} does not answer: ${(err as Error).message}`, err)
   }
+}
+
+export async function pingEngine (engine: { api: EngineApi, describe: string }): Promise<void> {
+  await pingOrExplain(engine.describe, async () => { await engine.api.ping() })
 }
 
 /** When the proxy itself runs in a container: its id (from the env override, cgroup or hostname). */

@@ -1,6 +1,5 @@
 import Docker from 'dockerode'
-import { DockerUnavailableError } from '../errors.js'
-import { locateDocker } from './docker-client.js'
+import { locateDocker, pingOrExplain } from './docker-client.js'
 
 // The CLI's client (deploy creates, connects and removes containers: dockerode's whole API). The
 // proxy itself never loads this module; it uses engine-api.ts.
@@ -17,9 +16,5 @@ export function connectDocker (env: NodeJS.ProcessEnv = process.env): DockerEndp
 }
 
 export async function pingDocker (endpoint: DockerEndpoint): Promise<void> {
-  try {
-    await endpoint.docker.ping()
-  } catch (err) {
-    throw new DockerUnavailableError(`Docker at ${endpoint.describe} does not answer: ${(err as Error).message}`, err)
-  }
+  await pingOrExplain(endpoint.describe, async () => await endpoint.docker.ping())
 }

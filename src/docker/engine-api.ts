@@ -33,15 +33,15 @@ export class EngineApi {
   }
 
   async ping (): Promise<void> {
-    await this.#json('GET', '/_ping', false)
+    await this.#get('/_ping', false)
   }
 
   async listContainers (): Promise<ContainerSummary[]> {
-    return await this.#json('GET', '/containers/json') as ContainerSummary[]
+    return await this.#get('/containers/json') as ContainerSummary[]
   }
 
   async inspectContainer (id: string): Promise<ContainerInspect> {
-    return await this.#json('GET', `/containers/${encodeURIComponent(id)}/json`) as ContainerInspect
+    return await this.#get(`/containers/${encodeURIComponent(id)}/json`) as ContainerInspect
   }
 
   /** The event stream (one JSON object per line) from `since` (seconds), until destroyed. */
@@ -67,8 +67,9 @@ export class EngineApi {
     await Promise.all([this.#pool.destroy(), ...[...this.#streams].map(async (c) => { await c.destroy() })])
   }
 
-  async #json (method: 'GET' | 'POST', path: string, parse = true): Promise<unknown> {
-    const res = await this.#pool.request({ method, path, headersTimeout: 10_000, bodyTimeout: 30_000 })
+  /** A short GET; the body as JSON unless `parse` is false. */
+  async #get (path: string, parse = true): Promise<unknown> {
+    const res = await this.#pool.request({ method: 'GET', path, headersTimeout: 10_000, bodyTimeout: 30_000 })
     if (res.statusCode < 200 || res.statusCode >= 300) throw await failure(res.statusCode, path, res.body)
     if (!parse) { await res.body.dump(); return undefined }
     return await res.body.json()
