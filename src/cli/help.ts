@@ -43,7 +43,10 @@ requests the proxy saw on the service's hosts while it ran (newest first).`,
   dashboard: `Usage: proxyctl dashboard [--port 8090] [--host 127.0.0.1] [--proxy NAME | --admin-socket PATH]
 
 Serves the proxy's live status page (and /metrics) on a local port, relayed to the admin API the
-same way as every other command: only who can use the Docker socket can open it.`,
+same way as every other command. It prints a URL with a random token: open that one. The token is
+traded for a cookie; other clients send "Authorization: Bearer TOKEN". Requests whose Host header is
+not the relay's own address (127.0.0.1, localhost, [::1] or --host, with the port) get 421.
+All open pages share one admin request per path per second.`,
   deploy: `Usage: proxyctl deploy SERVICE [-f compose.yml] [-p project] [options]
        proxyctl deploy --container NAME --image IMAGE [options]
 

@@ -1,28 +1,23 @@
-import { createServer } from 'node:http'
 import type Docker from 'dockerode'
 import { connectAdmin } from '../../admin/admin-client.js'
+import { startDashboardRelay } from '../../admin/dashboard-relay.js'
 import { connectDocker } from '../../docker/dockerode-client.js'
 
-const RELAYED = new Set(['/', '/v1/status', '/v1/history', '/metrics'])
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]'])
 
-/** A local port that relays the read-only admin pages (kubectl port-forward style). */
+/** A local port that relays the read-only admin pages (kubectl port-forward style); see dashboard-relay.ts. */
 export async function dashboard (opts: { port: number, host: string, adminSocket: string | undefined, proxy: string | undefined }): Promise<number> {
   const admin = await connectAdmin({ adminSocket: opts.adminSocket, proxy: opts.proxy, docker: () => connectDocker().docker as Docker })
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/'
-    if (req.method !== 'GET' || !RELAYED.has(path)) { res.writeHead(404).end(); return }
-    admin.transport.request('GET', path).then((r) => {
-      res.writeHead(r.status, { 'content-type': r.contentType, 'cache-control': 'no-store' }).end(r.text)
-    }, (err: unknown) => {
-      res.writeHead(502, { 'content-type': 'text/plain' }).end(`admin API unreachable: ${(err as Error).message}\n`)
-    })
+  const relay = await startDashboardRelay({ transport: admin.transport, host: opts.host, port: opts.port })
+  if (!LOOPBACK.has(opts.host)) {
+    process.stderr.write(`proxyctl: --host ${opts.host} is not a loopback address: whoever can reach it and sees the token can read the status page, over plain HTTP\n`)
+  }
+  process.stdout.write(`status page on ${relay.url} (relayed to ${admin.transport.describe}); Ctrl-C to stop\n`)
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
   })
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(opts.port, opts.host, resolve) })
-  const addr = server.address() as { port: number }
-  process.stdout.write(`status page on http://${opts.host}:${addr.port}/ (relayed to ${admin.transport.describe}); Ctrl-C to stop\n`)
-  return await new Promise<number>((resolve) => {
-    const stop = (): void => { server.close(); void admin.close().finally(() => { resolve(0) }) }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
-  })
+  await relay.close()
+  await admin.close()
+  return 0
 }
