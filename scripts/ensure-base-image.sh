@@ -18,7 +18,8 @@
 #   - CA:     the host's CA bundle, with NODE_EXTRA_CA_CERTS / npm_config_cafile
 #             pointing at it (this network re-signs TLS with its own CA);
 #             npm_config_update_notifier=false (no "new npm" notice per build)
-#   - /etc/passwd+group with root and node (1000:1000), /tmp 1777,
+#   - /etc/passwd+group with root and node (1000:1000: proxyctl's image runs
+#     as that user, as on the official image), /tmp 1777,
 #     /usr/local/bin/docker-entrypoint.sh + ENTRYPOINT/CMD as the official image.
 # It is NOT Debian: there is no apt-get, bash or coreutils (busybox instead).
 # Dockerfiles that need more than node/npm/sh/tini will not build on it.
@@ -251,7 +252,7 @@ tar --numeric-owner -C "$rootfs" -cf - . | docker import \
   - "$IMAGE" >/dev/null
 
 # Smoke test; never leave a broken image behind (the next run would skip it).
-if ! out="$(docker run --rm --network none "$IMAGE" sh -c 'node --version && npm --version && command -v tini' 2>&1)"; then
+if ! out="$(docker run --rm --network none "$IMAGE" sh -c 'node --version && npm --version && command -v tini && [ "$(id -u node):$(id -g node)" = 1000:1000 ]' 2>&1)"; then
   docker image rm "$IMAGE" >/dev/null 2>&1 || true
   die "stand-in image failed its smoke test: $out"
 fi

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { docker, requireDocker } from '../support/docker.ts'
+import { docker, dockerSocketGid, requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
 import { PROXY_IMAGE, TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { describeFailures, startLoad } from '../support/load.ts'
@@ -40,6 +40,7 @@ async function project (t: Test, label: string): Promise<Project> {
       - "127.0.0.1:${port}:80"
     volumes:
       - /var/run/docker.sock:/tmp/docker.sock:ro
+    group_add: ["${dockerSocketGid()}"]
     labels:
       ${TEST_LABEL}: "1"
   app:

@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { installCert, makeCert } from '../support/certs.ts'
-import { createNetwork, docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { createNetwork, docker, dockerSocketGid, requireDocker, runApp, uniqueName } from '../support/docker.ts'
 import { h2Session, httpsGet } from '../support/https-client.ts'
 import { get } from '../support/http-client.ts'
 import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
@@ -30,8 +30,17 @@ if (requireDocker(t)) {
     mkdirSync(join(nginxDir, 'vhost.d'))
     writeFileSync(join(nginxDir, 'vhost.d', 'image.test'), 'client_max_body_size 100m;\n')
     installCert(join(nginxDir, 'certs'), 'image.test', makeCert('image.test'))
+    // A key as acme-companion writes it by default: root:root 0600, which uid 1000 cannot read.
+    const asRoot = process.getuid?.() === 0
+    const acmeKey = join(nginxDir, 'certs', 'acme.test.key')
+    if (asRoot) {
+      installCert(join(nginxDir, 'certs'), 'acme.test', makeCert('acme.test'))
+      chownSync(acmeKey, 0, 0)
+      chmodSync(acmeKey, 0o600)
+    }
     const proxyName = uniqueName('edge')
-    await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '--network', net,
+    // Unprivileged (uid 1000): the socket is read through its group, as the README tells users to.
+    await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '--network', net, '--group-add', dockerSocketGid(),
       '-p', `127.0.0.1:${port}:80`, '-p', `127.0.0.1:${httpsPort}:443`, '-v', '/var/run/docker.sock:/tmp/docker.sock:ro',
       '-v', `${join(nginxDir, 'certs')}:/etc/nginx/certs:ro`, '-v', `${join(nginxDir, 'vhost.d')}:/etc/nginx/vhost.d:ro`, PROXY_IMAGE)
     t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
@@ -48,17 +57,34 @@ if (requireDocker(t)) {
     t.equal(body.headers['x-forwarded-proto'], 'https')
     t.equal((await get(port, 'image.test')).status, 301, 'plain HTTP redirects to HTTPS (a certificate exists)')
     t.equal((await get(port, 'isolated.test')).status, 503, 'an app on no shared network is not routed')
+
+    // Every process of the container, proxyctl serve included, runs as node, not root, and still
+    // listens on 80 and 443 (the requests above went through them).
+    const processes = (await docker('top', proxyName, '-o', 'pid,uid,gid,supgid,args')).split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+    const serve = processes.find((p) => p.slice(4).join(' ').includes('serve') && !p[4]!.includes('tini'))
+    t.ok(serve, `the proxyctl serve process (docker top: ${JSON.stringify(processes)})`)
+    t.same(processes.map((p) => [p[1], p[2]]), processes.map(() => ['1000', '1000']), 'uid and gid 1000 (node), tini too')
+    t.ok(serve![3]!.split(',').includes(dockerSocketGid()), 'the Docker socket\'s group is a supplementary group')
+    t.equal(await docker('exec', proxyName, 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start'), '0', 'what lets node bind 80/443')
     const logs = await waitFor(async () => {
       const { stdout } = await execFileP('docker', ['logs', proxyName])
       return stdout.includes(isolated) ? stdout : undefined
     }, { what: 'the isolated app logged' })
     t.match(logs, /shares no network with the proxy/)
     t.match(logs, /vhost\.d\/image\.test is nginx configuration and is ignored/)
+    if (asRoot) {
+      t.ok(logs.split('\n').some((l) => l.includes('Certificate pair skipped') && l.includes('acme.test.key') && l.includes('EACCES')), 'a root-only key is skipped with EACCES')
+      t.not((await httpsGet(httpsPort, 'acme.test').catch(() => undefined))?.peerCN, 'acme.test')
+      // The README's remedy, what acme-companion's FILES_GID=1000 FILES_PERMS=640 produce.
+      chownSync(acmeKey, 0, 1000)
+      chmodSync(acmeKey, 0o640)
+    }
 
     // acme-companion's renewal signal: certificates reload, the proxy keeps serving.
     await docker('kill', '-s', 'HUP', proxyName)
     await waitFor(async () => (await execFileP('docker', ['logs', proxyName])).stdout.includes('"msg":"Reloaded"'), { what: 'the SIGHUP reload' })
     t.equal((await httpsGet(httpsPort, 'image.test')).status, 200, 'still serving after SIGHUP')
+    if (asRoot) t.equal((await httpsGet(httpsPort, 'acme.test')).peerCN, 'acme.test', 'group 1000 and mode 0640: the key is read')
 
     // The host CLI finds the proxy by its image label and reads the table through docker exec.
     const { stdout } = await execFileP(process.execPath, [CLI, 'status', '--proxy', proxyName, '--json'])
@@ -84,11 +110,20 @@ if (requireDocker(t)) {
     session.destroy()
   })
 
+  t.test('without the socket\'s group the unprivileged proxy says so and exits 6 (Docker unavailable)', async (t) => {
+    const proxyName = uniqueName('nogroup')
+    await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '-v', '/var/run/docker.sock:/tmp/docker.sock:ro', PROXY_IMAGE)
+    t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
+    t.equal(await docker('wait', proxyName), '6')
+    const { stdout, stderr } = await execFileP('docker', ['logs', proxyName])
+    t.match(stdout + stderr, /Docker socket \/tmp\/docker\.sock is not readable and writable by this user/)
+  })
+
   t.test('compose.example.yml serves the demo app on both hosts through the proxy image', async (t) => {
     const compose = await findComposeBinary()
     const port = await freePort()
     const project = uniqueName('example').replace(/-/g, '')
-    const env = { ...process.env, PROXYCTL_HTTP_PUBLISH: `127.0.0.1:${port}`, PROXYCTL_HTTPS_PUBLISH: `127.0.0.1:${await freePort()}` }
+    const env = { ...process.env, PROXYCTL_HTTP_PUBLISH: `127.0.0.1:${port}`, PROXYCTL_HTTPS_PUBLISH: `127.0.0.1:${await freePort()}`, DOCKER_GID: dockerSocketGid() }
     const run = async (...args: string[]): Promise<string> => {
       const { stdout } = await execFileP(compose[0]!, [...compose.slice(1), '-f', 'compose.example.yml', '-p', project, ...args], { cwd: root, env, maxBuffer: 16 * 1024 * 1024 })
       return stdout

@@ -1,4 +1,5 @@
 import { execFile, spawnSync } from 'node:child_process'
+import { statSync } from 'node:fs'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
 import { TEST_APP_IMAGE, TEST_LABEL } from './images.ts'
@@ -20,6 +21,13 @@ export function requireDocker (t: Test): boolean {
   if (process.env.CI === 'true' || process.env.CI === '1') t.fail('CI=true but no Docker engine answers')
   else t.plan(0, 'no Docker engine (set PROXYCTL_START_DOCKER=1 or run .ci/run)')
   return false
+}
+
+export const DOCKER_SOCKET = '/var/run/docker.sock'
+
+/** The Docker socket's group: the proxy image runs as node (uid 1000) and reads the socket through it (--group-add). */
+export function dockerSocketGid (): string {
+  return String(statSync(DOCKER_SOCKET).gid)
 }
 
 export interface AppOptions {
