@@ -1,44 +1,87 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { isUtf8 } from 'node:buffer'
+import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createRequire } from 'node:module'
-import bcrypt from 'bcryptjs'
+import { LRUCache } from 'lru-cache'
 import type { Logger } from '../logger.js'
+import { DEFAULT_AUTH_QUEUE, DEFAULT_AUTH_THREADS, HashPool, type VerifyResult } from './auth-pool.js'
+import { AuthThrottle, DEFAULT_AUTH_FAILURE_WINDOW_MS, DEFAULT_AUTH_MAX_FAILURES, DEFAULT_AUTH_TRACKED_CLIENTS } from './auth-throttle.js'
+import { decoyHash, parseHtpasswd } from './htpasswd.js'
 
-// Basic auth from nginx-proxy's /etc/nginx/htpasswd/<host> files, in the formats htpasswd writes:
-// bcrypt ($2y$), apr1 MD5 ($apr1$), SHA1 ({SHA}) and crypt(3). Libraries do the hashing.
+// Basic auth from nginx-proxy's /etc/nginx/htpasswd/<host> files (reloaded on change). Hashing
+// runs in worker threads (auth-pool.ts), so wrong passwords cannot stall other hosts' requests.
 
-const require = createRequire(import.meta.url)
-const apacheMd5 = require('apache-md5') as (password: string, salt: string) => string
-const apacheCrypt = require('apache-crypt') as (password: string, salt: string) => string
+/**
+ * 'open': the host has no htpasswd file. 'denied' → 401. 'throttled' → 429 and 'busy' → 503,
+ * both with Retry-After: retryAfter(verdict, client).
+ */
+export type AuthVerdict = 'open' | 'ok' | 'denied' | 'throttled' | 'busy'
 
-function safeEqual (a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
+/** Longer Authorization values are refused unread (nginx's whole header buffer is 1 KiB by default). */
+export const MAX_AUTHORIZATION_LENGTH = 4096
+export const DEFAULT_AUTH_CACHE_ENTRIES = 10_000
+export const DEFAULT_AUTH_CACHE_TTL_MS = 15 * 60_000
+/** Retry-After for 'busy': the queue drains in well under a second at bcrypt cost 10. */
+export const BUSY_RETRY_AFTER_S = 1
+
+export interface BasicAuthOptions {
+  threads: number
+  maxQueue: number
+  maxFailures: number
+  failureWindowMs: number
+  trackedClients: number
+  cacheEntries: number
+  cacheTtlMs: number
+  /** Bench only: verify on the main thread, as before (see bench/auth-starvation.ts). */
+  inline: boolean
+  now: () => number
 }
 
-export function verifyHtpasswd (password: string, hash: string): boolean {
-  if (/^\$2[abxy]\$/.test(hash)) return bcrypt.compareSync(password, hash)
-  if (hash.startsWith('$apr1$')) return safeEqual(apacheMd5(password, hash), hash)
-  if (hash.startsWith('{SHA}')) return safeEqual(`{SHA}${createHash('sha1').update(password).digest('base64')}`, hash)
-  if (hash.length === 13) return safeEqual(apacheCrypt(password, hash), hash)
-  return false // plain text and unknown schemes are refused
+export const DEFAULT_BASIC_AUTH_OPTIONS: BasicAuthOptions = {
+  threads: DEFAULT_AUTH_THREADS,
+  maxQueue: DEFAULT_AUTH_QUEUE,
+  maxFailures: DEFAULT_AUTH_MAX_FAILURES,
+  failureWindowMs: DEFAULT_AUTH_FAILURE_WINDOW_MS,
+  trackedClients: DEFAULT_AUTH_TRACKED_CLIENTS,
+  cacheEntries: DEFAULT_AUTH_CACHE_ENTRIES,
+  cacheTtlMs: DEFAULT_AUTH_CACHE_TTL_MS,
+  inline: false,
+  now: Date.now
 }
+
+interface HtpasswdFile { users: Map<string, string>, decoy: string | undefined }
+interface Credentials { user: string, password: string }
+
+const OPEN = Promise.resolve<AuthVerdict>('open')
+const OK = Promise.resolve<AuthVerdict>('ok')
+const DENIED = Promise.resolve<AuthVerdict>('denied')
+const THROTTLED = Promise.resolve<AuthVerdict>('throttled')
 
 export class BasicAuthStore {
   readonly dir: string
   readonly #log: Logger
-  #files = new Map<string, Map<string, string>>()
+  readonly #pool: HashPool
+  readonly #throttle: AuthThrottle
+  readonly #failureWindowMs: number
+  #files = new Map<string, HtpasswdFile>()
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
-  // Successful checks are cached so bcrypt's deliberate slowness is paid once per credential.
-  #verified = new Map<string, string>()
+  // Verified credentials -> the hash they matched, so bcrypt is paid once per credential. Keyed by
+  // a SHA-256 of (host, user, password) and written only after a success: junk cannot grow it.
+  readonly #verified: LRUCache<string, string>
+  // Verifications in flight, shared by concurrent requests with the same credentials (a browser
+  // opening six connections); bounded by the pool's queue.
+  readonly #inflight = new Map<string, Promise<VerifyResult>>()
 
-  constructor (dir: string, log: Logger) {
+  constructor (dir: string, log: Logger, options: Partial<BasicAuthOptions> = {}) {
+    const o = { ...DEFAULT_BASIC_AUTH_OPTIONS, ...options }
     this.dir = dir
     this.#log = log
+    this.#failureWindowMs = o.failureWindowMs
+    this.#pool = new HashPool({ threads: o.threads, maxQueue: o.maxQueue, inline: o.inline })
+    this.#throttle = new AuthThrottle({ maxFailures: o.maxFailures, windowMs: o.failureWindowMs, maxClients: o.trackedClients, now: o.now })
+    this.#verified = new LRUCache({ max: o.cacheEntries, ttl: o.cacheTtlMs, perf: { now: o.now } })
   }
 
   async load (): Promise<void> {
@@ -48,17 +91,11 @@ export class BasicAuthStore {
     } catch {
       names = []
     }
-    const next = new Map<string, Map<string, string>>()
+    const next = new Map<string, HtpasswdFile>()
     for (const name of names) {
       try {
-        const users = new Map<string, string>()
-        for (const line of (await readFile(join(this.dir, name), 'utf8')).split('\n')) {
-          const t = line.trim()
-          const colon = t.indexOf(':')
-          if (t === '' || t.startsWith('#') || colon <= 0) continue
-          users.set(t.slice(0, colon), t.slice(colon + 1))
-        }
-        next.set(name.toLowerCase(), users)
+        const users = parseHtpasswd(await readFile(join(this.dir, name), 'utf8'))
+        next.set(name.toLowerCase(), { users, decoy: decoyHash(users) })
       } catch (err) {
         this.#log.warn({ file: join(this.dir, name), err: (err as Error).message }, 'htpasswd file skipped')
       }
@@ -77,23 +114,102 @@ export class BasicAuthStore {
     } catch {}
   }
 
-  stop (): void { this.#watcher?.close(); clearTimeout(this.#timer) }
-
-  /** Undefined when the host needs no auth; else whether the Authorization header passes. */
-  check (host: string, authorization: string | undefined): boolean | undefined {
-    const users = this.#files.get(host)
-    if (users === undefined) return undefined
-    if (authorization === undefined || !authorization.startsWith('Basic ')) return false
-    const decoded = Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8')
-    const colon = decoded.indexOf(':')
-    if (colon < 0) return false
-    const user = decoded.slice(0, colon)
-    const hash = users.get(user)
-    if (hash === undefined) return false
-    const cacheKey = `${host}\u0000${authorization}`
-    if (this.#verified.get(cacheKey) === hash) return true
-    const ok = verifyHtpasswd(decoded.slice(colon + 1), hash)
-    if (ok) this.#verified.set(cacheKey, hash)
-    return ok
+  async stop (): Promise<void> {
+    this.#watcher?.close()
+    clearTimeout(this.#timer)
+    await this.#pool.stop()
   }
+
+  /**
+   * `client` is the address failures are counted against (the peer address). Answers without
+   * hashing (an already settled promise) when the host is open, the credentials are malformed or
+   * cached, or the client is throttled.
+   */
+  check (host: string, authorization: string | undefined, client: string): Promise<AuthVerdict> {
+    const file = this.#fileFor(host)
+    if (file === undefined) return OPEN
+    if (authorization === undefined || authorization === '') return DENIED
+    const creds = parseBasicCredentials(authorization)
+    if (creds === undefined) {
+      if (this.#throttle.retryAfterSeconds(client) > 0) return THROTTLED
+      this.#throttle.failed(client)
+      return DENIED
+    }
+    const hash = file.users.get(creds.user)
+    const key = credentialKey(host, creds)
+    if (hash !== undefined && this.#verified.get(key) === hash) return OK
+    return this.#verify(key, creds.password, hash, file.decoy, client)
+  }
+
+  /** Seconds for the Retry-After header of a 'throttled' (429) or 'busy' (503) answer to `client`. */
+  retryAfter (verdict: 'throttled' | 'busy', client: string): number {
+    return verdict === 'busy' ? BUSY_RETRY_AFTER_S : Math.max(1, this.#throttle.retryAfterSeconds(client))
+  }
+
+  /** The longest a throttled client waits (the failure window), for callers without its address. */
+  get retryAfterSeconds (): number { return Math.ceil(this.#failureWindowMs / 1000) }
+
+  /** For tests and the bench: verifications paid so far, and the sizes of the bounded tables. */
+  get stats (): { verifications: number, cached: number, trackedClients: number } {
+    return { verifications: this.#pool.tasks, cached: this.#verified.size, trackedClients: this.#throttle.size }
+  }
+
+  // Private
+
+  // nginx-proxy's naming: /etc/nginx/htpasswd/<VIRTUAL_HOST>. The only place that maps a host to
+  // its file, so a change of naming rules (per path, wildcard files) is made here alone.
+  #fileFor (host: string): HtpasswdFile | undefined {
+    return this.#files.get(host)
+  }
+
+  async #verify (key: string, password: string, hash: string | undefined, decoy: string | undefined, client: string): Promise<AuthVerdict> {
+    const shared = this.#inflight.get(key)
+    if (shared !== undefined) {
+      const r = await shared
+      if (r === false) this.#throttle.failed(client)
+      return r === 'busy' ? 'busy' : r ? 'ok' : 'denied'
+    }
+    if (!this.#throttle.begin(client)) return 'throttled'
+    // An unknown user is checked against a real entry of the same file, and the outcome dropped.
+    const run = hash === undefined && decoy === undefined ? Promise.resolve(false) : this.#hash(password, hash ?? decoy!)
+    this.#inflight.set(key, run)
+    let r: VerifyResult
+    try {
+      r = await run
+    } finally {
+      this.#inflight.delete(key)
+    }
+    const ok = r === true && hash !== undefined
+    this.#throttle.settled(client, ok || r === 'busy')
+    if (r === 'busy') return 'busy'
+    if (ok) this.#verified.set(key, hash)
+    return ok ? 'ok' : 'denied'
+  }
+
+  async #hash (password: string, hash: string): Promise<VerifyResult> {
+    try {
+      return await this.#pool.verify(password, hash)
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'Password verification failed')
+      return false
+    }
+  }
+}
+
+/** undefined for anything but `Basic <base64 of UTF-8 user:password>`; the scheme is case-insensitive. */
+export function parseBasicCredentials (authorization: string): Credentials | undefined {
+  if (authorization.length > MAX_AUTHORIZATION_LENGTH) return undefined
+  const m = /^basic +([A-Za-z0-9+/]+={0,2}) *$/i.exec(authorization)
+  if (m === null || m[1]!.length % 4 === 1) return undefined
+  const bytes = Buffer.from(m[1]!, 'base64')
+  // Invalid UTF-8 would decode to U+FFFD, making different passwords compare (and cache) as one.
+  if (!isUtf8(bytes)) return undefined
+  const decoded = bytes.toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon < 0) return undefined
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+}
+
+function credentialKey (host: string, { user, password }: Credentials): string {
+  return createHash('sha256').update(JSON.stringify([host, user, password])).digest('base64')
 }
