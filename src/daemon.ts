@@ -16,6 +16,8 @@ import { Reconciler } from './routing/reconciler.js'
 import { RouteTableStore } from './routing/route-table-store.js'
 import { VERSION } from './version.js'
 
+const RETAIN_INTERVAL_MS = 60_000
+
 export interface Daemon {
   readonly port: number
   /** Reload certificates and htpasswd files (SIGHUP, as acme-companion sends after a renewal). */
@@ -107,6 +109,12 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   }, root.child({ component: 'proxy' }))
   proxyInflight = () => proxy.inflight
   const { port, httpsPort } = await proxy.listen()
+  // Level-triggered pruning: series and totals of hosts and containers gone for a grace period go.
+  const retainTimer = setInterval(() => {
+    const hosts = store.current.hosts.map((h) => h.host)
+    traffic.retain(hosts)
+    metrics.retain({ hosts, upstreams: reconciler.targets().map((t) => t.name) })
+  }, RETAIN_INTERVAL_MS).unref()
   // After the ports: a second proxy that cannot get them must not take over this one's socket.
   await listenOnSocket(admin, options.adminSocket)
   const metricsServer = options.metricsListen === undefined
@@ -133,12 +141,13 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     stop: async () => {
       stopping ??= (async () => {
         log.info({ inflight: proxy.inflight }, 'Stopping')
+        clearInterval(retainTimer)
         await proxy.stop()
         metricsServer?.close()
         source.stop()
         await endpoint.api.close()
         certs.stop()
-        auth.stop()
+        await auth.stop()
         await closeAdminServer(admin)
         await reconciler.stop()
         log.info('Stopped')

@@ -1,7 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { DEFAULT_RETENTION_GRACE_MS, GoneNames } from './retention.js'
 
 // Prometheus metrics (prom-client: the exposition format, histograms and registry are its job).
 // Per-request work is one cached child lookup per (host, status class, upstream) and one observe.
+// Label values come from the route table (hosts) and containers (upstreams), never from a client's
+// Host header; series of hosts and containers gone for a grace period are removed by retain(), and
+// a hard cap folds anything beyond it into '(overflow)'.
 
 export interface RuntimeReadings {
   inflight: () => number
@@ -9,7 +13,22 @@ export interface RuntimeReadings {
   dockerReconnects: () => number
 }
 
+export interface MetricsOptions {
+  /** Label sets of proxyctl_requests_total kept at most (hosts × status classes × upstreams). */
+  maxSeries: number
+  retentionGraceMs: number
+  now: () => number
+}
+
+export const DEFAULT_METRICS_OPTIONS: MetricsOptions = { maxSeries: 10_000, retentionGraceMs: DEFAULT_RETENTION_GRACE_MS, now: Date.now }
+
+/** What is live now: the table's hosts and the live targets' container names. */
+export interface LiveLabels { hosts: Iterable<string>, upstreams: Iterable<string> }
+
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+const OVERFLOW = '(overflow)'
+
+interface RequestSeries { host: string, cls: string, upstream: string, child: { inc: () => void } }
 
 export class Metrics {
   readonly registry = new Registry()
@@ -18,10 +37,16 @@ export class Metrics {
   readonly #healthChecks: Counter<'result'>
   readonly #deploys: Counter<'outcome'>
   readonly #deployDuration: Histogram<'outcome'>
-  readonly #requestChildren = new Map<string, { inc: () => void }>()
+  readonly #options: MetricsOptions
+  readonly #requestSeries = new Map<string, RequestSeries>()
   readonly #durationChildren = new Map<string, { observe: (v: number) => void }>()
+  readonly #goneHosts: GoneNames
+  readonly #goneUpstreams: GoneNames
 
-  constructor (readings: RuntimeReadings) {
+  constructor (readings: RuntimeReadings, options: Partial<MetricsOptions> = {}) {
+    this.#options = { ...DEFAULT_METRICS_OPTIONS, ...options }
+    this.#goneHosts = new GoneNames(this.#options.retentionGraceMs, this.#options.now)
+    this.#goneUpstreams = new GoneNames(this.#options.retentionGraceMs, this.#options.now)
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, prefix: 'proxyctl_process_' })
     this.#requests = new Counter({ name: 'proxyctl_requests_total', help: 'Requests answered, by host, status class and upstream container', labelNames: ['host', 'status_class', 'upstream'], registers })
@@ -45,20 +70,37 @@ export class Metrics {
 
   requestCompleted (host: string, status: number, upstream: string | undefined, durationMs: number): void {
     const cls = STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'none'
-    const key = `${host}\u0000${cls}\u0000${upstream ?? ''}`
-    let child = this.#requestChildren.get(key)
-    if (child === undefined) {
-      child = this.#requests.labels(host, cls, upstream ?? '')
-      // Bound label cardinality: hosts come from the table, but Host headers from clients.
-      if (this.#requestChildren.size < 10_000) this.#requestChildren.set(key, child)
-    }
-    child.inc()
+    this.#requestSeriesFor(host, cls, upstream ?? '').inc()
     let d = this.#durationChildren.get(host)
     if (d === undefined) {
-      d = this.#duration.labels(host)
-      if (this.#durationChildren.size < 10_000) this.#durationChildren.set(host, d)
+      const room = this.#durationChildren.size < this.#options.maxSeries
+      d = this.#duration.labels(room ? host : OVERFLOW)
+      if (room) this.#durationChildren.set(host, d)
     }
     d.observe(durationMs / 1000)
+  }
+
+  /**
+   * Drop the series of hosts and upstreams that have been out of `live` for the grace period.
+   * Level-triggered: call it with the current table whenever convenient (the daemon: every minute).
+   */
+  retain (live: LiveLabels): void {
+    const hosts = this.#goneHosts.expired([...this.#requestSeries.values()].map((s) => s.host).concat([...this.#durationChildren.keys()]), new Set(live.hosts))
+    const upstreams = this.#goneUpstreams.expired([...this.#requestSeries.values()].map((s) => s.upstream), new Set(live.upstreams))
+    for (const [key, s] of this.#requestSeries) {
+      if (!hosts.has(s.host) && !upstreams.has(s.upstream)) continue
+      this.#requests.remove(s.host, s.cls, s.upstream)
+      this.#requestSeries.delete(key)
+    }
+    for (const host of hosts) {
+      if (!this.#durationChildren.delete(host)) continue
+      this.#duration.remove(host)
+    }
+  }
+
+  /** Label sets currently exported by proxyctl_requests_total and the duration histogram. */
+  get seriesCount (): { requests: number, durations: number } {
+    return { requests: this.#requestSeries.size, durations: this.#durationChildren.size }
   }
 
   healthCheckCompleted (ok: boolean): void { this.#healthChecks.inc({ result: ok ? 'pass' : 'fail' }) }
@@ -66,5 +108,17 @@ export class Metrics {
   deployFinished (outcome: string, durationMs: number): void {
     this.#deploys.inc({ outcome })
     this.#deployDuration.observe({ outcome }, durationMs / 1000)
+  }
+
+  // Private
+
+  #requestSeriesFor (host: string, cls: string, upstream: string): { inc: () => void } {
+    const key = `${host}\u0000${cls}\u0000${upstream}`
+    const found = this.#requestSeries.get(key)
+    if (found !== undefined) return found.child
+    if (this.#requestSeries.size >= this.#options.maxSeries) return this.#requests.labels(OVERFLOW, cls, OVERFLOW)
+    const series = { host, cls, upstream, child: this.#requests.labels(host, cls, upstream) }
+    this.#requestSeries.set(key, series)
+    return series.child
   }
 }
