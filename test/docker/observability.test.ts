@@ -102,7 +102,8 @@ if (requireDocker(t)) {
     t.teardown(() => { dash.kill('SIGTERM') })
     let dashOut = ''
     dash.stdout.on('data', (c: Buffer) => { dashOut += c.toString() })
-    const url = await waitFor(() => /http:\/\/127\.0\.0\.1:\d+\//.exec(dashOut)?.[0], { what: 'the dashboard URL' })
+    // The printed URL carries the relay's token; the page's own fetches then ride on its cookie.
+    const url = await waitFor(() => /http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]+/.exec(dashOut)?.[0], { what: 'the dashboard URL' })
 
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
