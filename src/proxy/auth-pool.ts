@@ -10,8 +10,11 @@ import { verifyHtpasswd } from './htpasswd.js'
 
 // Leave a core to the event loop where there is one to spare: hashing threads compete with it for CPU.
 export const DEFAULT_AUTH_THREADS = Math.max(1, Math.min(2, availableParallelism() - 1))
-/** Verifications waiting for a thread; beyond this `verify` answers 'busy' at once. */
-export const DEFAULT_AUTH_QUEUE = 64
+/**
+ * Verifications waiting for a thread; beyond this `verify` answers 'busy' at once. 16 per thread
+ * keeps the longest wait near 1.2 s at bcrypt cost 10 (~75 ms each).
+ */
+export const DEFAULT_AUTH_QUEUE = 16 * DEFAULT_AUTH_THREADS
 
 export interface HashPoolOptions {
   threads: number
