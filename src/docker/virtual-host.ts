@@ -3,6 +3,7 @@ import {
   DEFAULT_HEALTH_CHECK, parseDurationMs, parsePositiveInt, type HealthCheckOptions
 } from '../config/options.js'
 import { HTTPS_METHODS, type HostTlsSettings, type HttpsMethod, type Protocol } from '../routing/desired-state.js'
+import { compileHostRegex } from '../routing/host-regex.js'
 import type { ContainerInfo } from './container-info.js'
 
 // The nginx-proxy env contract on app containers, parsed into plain route entries (pure).
@@ -36,16 +37,13 @@ export function validateHost (raw: string): { host: string } | { error: string }
   const host = raw.trim()
   if (host === '') return { error: 'empty host name' }
   if (host.startsWith('~')) {
-    try {
-      void new RegExp(host.slice(1))
-    } catch (err) {
-      return { error: `invalid regex "${host}": ${(err as Error).message}` }
-    }
+    const compiled = compileHostRegex(host.slice(1))
+    if ('error' in compiled) return { error: `invalid regex ${JSON.stringify(host)}: ${compiled.error}` }
     return { host }
   }
   const lower = host.toLowerCase()
   if (lower.length > 253 || !HOSTNAME_RE.test(lower) || (lower.startsWith('*.') && lower.endsWith('.*'))) {
-    return { error: `invalid host name "${host}"` }
+    return { error: `invalid host name ${JSON.stringify(host)}` }
   }
   return { host: lower.replace(/\.$/, '') }
 }

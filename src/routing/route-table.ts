@@ -1,4 +1,5 @@
 import type { HostTlsSettings } from './desired-state.js'
+import { compileHostRegex, type HostRegex } from './host-regex.js'
 import type { LoadBalancer } from './load-balancer.js'
 
 // An immutable snapshot: built aside by the reconciler, swapped in whole, never mutated.
@@ -35,7 +36,7 @@ export class HostRoutes {
 }
 
 interface Pattern { text: string, routes: HostRoutes }
-interface RegexPattern { regex: RegExp, routes: HostRoutes }
+interface RegexPattern { regex: HostRegex, routes: HostRoutes }
 
 export class RouteTable {
   readonly #exact: Map<string, HostRoutes>
@@ -53,8 +54,12 @@ export class RouteTable {
     const trailing: Pattern[] = []
     const regexes: RegexPattern[] = []
     for (const h of this.hosts) {
-      if (h.host.startsWith('~')) regexes.push({ regex: new RegExp(h.host.slice(1)), routes: h })
-      else if (h.host.startsWith('*.')) leading.push({ text: h.host.slice(1), routes: h })
+      if (h.host.startsWith('~')) {
+        // Providers validate hosts (validateHost) before they get here; one that slipped through
+        // matches nothing rather than failing the whole table.
+        const compiled = compileHostRegex(h.host.slice(1))
+        if ('regex' in compiled) regexes.push({ regex: compiled.regex, routes: h })
+      } else if (h.host.startsWith('*.')) leading.push({ text: h.host.slice(1), routes: h })
       else if (h.host.endsWith('.*')) trailing.push({ text: h.host.slice(0, -1), routes: h })
       else this.#exact.set(h.host, h)
     }
