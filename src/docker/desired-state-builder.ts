@@ -58,8 +58,15 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
       const key = `${entry.host}\u0000${entry.path}`
       const existing = routes.get(key)
       if (existing === undefined) {
-        routes.set(key, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, tls, targets: [target] })
+        routes.set(key, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, tls, maxBodyBytes: entry.maxBodyBytes, targets: [target] })
         continue
+      }
+      if (existing.maxBodyBytes !== entry.maxBodyBytes) {
+        // Replicas of one host/path that disagree on proxyctl.max-body-size get the smallest limit
+        // (undefined is no limit): one replica's limit must not be bypassed by landing on another.
+        const limits = [existing.maxBodyBytes, entry.maxBodyBytes].filter((n) => n !== undefined)
+        existing.maxBodyBytes = Math.min(...limits)
+        report('warn', `proxyctl.max-body-size for ${entry.host}${entry.path} disagrees with ${existing.targets.map((t) => t.name).join(', ')}; using the smallest, ${existing.maxBodyBytes} bytes`)
       }
       if (existing.dest !== entry.dest || existing.internalOnly !== internalOnly || JSON.stringify(existing.tls) !== JSON.stringify(tls)) {
         report('warn', `settings for ${entry.host}${entry.path} disagree with ${existing.targets.map((t) => t.name).join(', ')} (VIRTUAL_DEST/NETWORK_ACCESS/HTTPS_METHOD/HSTS/CERT_NAME); using theirs`)

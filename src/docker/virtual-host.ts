@@ -13,6 +13,8 @@ export interface RouteEntry {
   path: string
   port: number
   dest: string
+  /** proxyctl.max-body-size in bytes; undefined: no limit. */
+  maxBodyBytes: number | undefined
 }
 
 export interface ContainerRoutes {
@@ -59,9 +61,58 @@ function parsePortValue (value: unknown): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined
 }
 
-function validatePath (path: string): string | undefined {
-  return path.startsWith('/') && !/[\s]/.test(path) ? path : undefined
+export const MAX_PATH_LENGTH = 1024
+export const MAX_HSTS_LENGTH = 1024
+
+// Characters RFC 3986 allows in a path, besides percent-encoding: unreserved, sub-delims, ':', '@', '/'.
+const PATH_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]$/
+const BAD_PERCENT = /%(?![0-9A-Fa-f]{2})/
+
+function describeChar (ch: string): string {
+  const code = ch.charCodeAt(0)
+  if (code < 0x20 || code === 0x7f) return `a control character (0x${code.toString(16).padStart(2, '0')})`
+  if (code > 0x7e) return 'a non-ASCII character'
+  if (ch === ' ') return 'a space'
+  return `"${ch}"`
 }
+
+/**
+ * Why `value` cannot be a request path (VIRTUAL_PATH, VIRTUAL_DEST, the health path), or undefined
+ * when it can. These values end up in the request line sent upstream, so they must not smuggle a
+ * second line or header (CR, LF), a fragment, or a dot-segment that climbs out of the prefix.
+ * `query` allows one `?query` part (a health-check URL).
+ */
+export function pathProblem (value: string, opts: { query?: boolean } = {}): string | undefined {
+  if (value.length > MAX_PATH_LENGTH) return `is longer than ${MAX_PATH_LENGTH} characters`
+  if (!value.startsWith('/')) return 'must start with /'
+  const q = opts.query === true ? value.indexOf('?') : -1
+  const path = q === -1 ? value : value.slice(0, q)
+  for (const ch of value.slice(path.length + 1)) {
+    if (!PATH_CHAR.test(ch) && ch !== '?' && ch !== '%') return `contains ${describeChar(ch)}`
+  }
+  for (const ch of path) {
+    if (!PATH_CHAR.test(ch) && ch !== '%') return `contains ${describeChar(ch)}`
+  }
+  if (BAD_PERCENT.test(value)) return 'has malformed percent-encoding (% must be followed by two hex digits)'
+  // Upstreams decode %2e as '.' (and some %2f as '/'), so check the segments as they will see them.
+  const segments = path.replace(/%2e/gi, '.').split(/\/|%2f/i)
+  // `..;x` too: Tomcat and Jetty strip path parameters before resolving dot-segments.
+  if (segments.some((seg) => { const s = seg.split(';')[0]; return s === '.' || s === '..' })) return 'contains a dot-segment (. or ..)'
+  return undefined
+}
+
+/** Why `value` cannot be a response header value (HSTS), or undefined. */
+function headerValueProblem (value: string): string | undefined {
+  if (value.length > MAX_HSTS_LENGTH) return `is longer than ${MAX_HSTS_LENGTH} characters`
+  for (const ch of value) {
+    const code = ch.charCodeAt(0)
+    if (code < 0x20 || code >= 0x7f) return `contains ${describeChar(ch)}`
+  }
+  return undefined
+}
+
+/** Env values are trimmed of spaces only: a CR, LF or tab at either end is an error, not noise. */
+const trimSpaces = (value: string): string => value.replace(/^ +| +$/g, '')
 
 export function parseContainer (c: ContainerInfo): ParseResult {
   const env = c.env
@@ -83,33 +134,41 @@ export function parseContainer (c: ContainerInfo): ParseResult {
   if (certName !== undefined && !/^[A-Za-z0-9._*-]+$/.test(certName)) {
     return { kind: 'invalid', reason: `CERT_NAME "${certName}" is not a file name` }
   }
-  const tls: HostTlsSettings = { httpsMethod: httpsMethod as HttpsMethod | undefined, hsts: env.HSTS?.trim() || undefined, certName }
+  const hsts = env.HSTS === undefined ? undefined : trimSpaces(env.HSTS) || undefined
+  const hstsProblem = hsts === undefined ? undefined : headerValueProblem(hsts)
+  if (hstsProblem !== undefined) return { kind: 'invalid', reason: `HSTS ${JSON.stringify(env.HSTS)} ${hstsProblem}` }
+  const tls: HostTlsSettings = { httpsMethod: httpsMethod as HttpsMethod | undefined, hsts, certName }
   const access = (env.NETWORK_ACCESS ?? 'external').trim().toLowerCase() || 'external'
   if (access !== 'external' && access !== 'internal') {
     return { kind: 'invalid', reason: `NETWORK_ACCESS "${env.NETWORK_ACCESS ?? ''}" must be internal or external` }
   }
 
+  const maxBodyBytes = parseMaxBodyLabel(c.labels, warnings)
+
   let entries: RouteEntry[]
   if (multiports !== undefined && multiports !== '') {
-    const parsed = parseMultiports(multiports, defaultPort(c))
+    const parsed = parseMultiports(multiports, defaultPort(c), maxBodyBytes)
     if ('error' in parsed) return { kind: 'invalid', reason: parsed.error }
     entries = parsed.entries
   } else {
-    const path = validatePath((env.VIRTUAL_PATH ?? '/').trim() || '/')
-    if (path === undefined) return { kind: 'invalid', reason: `VIRTUAL_PATH "${env.VIRTUAL_PATH ?? ''}" must start with /` }
+    const path = trimSpaces(env.VIRTUAL_PATH ?? '/') || '/'
+    const problem = pathProblem(path)
+    if (problem !== undefined) return { kind: 'invalid', reason: `VIRTUAL_PATH ${JSON.stringify(env.VIRTUAL_PATH)} ${problem}` }
     let port = defaultPort(c)
     if (env.VIRTUAL_PORT !== undefined && env.VIRTUAL_PORT.trim() !== '') {
       const p = parsePortValue(env.VIRTUAL_PORT)
       if (p === undefined) return { kind: 'invalid', reason: `VIRTUAL_PORT "${env.VIRTUAL_PORT}" is not a port number` }
       port = p
     }
-    const dest = (env.VIRTUAL_DEST ?? '').trim()
+    const dest = trimSpaces(env.VIRTUAL_DEST ?? '')
+    const destProblem = dest === '' ? undefined : pathProblem(dest)
+    if (destProblem !== undefined) return { kind: 'invalid', reason: `VIRTUAL_DEST ${JSON.stringify(env.VIRTUAL_DEST)} ${destProblem}` }
     entries = []
     for (const part of (virtualHost ?? '').split(',')) {
       if (part.trim() === '') continue
       const v = validateHost(part)
       if ('error' in v) return { kind: 'invalid', reason: `VIRTUAL_HOST: ${v.error}` }
-      entries.push({ host: v.host, path, port, dest })
+      entries.push({ host: v.host, path, port, dest, maxBodyBytes })
     }
     if (entries.length === 0) return { kind: 'invalid', reason: 'VIRTUAL_HOST has no host names' }
   }
@@ -120,7 +179,7 @@ export function parseContainer (c: ContainerInfo): ParseResult {
   }
 }
 
-function parseMultiports (text: string, fallbackPort: number): { entries: RouteEntry[] } | { error: string } {
+function parseMultiports (text: string, fallbackPort: number, maxBodyBytes: number | undefined): { entries: RouteEntry[] } | { error: string } {
   let doc: unknown
   try {
     doc = parseYaml(text)
@@ -135,22 +194,29 @@ function parseMultiports (text: string, fallbackPort: number): { entries: RouteE
     const v = validateHost(rawHost)
     if ('error' in v) return { error: `VIRTUAL_HOST_MULTIPORTS: ${v.error}` }
     if (paths === null || paths === undefined || paths === '') {
-      entries.push({ host: v.host, path: '/', port: fallbackPort, dest: '' })
+      entries.push({ host: v.host, path: '/', port: fallbackPort, dest: '', maxBodyBytes })
       continue
     }
-    if (typeof paths !== 'object' || Array.isArray(paths)) return { error: `VIRTUAL_HOST_MULTIPORTS: "${rawHost}" must map paths to settings` }
-    for (const [rawPath, settings] of Object.entries(paths as Record<string, unknown>)) {
-      const path = validatePath(rawPath)
-      if (path === undefined) return { error: `VIRTUAL_HOST_MULTIPORTS: path "${rawPath}" must start with /` }
+    if (typeof paths !== 'object' || Array.isArray(paths)) return { error: `VIRTUAL_HOST_MULTIPORTS: ${JSON.stringify(rawHost)} must map paths to settings` }
+    for (const [path, settings] of Object.entries(paths as Record<string, unknown>)) {
+      const where = JSON.stringify(rawHost + path)
+      const problem = pathProblem(path)
+      if (problem !== undefined) return { error: `VIRTUAL_HOST_MULTIPORTS: path ${JSON.stringify(path)} of ${JSON.stringify(rawHost)} ${problem}` }
       const s = (settings ?? {}) as Record<string, unknown>
-      if (typeof s !== 'object') return { error: `VIRTUAL_HOST_MULTIPORTS: settings of "${rawHost}${rawPath}" must be a map` }
+      if (typeof s !== 'object' || Array.isArray(s)) return { error: `VIRTUAL_HOST_MULTIPORTS: settings of ${where} must be a map` }
       let port = fallbackPort
       if (s.port !== undefined) {
         const p = parsePortValue(s.port)
-        if (p === undefined) return { error: `VIRTUAL_HOST_MULTIPORTS: port "${String(s.port)}" of "${rawHost}${rawPath}" is not a port number` }
+        if (p === undefined) return { error: `VIRTUAL_HOST_MULTIPORTS: port ${JSON.stringify(String(s.port))} of ${where} is not a port number` }
         port = p
       }
-      entries.push({ host: v.host, path, port, dest: s.dest === undefined ? '' : String(s.dest) })
+      let dest = ''
+      if (s.dest !== undefined && s.dest !== null && s.dest !== '') {
+        const destProblem = typeof s.dest === 'string' ? pathProblem(s.dest) : 'must be a string'
+        if (destProblem !== undefined) return { error: `VIRTUAL_HOST_MULTIPORTS: dest ${JSON.stringify(s.dest)} of ${where} ${destProblem}` }
+        dest = s.dest as string
+      }
+      entries.push({ host: v.host, path, port, dest, maxBodyBytes })
     }
   }
   if (entries.length === 0) return { error: 'VIRTUAL_HOST_MULTIPORTS has no host names' }
@@ -178,8 +244,9 @@ export function parseHealthLabels (labels: Record<string, string>, warnings: str
     }
   }
   attempt(HEALTH_LABELS.path, (v) => {
-    const p = validatePath(v.trim())
-    if (p === undefined) throw new Error(`"${v}" must start with /`)
+    const p = trimSpaces(v)
+    const problem = pathProblem(p, { query: true })
+    if (problem !== undefined) throw new Error(`${JSON.stringify(v)} ${problem}`)
     health.path = p
     health.pathConfigured = true
   })
@@ -196,4 +263,30 @@ export function parseHealthLabels (labels: Record<string, string>, warnings: str
   attempt(HEALTH_LABELS.healthy, (v) => { health.healthyThreshold = parsePositiveInt(v, 'healthy') })
   attempt(HEALTH_LABELS.unhealthy, (v) => { health.unhealthyThreshold = parsePositiveInt(v, 'unhealthy') })
   return health
+}
+
+export const MAX_BODY_SIZE_LABEL = 'proxyctl.max-body-size'
+
+/**
+ * nginx's client_max_body_size syntax: bytes, or a number with k, m or g (either case, powers of
+ * 1024). `0` means no limit, as in nginx. Undefined: no limit.
+ */
+export function parseSize (text: string): number | undefined | { error: string } {
+  const m = /^(\d{1,16})([kKmMgG]?)$/.exec(text.trim())
+  if (m === null) return { error: `${JSON.stringify(text)} is not a size (bytes, or a number with k, m or g)` }
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
+  const bytes = Number(m[1]) * unit
+  if (!Number.isSafeInteger(bytes)) return { error: `${JSON.stringify(text)} is too large` }
+  return bytes === 0 ? undefined : bytes
+}
+
+function parseMaxBodyLabel (labels: Record<string, string>, warnings: string[]): number | undefined {
+  const value = labels[MAX_BODY_SIZE_LABEL]
+  if (value === undefined) return undefined
+  const size = parseSize(value)
+  if (typeof size === 'object') {
+    warnings.push(`label ${MAX_BODY_SIZE_LABEL}: ${size.error}; no body size limit`)
+    return undefined
+  }
+  return size
 }

@@ -39,6 +39,8 @@ export interface RouteSpec {
   dest: string
   internalOnly: boolean
   tls: HostTlsSettings
+  /** Request bodies above this many bytes are refused (413); undefined: no limit. */
+  maxBodyBytes: number | undefined
   targets: TargetSpec[]
 }
 

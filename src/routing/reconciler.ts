@@ -55,7 +55,7 @@ export class Reconciler {
       const targets = route.targets.map((spec) => this.#ensureTarget(spec, seen, hostHeaders.get(spec.id) ?? spec.address))
       const balancer = new LoadBalancer(targets, this.#options.balancing)
       const locations = locationsByHost.get(route.host) ?? []
-      locations.push({ host: route.host, path: route.path, dest: route.dest, internalOnly: route.internalOnly, tls: route.tls, balancer })
+      locations.push({ host: route.host, path: route.path, dest: route.dest, internalOnly: route.internalOnly, tls: route.tls, maxBodyBytes: route.maxBodyBytes, balancer })
       locationsByHost.set(route.host, locations)
     }
     const hosts = [...locationsByHost].map(([host, locations]) => new HostRoutes(host, locations))

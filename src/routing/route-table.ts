@@ -11,6 +11,8 @@ export interface Location {
   dest: string
   internalOnly: boolean
   tls: HostTlsSettings
+  /** Request bodies above this many bytes get 413; undefined: no limit. */
+  maxBodyBytes: number | undefined
   balancer: LoadBalancer
 }
 

@@ -27,6 +27,7 @@ export function route (host: string, ports: number[], extra: Partial<RouteSpec> 
     dest: '',
     internalOnly: false,
     tls: { httpsMethod: undefined, hsts: undefined, certName: undefined },
+    maxBodyBytes: undefined,
     targets: ports.map((port) => ({
       id: `local-${port}:${port}:${protocol}`, groupId: `local-${port}`, name: `local-${port}`, address: '127.0.0.1', port, protocol,
       health: { ...DEFAULT_HEALTH_CHECK, intervalMs: 200, ...health }, externalHealth: 'none'

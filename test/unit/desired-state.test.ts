@@ -45,12 +45,35 @@ t.test('table building from container descriptions', async (t) => {
       in: [c('bb', { VIRTUAL_HOST: 'x.com', NETWORK_ACCESS: 'internal' }), c('a', { VIRTUAL_HOST: 'x.com' })],
       want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, tls: NO_TLS, targets: [target('a', '172.20.0.2'), target('bb', '172.20.0.3')] }] },
       problems: 1
+    },
+    {
+      desc: 'proxyctl.max-body-size is carried to the route',
+      in: [c('a', { VIRTUAL_HOST: 'x.com' }, { labels: { 'proxyctl.max-body-size': '1m' } })],
+      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, tls: NO_TLS, maxBodyBytes: 1048576, targets: [target('a', '172.20.0.2')] }] },
+      problems: 0
+    },
+    {
+      desc: 'replicas disagreeing on max-body-size: the smallest limit wins, with a warning',
+      in: [
+        c('a', { VIRTUAL_HOST: 'x.com' }, { labels: { 'proxyctl.max-body-size': '10m' } }),
+        c('bb', { VIRTUAL_HOST: 'x.com' }),
+        c('ccc', { VIRTUAL_HOST: 'x.com' }, { labels: { 'proxyctl.max-body-size': '1k' } })
+      ],
+      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, tls: NO_TLS, maxBodyBytes: 1024, targets: [target('a', '172.20.0.2'), target('bb', '172.20.0.3'), target('ccc', '172.20.0.4')] }] },
+      problems: 2 // one per replica that disagrees with the limit so far
+    },
+    {
+      desc: 'a container with an unsafe VIRTUAL_DEST is skipped, its replica still routed',
+      in: [c('a', { VIRTUAL_HOST: 'x.com', VIRTUAL_DEST: '/v1\r\nX-Evil: 1' }), c('bb', { VIRTUAL_HOST: 'x.com' })],
+      want: { routes: [{ host: 'x.com', path: '/', dest: '', internalOnly: false, tls: NO_TLS, maxBodyBytes: undefined, targets: [target('bb', '172.20.0.3')] }] },
+      problems: 1
     }
   ]
   for (const k of cases) {
     const r = buildDesiredState(k.in)
     t.same(r.state, k.want, k.desc)
     t.equal(r.problems.length, k.problems, `${k.desc}: problems`)
+    for (const p of r.problems) t.notMatch(p.message, /[\r\n]/, `${k.desc}: one log line`)
   }
 })
 

@@ -3,7 +3,7 @@ import { LoadBalancer } from '../../src/routing/load-balancer.ts'
 import { HostRoutes, RouteTable, type Location } from '../../src/routing/route-table.ts'
 
 const lb = new LoadBalancer([], 'round-robin')
-const loc = (host: string, path = '/'): Location => ({ host, path, dest: '', internalOnly: false, tls: { httpsMethod: undefined, hsts: undefined, certName: undefined }, balancer: lb })
+const loc = (host: string, path = '/'): Location => ({ host, path, dest: '', internalOnly: false, tls: { httpsMethod: undefined, hsts: undefined, certName: undefined }, maxBodyBytes: undefined, balancer: lb })
 const table = (hosts: string[], defaultHost?: string): RouteTable =>
   new RouteTable(hosts.map((h) => new HostRoutes(h, [loc(h)])), defaultHost)
 
