@@ -18,6 +18,8 @@ export const MAX_HOST_REGEX_PROGRAM_SIZE = 200
 export interface HostRegex {
   /** The pattern without its `~`. */
   readonly source: string
+  /** RE2 instructions, at most MAX_HOST_REGEX_PROGRAM_SIZE. */
+  readonly programSize: number
   /** Unanchored search, like nginx: the pattern anchors itself with ^ and $ if it wants to. */
   test: (hostname: string) => boolean
 }
@@ -51,5 +53,5 @@ export function compileHostRegex (source: string): { regex: HostRegex } | { erro
   if (size > MAX_HOST_REGEX_PROGRAM_SIZE) {
     return { error: `regex too large: ${size} RE2 instructions, at most ${MAX_HOST_REGEX_PROGRAM_SIZE} (write {0,61} as *, or split it into several hosts)` }
   }
-  return { regex: Object.freeze({ source, test: (hostname: string) => re.test(hostname) }) }
+  return { regex: Object.freeze({ source, programSize: size, test: (hostname: string) => re.test(hostname) }) }
 }
