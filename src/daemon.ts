@@ -51,7 +51,8 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     defaultHost: options.defaultHost,
     drainTimeoutMs: options.drainTimeoutMs,
     connectTimeoutMs: options.upstreamConnectTimeoutMs,
-    responseTimeoutMs: options.upstreamResponseTimeoutMs
+    responseTimeoutMs: options.upstreamResponseTimeoutMs,
+    maxConnections: options.upstreamMaxConnections
   }, root.child({ component: 'routing' }), (ok) => { metrics.healthCheckCompleted(ok) })
 
   const source = new DockerSource(endpoint.api, {
@@ -94,6 +95,13 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     keepAliveTimeoutMs: options.keepAliveTimeoutMs,
     maxHeaderSize: options.maxHeaderSize,
     shutdownTimeoutMs: options.shutdownTimeoutMs,
+    limits: {
+      clientIdleTimeoutMs: options.clientIdleTimeoutMs,
+      maxClientConnections: options.maxClientConnections,
+      h2MaxConcurrentStreams: options.http2MaxConcurrentStreams,
+      tunnelIdleTimeoutMs: options.websocketIdleTimeoutMs,
+      upgradeTimeoutMs: options.upstreamResponseTimeoutMs
+    },
     tls: options.httpsPort === undefined
       ? undefined
       : { port: options.httpsPort, certs, defaultHttpsMethod: options.defaultHttpsMethod, defaultHsts: options.defaultHsts },

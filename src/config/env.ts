@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../errors.js'
 import { validateHost } from '../docker/virtual-host.js'
 import { HTTPS_METHODS, type HttpsMethod } from '../routing/desired-state.js'
-import { DEFAULT_SERVE_OPTIONS, parseBoolean, parseDurationMs, parsePort, type ServeOptions } from './options.js'
+import { DEFAULT_SERVE_OPTIONS, parseBoolean, parseDurationMs, parsePort, parsePositiveInt, type ServeOptions } from './options.js'
 
 /** Proxy-wide settings from the environment (nginx-proxy's names where one exists), in one table. */
 const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: string, name: string) => ServeOptions[K]] }[keyof ServeOptions]> = [
@@ -21,7 +21,16 @@ const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: strin
   ['METRICS_LISTEN', 'metricsListen', (v, n) => parseListen(v, n)],
   ['REQUEST_IDS', 'requestIds', parseBoolean],
   ['METRICS', 'metrics', parseBoolean],
-  ['PROXYCTL_CONTAINER_ID', 'selfContainerId', (v) => v]
+  ['PROXYCTL_CONTAINER_ID', 'selfContainerId', (v) => v],
+  ['REQUEST_HEADERS_TIMEOUT', 'requestHeadersTimeoutMs', parseDurationMs],
+  ['KEEPALIVE_TIMEOUT', 'keepAliveTimeoutMs', parseDurationMs],
+  ['CLIENT_IDLE_TIMEOUT', 'clientIdleTimeoutMs', parseDurationMs],
+  ['MAX_CLIENT_CONNECTIONS', 'maxClientConnections', parsePositiveInt],
+  ['HTTP2_MAX_CONCURRENT_STREAMS', 'http2MaxConcurrentStreams', parsePositiveInt],
+  ['WEBSOCKET_IDLE_TIMEOUT', 'websocketIdleTimeoutMs', parseDurationMs],
+  ['UPSTREAM_CONNECT_TIMEOUT', 'upstreamConnectTimeoutMs', parseDurationMs],
+  ['UPSTREAM_RESPONSE_TIMEOUT', 'upstreamResponseTimeoutMs', parseDurationMs],
+  ['UPSTREAM_MAX_CONNECTIONS', 'upstreamMaxConnections', parsePositiveInt]
 ]
 
 export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptions> {

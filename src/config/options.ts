@@ -11,6 +11,17 @@ export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000
 export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000
 export const DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS = 60_000
 export const DEFAULT_MAX_HEADER_SIZE = 16_384
+// Limits on what clients and upstreams can hold (issue 10); nginx's and Envoy's defaults where they have one.
+/** nginx send_timeout / client_body_timeout: a client that neither sends nor reads for this long is cut. */
+export const DEFAULT_CLIENT_IDLE_TIMEOUT_MS = 60_000
+/** nginx-proxy's worker_connections. */
+export const DEFAULT_MAX_CLIENT_CONNECTIONS = 10_240
+/** nginx http2_max_concurrent_streams. */
+export const DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS = 128
+/** nginx proxy_read_timeout, which is what closes an idle WebSocket tunnel behind nginx-proxy. */
+export const DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS = 60_000
+/** Envoy's circuit-breaker max_connections per upstream cluster (nginx: unlimited). */
+export const DEFAULT_UPSTREAM_MAX_CONNECTIONS = 1_024
 /** At boot, how long the proxy waits for first health results before it opens its listener. */
 export const DEFAULT_BOOT_HEALTH_WAIT_MS = 5_000
 
@@ -43,6 +54,11 @@ export interface ServeOptions {
   upstreamConnectTimeoutMs: number
   upstreamResponseTimeoutMs: number
   maxHeaderSize: number
+  clientIdleTimeoutMs: number
+  maxClientConnections: number
+  http2MaxConcurrentStreams: number
+  websocketIdleTimeoutMs: number
+  upstreamMaxConnections: number
   bootHealthWaitMs: number
   /** Rollout history as JSON lines (survives restarts); in memory only when unset. */
   historyFile: string | undefined
@@ -75,6 +91,11 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   upstreamConnectTimeoutMs: DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS,
   upstreamResponseTimeoutMs: DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS,
   maxHeaderSize: DEFAULT_MAX_HEADER_SIZE,
+  clientIdleTimeoutMs: DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
+  maxClientConnections: DEFAULT_MAX_CLIENT_CONNECTIONS,
+  http2MaxConcurrentStreams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+  websocketIdleTimeoutMs: DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS,
+  upstreamMaxConnections: DEFAULT_UPSTREAM_MAX_CONNECTIONS,
   bootHealthWaitMs: DEFAULT_BOOT_HEALTH_WAIT_MS,
   historyFile: undefined,
   metricsListen: undefined,

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http'
 import { ProxyError, errorCode } from '../errors.js'
 
 const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])
@@ -23,18 +22,31 @@ export function statusForError (err: unknown): number {
   return 502
 }
 
-const REASONS: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'
+export const REASONS: Record<number, string> = {
+  101: 'Switching Protocols', 200: 'OK', 301: 'Moved Permanently', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
+  404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
+  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Gateway Timeout'
 }
 
-export function sendError (res: ServerResponse, status: number, code: string, extra: Record<string, string> = {}): void {
+/** What sendError needs of a response: ServerResponse, H2Response and RawResponse (upgrades) all have it. */
+export interface ErrorSink {
+  headersSent: boolean
+  shouldKeepAlive: boolean
+  writeHead (status: number, headers: Record<string, string | number>): unknown
+  end (body?: string): unknown
+  destroy (): void
+}
+
+export function sendError (res: ErrorSink, status: number, code: string, extra: Record<string, string> = {}): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
   const body = `${status} ${REASONS[status] ?? 'Error'}\n`
-  // A malformed request leaves the connection in an unknown state: close it (as nginx does).
-  if (status === 400) res.shouldKeepAlive = false
+  // A malformed request leaves the connection in an unknown state, and a refused one may still be
+  // followed by a body nobody reads: close it (as nginx does).
+  if (status === 400 || status === 413 || status === 414 || status === 417) res.shouldKeepAlive = false
   res.writeHead(status, {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),

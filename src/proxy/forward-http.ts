@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import { ProxyError } from '../errors.js'
 import type { Target } from '../routing/target.js'
 import { isConnectFailure, isResetBeforeResponse } from './error-response.js'
 import { downstreamResponseHeaders } from './forwarded-headers.js'
@@ -21,6 +22,8 @@ export interface ForwardRequest {
   path: string
   headers: string[]
   hasBody: boolean
+  /** The location's request-body limit; a longer body fails the request with 413. */
+  maxBodyBytes?: number | undefined
   /** Added to the response (e.g. Strict-Transport-Security). */
   extraResponseHeaders: string[] | undefined
 }
@@ -39,6 +42,15 @@ export function forwardHttp (req: IncomingMessage, res: ServerResponse, target: 
   return new Promise((resolve) => {
     new ForwardHandler(req, res, target, fwd, resolve).dispatch()
   })
+}
+
+async function * limitBody (source: AsyncIterable<Buffer>, max: number): AsyncGenerator<Buffer> {
+  let size = 0
+  for await (const chunk of source) {
+    size += chunk.length
+    if (size > max) throw new ProxyError('PROXY_ERR_BODY_TOO_LARGE', `request body over ${max} bytes`, { statusCode: 413 })
+    yield chunk
+  }
 }
 
 class ForwardHandler implements Dispatcher.DispatchHandler {
@@ -78,12 +90,20 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   dispatch (): void {
     this.#target.requestStarted()
     this.#res.on('close', this.#onResClose)
+    const max = this.#fwd.maxBodyBytes
+    let body: AsyncIterable<Buffer> | Readable | null = null
+    if (this.#fwd.hasBody) {
+      if (this.#req instanceof H2Request) body = this.#req.body()
+      // Counting reads through an iterator that leaves the request open, so a 413 can still be sent.
+      else body = max === undefined ? this.#req : this.#req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>
+      if (max !== undefined) body = limitBody(body, max)
+    }
     this.#target.pool.dispatch({
       path: this.#fwd.path,
       method: this.#req.method as Dispatcher.HttpMethod,
       headers: this.#fwd.headers,
       // undici takes async iterables as bodies; its type names only Readable.
-      body: this.#fwd.hasBody ? (this.#req instanceof H2Request ? this.#req.body() as unknown as Readable : this.#req) : null,
+      body: body as Readable | null,
       upgrade: null
     }, this)
   }

@@ -17,6 +17,8 @@ export interface ForwardContext {
   trustDownstreamProxy: boolean
   /** Keep Connection/Upgrade for WebSocket handshakes. */
   upgrade: boolean
+  /** An absolute-form target's authority: it replaces Host (RFC 9112 §3.2.2). */
+  authority?: string | undefined
 }
 
 /** Names listed in a Connection header are hop-by-hop too (RFC 9110 §7.6.1). */
@@ -44,13 +46,16 @@ export function upstreamRequestHeaders (req: IncomingMessage, ctx: ForwardContex
     if (name.charCodeAt(0) === 58) continue // HTTP/2 pseudo-headers (:method, :authority...)
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.has(lower) || named?.has(lower) === true) continue
-    if (lower === 'host') hasHost = true
+    if (lower === 'host') {
+      if (hasHost || ctx.authority !== undefined) continue // one Host, and the target's when absolute-form
+      hasHost = true
+    }
     if (h2 && lower === 'cookie') { (cookies ??= []).push(raw[i + 1]!); continue }
     out.push(name, raw[i + 1]!)
   }
   if (cookies !== undefined) out.push('cookie', cookies.join('; '))
   const h = req.headers
-  const authority = h[':authority'] as string | undefined
+  const authority = ctx.authority ?? h[':authority'] as string | undefined
   if (!hasHost && authority !== undefined) out.push('Host', authority)
   const remote = ctx.remoteAddress
   const trust = ctx.trustDownstreamProxy
@@ -60,14 +65,22 @@ export function upstreamRequestHeaders (req: IncomingMessage, ctx: ForwardContex
   out.push(
     'X-Real-IP', remote,
     'X-Forwarded-For', incomingFor !== undefined && incomingFor !== '' ? `${String(incomingFor)}, ${remote}` : remote,
-    'X-Forwarded-Host', (trust ? first(h['x-forwarded-host']) : undefined) ?? h.host ?? authority ?? '',
+    'X-Forwarded-Host', (trust ? first(h['x-forwarded-host']) : undefined) ?? ctx.authority ?? h.host ?? authority ?? '',
     'X-Forwarded-Proto', proto,
     'X-Forwarded-Ssl', proto === 'https' ? 'on' : 'off',
     'X-Forwarded-Port', (trust ? first(h['x-forwarded-port']) : undefined) ?? String(ctx.serverPort),
-    'X-Original-URI', req.url ?? '/'
+    'X-Original-URI', originalUri(req.url ?? '/')
   )
   if (ctx.upgrade) out.push('Connection', 'upgrade', 'Upgrade', String(h.upgrade ?? ''))
   return out
+}
+
+/** nginx's $request_uri: the target as sent, without the scheme and authority of an absolute-form one. */
+function originalUri (target: string): string {
+  if (target.startsWith('/')) return target
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target)
+  const rest = m === null ? target : target.slice(m[0].length)
+  return rest === '' ? '/' : rest.startsWith('/') ? rest : `/${rest}`
 }
 
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])

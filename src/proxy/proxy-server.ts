@@ -4,21 +4,25 @@ import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, TLSSocket } from 'node:tls'
 import { randomUUID } from 'node:crypto'
+import {
+  DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CLIENT_CONNECTIONS,
+  DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS, DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS
+} from '../config/options.js'
 import { InvalidOptionError, errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { HttpsMethod } from '../routing/desired-state.js'
-import type { HostRoutes, Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
 import type { CertificateStore } from '../tls/certificate-store.js'
 import { TLS_POLICY } from '../tls/policy.js'
-import { ACME_PREFIX, serveAcmeChallenge } from './acme-challenge.js'
-import type { BasicAuthStore } from './basic-auth.js'
+import { serveAcmeChallenge } from './acme-challenge.js'
 import { sendError, statusForError } from './error-response.js'
 import { forwardHttp, type ForwardOutcome } from './forward-http.js'
 import { H2Request, H2Response } from './h2-exchange.js'
-import { UpgradeForwarder, headerObject } from './forward-upgrade.js'
-import { isInternalAddress, upstreamRequestHeaders } from './forwarded-headers.js'
+import { RawResponse, UpgradeForwarder } from './forward-upgrade.js'
+import { upstreamRequestHeaders } from './forwarded-headers.js'
+import { runInRequest } from './request-context.js'
+import { RequestRouter, type AccessCheck, type Scheme } from './request-router.js'
 
 export interface TlsOptions {
   port: number
@@ -37,8 +41,10 @@ export interface ProxyServerOptions {
   keepAliveTimeoutMs: number
   maxHeaderSize: number
   shutdownTimeoutMs: number
+  /** Limits with nginx-like defaults (see DEFAULT_* in config/options.ts); each is optional here. */
+  limits?: Partial<ProxyLimits> | undefined
   tls?: TlsOptions | undefined
-  auth?: BasicAuthStore | undefined
+  auth?: AccessCheck | undefined
   /** acme-companion's html volume; challenges are served from it over plain HTTP. */
   htmlDir?: string | undefined
   /** X-Request-ID: passed through when present, generated when absent (default on). */
@@ -51,7 +57,29 @@ export interface RequestObserver {
   requestCompleted (host: string, status: number, upstream: string | undefined, durationMs: number): void
 }
 
-const UNMATCHED_HOST = '(unmatched)'
+export interface ProxyLimits {
+  /** A client that neither sends nor reads for this long is disconnected (nginx send_timeout/client_body_timeout: 60 s). */
+  clientIdleTimeoutMs: number
+  /** Connections per listener; beyond it new ones are closed at once (nginx-proxy: worker_connections 10240). */
+  maxClientConnections: number
+  /** HTTP/2 streams at once per session (nginx http2_max_concurrent_streams: 128). */
+  h2MaxConcurrentStreams: number
+  /** An open WebSocket tunnel with no bytes either way for this long is closed (nginx proxy_read_timeout: 60 s). */
+  tunnelIdleTimeoutMs: number
+  /** The upstream must answer an upgrade handshake within this. */
+  upgradeTimeoutMs: number
+}
+
+export const DEFAULT_PROXY_LIMITS: ProxyLimits = {
+  clientIdleTimeoutMs: DEFAULT_CLIENT_IDLE_TIMEOUT_MS,
+  maxClientConnections: DEFAULT_MAX_CLIENT_CONNECTIONS,
+  h2MaxConcurrentStreams: DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS,
+  tunnelIdleTimeoutMs: DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS,
+  upgradeTimeoutMs: DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS
+}
+
+/** The metrics host label of requests no route matched: never the client's Host (bounded labels). */
+export const UNMATCHED_HOST = '(unmatched)'
 
 function requestIdOf (req: IncomingMessage): string {
   const given = req.headers['x-request-id']
@@ -59,30 +87,7 @@ function requestIdOf (req: IncomingMessage): string {
   return randomUUID().replaceAll('-', '')
 }
 
-type Scheme = 'http' | 'https'
 const MAX_ATTEMPTS = 5
-
-/** Normalises a Host header: lower-case, no port, no trailing dot. Undefined when malformed. */
-export function hostnameOf (host: string | undefined): string | undefined {
-  if (host === undefined || host === '') return ''
-  let h = host.trim().toLowerCase()
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']')
-    if (end < 0) return undefined
-    return h.slice(0, end + 1)
-  }
-  const colon = h.indexOf(':')
-  if (colon >= 0) {
-    if (!/^\d*$/.test(h.slice(colon + 1))) return undefined
-    h = h.slice(0, colon)
-  }
-  if (h.endsWith('.')) h = h.slice(0, -1)
-  return /^[a-z0-9_.-]*$/.test(h) ? h : undefined
-}
-
-function upstreamPath (url: string, loc: Location): string {
-  return loc.dest === '' ? url : loc.dest + url.slice(loc.path.length)
-}
 
 /** The data plane: node:http (and HTTP/2 over TLS) in, undici out; the table is read once per request. */
 export class ProxyServer {
@@ -93,6 +98,7 @@ export class ProxyServer {
   readonly #log: Logger
   readonly #access: Logger
   readonly #upgrades: UpgradeForwarder
+  readonly #router: RequestRouter
   /** The HTTPS listener's connections: HTTP/2 sessions and HTTP/1.1-over-TLS sockets, for stop(). */
   readonly #h2Sessions = new Set<ServerHttp2Session>()
   readonly #tlsSockets = new Set<TLSSocket>()
@@ -106,6 +112,9 @@ export class ProxyServer {
     this.#options = options
     this.#log = log
     this.#access = log.child({ component: 'access' })
+    const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits }
+    const tls = options.tls
+    this.#router = new RequestRouter(store, { tls, auth: options.auth, htmlDir: options.htmlDir, httpsPort: () => this.#httpsPort })
     const serverOptions = {
       headersTimeout: options.requestHeadersTimeoutMs,
       requestTimeout: 300_000,
@@ -116,14 +125,14 @@ export class ProxyServer {
       noDelay: true
     }
     this.#http = createServer(serverOptions, (req, res) => { void this.#handle(req, res, 'http') })
-    this.#http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head, 'http') })
-    this.#upgrades = new UpgradeForwarder((err) => { this.#log.debug({ err: err.message }, 'Upgrade tunnel failed') })
-    const tls = options.tls
+    this.#upgrades = new UpgradeForwarder({ handshakeTimeoutMs: limits.upgradeTimeoutMs, idleTimeoutMs: limits.tunnelIdleTimeoutMs })
+    this.#listenHttp1(this.#http, 'http', limits)
     if (tls !== undefined) {
       this.#https = createSecureServer({
         ...TLS_POLICY,
         allowHTTP1: true,
         maxSessionMemory: 64,
+        settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
         noDelay: true,
         SNICallback: (servername, cb) => { cb(null, this.#contextFor(servername, tls.certs)) }
       })
@@ -142,7 +151,7 @@ export class ProxyServer {
         this.#tlsSockets.add(socket)
         socket.once('close', () => { this.#tlsSockets.delete(socket) })
       })
-      this.#https.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleUpgrade(req, socket, head, 'https') })
+      this.#listenHttp1(this.#https, 'https', limits)
       this.#https.setTimeout(options.keepAliveTimeoutMs)
       // HTTP/1.1 over TLS goes through node:http's connection handling, which reads its limits from
       // the server object (Node sets 60 s / 300 s / a 30 s check for allowHTTP1): the same limits
@@ -205,24 +214,15 @@ export class ProxyServer {
     return (certs.certificateFor(host, routes?.tls.certName) ?? certs.get('default'))?.context
   }
 
-  /** nginx-proxy: a host is served over HTTPS only when it has a certificate of its own. */
-  #httpsMethodFor (hostname: string, routes: HostRoutes): HttpsMethod | undefined {
-    const tls = this.#options.tls
-    if (tls === undefined || tls.certs.certificateFor(hostname, routes.tls.certName) === undefined) return undefined
-    return routes.tls.httpsMethod ?? tls.defaultHttpsMethod
-  }
-
-  /** nginx-proxy's server blocks per HTTPS_METHOD: which scheme serves a host, and the redirect. */
-  #schemePolicy (scheme: Scheme, routes: HostRoutes | undefined, httpsMethod: HttpsMethod | undefined, hostname: string, url: string):
-  { kind: 'serve' } | { kind: 'unavailable' } | { kind: 'redirect', location: string } {
-    if ((scheme === 'http' && httpsMethod === 'nohttp') || (scheme === 'https' && routes !== undefined && httpsMethod === undefined) || (scheme === 'https' && httpsMethod === 'nohttps')) {
-      return { kind: 'unavailable' }
-    }
-    if (scheme === 'http' && httpsMethod === 'redirect') {
-      const port = this.#httpsPort === 443 ? '' : `:${this.#httpsPort}`
-      return { kind: 'redirect', location: `https://${hostname}${port}${url}` }
-    }
-    return { kind: 'serve' }
+  /** What both listeners do for HTTP/1.1: upgrades, CONNECT, Expect, connection limits. */
+  #listenHttp1 (server: Server | Http2SecureServer, scheme: Scheme, limits: ProxyLimits): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleRawSocket(req, socket, head, scheme) })
+    // Without a listener node:http drops a CONNECT's connection without a word; nginx answers 400.
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleRawSocket(req, socket, head, scheme) })
+    // 100 Continue is sent by #handle once the route and access rules passed, not by node:http at once.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void this.#handle(req, res, scheme) })
+    server.maxConnections = limits.maxClientConnections
+    if (scheme === 'http') (server as Server).timeout = limits.clientIdleTimeoutMs
   }
 
   #handleStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
@@ -236,78 +236,106 @@ export class ProxyServer {
     void this.#handle(new H2Request(stream, headers, rawHeaders) as unknown as IncomingMessage, new H2Response(stream) as unknown as ServerResponse, 'https')
   }
 
-  async #handle (req: IncomingMessage, res: ServerResponse, scheme: Scheme): Promise<void> {
+  /** Upgrade handshakes and CONNECT: the socket is ours; answers are written on it raw. */
+  #handleRawSocket (req: IncomingMessage, socket: Duplex, head: Buffer, scheme: Scheme): void {
+    // Nothing may be read (and lost) before the tunnel pipes it.
+    socket.pause()
+    socket.on('error', () => { socket.destroy() })
+    const res = new RawResponse(socket)
+    void this.#handle(req, res as unknown as ServerResponse, scheme, { socket, head })
+  }
+
+  #handle (req: IncomingMessage, res: ServerResponse, scheme: Scheme, upgrade?: { socket: Duplex, head: Buffer }): Promise<void> {
+    const requestId = this.#options.requestIds === false ? undefined : requestIdOf(req)
+    return runInRequest(requestId, async () => { await this.#respond(req, res, scheme, upgrade, requestId) })
+  }
+
+  async #respond (req: IncomingMessage, res: ServerResponse, scheme: Scheme, upgrade: { socket: Duplex, head: Buffer } | undefined, requestId: string | undefined): Promise<void> {
     const started = performance.now()
     // Read once: req.socket is null once the client has gone.
-    const remote = req.socket.remoteAddress ?? ''
+    const remote = req.socket?.remoteAddress ?? ''
     this.#inflight++
     if (this.#closing) res.shouldKeepAlive = false
     let target: Target | undefined
     let status = 0
     let bytes = 0
     let code: string | undefined
+    let reason: string | undefined
     let routeHost = UNMATCHED_HOST
-    const authority = req.headers.host ?? (req.headers[':authority'] as string | undefined)
-    const requestId = this.#options.requestIds === false ? undefined : requestIdOf(req)
+    const h2 = req.httpVersionMajor === 2
     const idHeader: Record<string, string> = requestId === undefined ? {} : { 'x-request-id': requestId }
     try {
-      const hostname = hostnameOf(authority)
-      if (hostname === undefined) {
-        status = 400; code = 'PROXY_ERR_BAD_REQUEST'
-        sendError(res, status, code, idHeader)
-        return
+      const contentLength = req.headers['content-length']
+      let decision = this.#router.decide({
+        method: req.method ?? 'GET',
+        target: req.url ?? '/',
+        hostFields: hostFields(req.rawHeaders, h2),
+        httpVersion: h2 ? '2' : req.httpVersionMinor === 0 ? '1.0' : '1.1',
+        remote,
+        authorization: req.headers.authorization,
+        contentLength: contentLength === undefined ? undefined : Number(contentLength),
+        upgrade: upgrade !== undefined && req.method !== 'CONNECT'
+      }, scheme)
+      if (decision instanceof Promise) decision = await decision
+      switch (decision.kind) {
+        case 'refuse':
+          status = decision.status; code = decision.code; reason = decision.reason
+          if (decision.routeHost !== undefined) routeHost = decision.routeHost
+          sendError(res, status, code, { ...idHeader, ...decision.headers })
+          return
+        case 'redirect':
+          status = 301
+          res.writeHead(301, { location: decision.location, 'content-length': 0, ...idHeader }).end()
+          return
+        case 'acme':
+          status = await serveAcmeChallenge(this.#options.htmlDir ?? '', decision.path, res)
+          return
+        case 'forward':
+          break
       }
-      const url = req.url ?? '/'
-      const routes = this.#store.current.resolve(hostname)
-      if (scheme === 'http' && this.#options.htmlDir !== undefined && url.startsWith(ACME_PREFIX)) {
-        status = await serveAcmeChallenge(this.#options.htmlDir, url, res)
-        return
-      }
-      const httpsMethod = routes === undefined ? undefined : this.#httpsMethodFor(hostname, routes)
-      const policy = this.#schemePolicy(scheme, routes, httpsMethod, hostname, url)
-      if (policy.kind === 'unavailable') {
-        status = 503; code = 'PROXY_ERR_HOST_NOT_FOUND'
-        sendError(res, status, code, idHeader)
-        return
-      }
-      if (policy.kind === 'redirect') {
-        status = 301
-        res.writeHead(301, { location: policy.location, 'content-length': 0, ...idHeader }).end()
-        return
-      }
-      const loc = routes?.match(url)
-      if (routes === undefined || loc === undefined) {
-        status = routes === undefined ? 503 : 404; code = 'PROXY_ERR_HOST_NOT_FOUND'
-        sendError(res, status, code, idHeader)
-        return
-      }
+      const loc = decision.loc
       routeHost = loc.host
-      if (loc.internalOnly && !isInternalAddress(remote)) {
-        status = 403; code = 'PROXY_ERR_FORBIDDEN'
-        sendError(res, status, code, idHeader)
-        return
-      }
-      const auth = this.#options.auth?.check(loc.host, req.headers.authorization)
-      if (auth === false) {
-        status = 401; code = 'PROXY_ERR_UNAUTHORIZED'
-        res.writeHead(401, { 'www-authenticate': `Basic realm="Restricted ${loc.host}"`, 'content-type': 'text/plain', 'content-length': 17, ...idHeader }).end('401 Unauthorized\n')
-        return
-      }
-      const hsts = routes.tls.hsts ?? this.#options.tls?.defaultHsts ?? 'off'
-      const h2 = req.httpVersionMajor === 2
       const headers = upstreamRequestHeaders(req, {
-        remoteAddress: remote, scheme, serverPort: scheme === 'https' ? this.#httpsPort : this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: false
+        remoteAddress: remote,
+        scheme,
+        serverPort: scheme === 'https' ? this.#httpsPort : this.#port,
+        trustDownstreamProxy: this.#options.trustDownstreamProxy,
+        upgrade: upgrade !== undefined,
+        authority: decision.authority
       })
       if (requestId !== undefined) headers.push('X-Request-ID', requestId)
+      if (upgrade !== undefined) {
+        target = loc.balancer.pick()
+        if (target === undefined) {
+          status = 503; code = 'PROXY_ERR_NO_HEALTHY_TARGETS'
+          sendError(res, status, code, idHeader)
+          return
+        }
+        const tunnel = await this.#upgrades.forward(req, upgrade.socket, upgrade.head, target, decision.upstreamPath, headers)
+        if (tunnel.kind === 'failed') {
+          status = statusForError(tunnel.err); code = errorCode(tunnel.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
+          sendError(res, status, code, idHeader)
+        } else {
+          status = tunnel.kind === 'upgraded' ? 101 : tunnel.status
+        }
+        return
+      }
+      const hasBody = h2
+        ? !(req as unknown as H2Request).stream.endAfterHeaders
+        : contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined
+      // Expect: 100-continue is answered only now that the route and access rules passed.
+      if (hasBody && req.headers.expect !== undefined) {
+        if (h2) (req as unknown as H2Request).stream.additionalHeaders({ ':status': 100 })
+        else res.writeContinue()
+      }
       const fwd = {
-        path: upstreamPath(url, loc),
+        path: decision.upstreamPath,
         headers,
-        hasBody: h2
-          ? !(req as unknown as H2Request).stream.endAfterHeaders
-          : req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined,
+        hasBody,
+        maxBodyBytes: loc.maxBodyBytes,
         extraResponseHeaders: [
           ...(requestId !== undefined ? ['X-Request-ID', requestId] : []),
-          ...(scheme === 'https' && httpsMethod === 'redirect' && hsts !== 'off' ? ['Strict-Transport-Security', hsts] : [])
+          ...(decision.hsts !== undefined ? ['Strict-Transport-Security', decision.hsts] : [])
         ]
       }
       let tried: Set<Target> | undefined
@@ -317,7 +345,7 @@ export class ProxyServer {
         if (target === undefined) break
         outcome = await forwardHttp(req, res, target, fwd)
         if (outcome.kind !== 'retry') break
-        this.#log.debug({ host: hostname, target: target.origin, err: errorCode(outcome.err) }, 'Retrying on another upstream')
+        this.#log.debug({ host: decision.hostname, target: target.origin, err: errorCode(outcome.err) }, 'Retrying on another upstream')
         ;(tried ??= new Set()).add(target)
       }
       if (outcome === undefined) {
@@ -331,57 +359,38 @@ export class ProxyServer {
       } else {
         status = statusForError(outcome.err); code = errorCode(outcome.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
         sendError(res, status, code, idHeader)
-        this.#log.warn({ host: hostname, target: target?.origin, err: outcome.err.message, code }, 'Upstream request failed')
+        if (status >= 500) this.#log.warn({ host: decision.hostname, target: target?.origin, err: outcome.err.message, code }, 'Upstream request failed')
       }
     } catch (err) {
-      status = 502; code = 'PROXY_ERR_INTERNAL'
-      this.#log.error({ err }, 'Request handling failed')
-      sendError(res, status, code, idHeader)
+      // A bug in one request's handling answers that request (or closes it), nothing else.
+      status = 500; code = 'PROXY_ERR_INTERNAL'
+      this.#log.error({ err, requestId }, 'Request handling failed')
+      try { sendError(res, status, code, idHeader) } catch { res.destroy() }
     } finally {
       this.#inflight--
       const durationMs = performance.now() - started
       this.#options.observer?.requestCompleted(routeHost, status, target?.name, durationMs)
       if (this.#options.accessLog) {
         this.#access.info({
-          requestId, host: authority, method: req.method, path: req.url, status, upstream: target?.name,
-          durationMs: Math.round(durationMs * 10) / 10, bytes, remote, ...(scheme === 'https' ? { scheme } : {}), ...(code !== undefined ? { code } : {})
+          requestId, host: req.headers.host ?? req.headers[':authority'], method: req.method, path: req.url, status, upstream: target?.name,
+          durationMs: Math.round(durationMs * 10) / 10, bytes, remote, ...(scheme === 'https' ? { scheme } : {}), ...(code !== undefined ? { code } : {}), ...(reason !== undefined ? { reason } : {})
         })
       }
     }
   }
+}
 
-  #handleUpgrade (req: IncomingMessage, socket: Duplex, head: Buffer, scheme: Scheme): void {
-    socket.on('error', () => { socket.destroy() })
-    const reject = (status: number, text: string): void => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+/** Host field lines as sent (HTTP/2: :authority first); node:http keeps only the first in req.headers. */
+function hostFields (raw: string[], h2: boolean): string[] {
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length === 4 ? name.toLowerCase() === 'host' : h2 && name === ':authority') {
+      if (name === ':authority') out.unshift(raw[i + 1]!)
+      else out.push(raw[i + 1]!)
     }
-    const hostname = hostnameOf(req.headers.host)
-    if (hostname === undefined) { reject(400, 'Bad Request'); return }
-    const routes = this.#store.current.resolve(hostname)
-    const url = req.url ?? '/'
-    // The same HTTPS_METHOD rules as plain requests: a ws:// handshake on a redirecting host gets
-    // the 301 (as from nginx-proxy), and a host not served on this scheme is unavailable.
-    const policy = this.#schemePolicy(scheme, routes, routes === undefined ? undefined : this.#httpsMethodFor(hostname, routes), hostname, url)
-    if (policy.kind === 'redirect') {
-      socket.end(`HTTP/1.1 301 Moved Permanently\r\nLocation: ${policy.location}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
-      return
-    }
-    const loc = routes?.match(url)
-    if (policy.kind === 'unavailable' || routes === undefined || loc === undefined) { reject(503, 'Service Unavailable'); return }
-    const remote = req.socket.remoteAddress ?? ''
-    if (loc.internalOnly && !isInternalAddress(remote)) { reject(403, 'Forbidden'); return }
-    if (this.#options.auth?.check(loc.host, req.headers.authorization) === false) {
-      socket.end(`HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="Restricted ${loc.host}"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
-      return
-    }
-    const target = loc.balancer.pick()
-    if (target === undefined) { reject(503, 'Service Unavailable'); return }
-    const headers = headerObject(upstreamRequestHeaders(req, {
-      remoteAddress: remote, scheme, serverPort: scheme === 'https' ? this.#httpsPort : this.#port, trustDownstreamProxy: this.#options.trustDownstreamProxy, upgrade: true
-    }))
-    if (this.#options.accessLog) this.#access.info({ host: req.headers.host, method: req.method, path: req.url, status: 101, upstream: target.name, remote })
-    this.#upgrades.forward(req, socket, head, target, upstreamPath(url, loc), headers)
   }
+  return out
 }
 
 async function listenOn (server: Server | Http2SecureServer, port: number, host: string, what: string): Promise<number> {

@@ -17,6 +17,8 @@ export interface CheckResult {
 export interface PoolSettings {
   connectTimeoutMs: number
   responseTimeoutMs: number
+  /** Connections to this target at most; further requests wait in the pool's queue. */
+  maxConnections?: number | undefined
 }
 
 export interface TargetStateChange {
@@ -63,7 +65,8 @@ export class Target {
       headersTimeout: pool.responseTimeoutMs,
       bodyTimeout: pool.responseTimeoutMs,
       keepAliveTimeout: 4_000,
-      pipelining: 1
+      pipelining: 1,
+      connections: pool.maxConnections ?? null
     })
   }
 

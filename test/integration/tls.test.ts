@@ -229,7 +229,7 @@ t.test('an ACME challenge file is served over plain HTTP for a host that redirec
   t.equal(r.status, 200)
   t.equal(r.body, 'tok123.keyauth')
   t.equal((await get(h.port, 'acme.test', '/.well-known/acme-challenge/missing')).status, 404)
-  t.equal((await get(h.port, 'acme.test', '/.well-known/acme-challenge/../../../etc/passwd')).status, 404)
+  t.equal((await get(h.port, 'acme.test', '/.well-known/acme-challenge/../../../etc/passwd')).status, 400, 'climbs above the root: refused before any file lookup (issue 10)')
 })
 
 t.test('WebSocket over TLS (wss, HTTP/1.1 upgrade): tunnelled, the app told X-Forwarded-Proto https', async (t) => {

@@ -77,6 +77,6 @@ export async function startHarness (opts: HarnessOptions = {}): Promise<Harness>
     waitReady: async (count) => {
       await waitFor(() => reconciler.targets().filter((t) => t.routable).length >= count, { what: `${count} ready targets` })
     },
-    stop: async () => { await proxy.stop(); await reconciler.stop(); certs?.stop(); auth?.stop() }
+    stop: async () => { await proxy.stop(); await reconciler.stop(); certs?.stop(); await auth?.stop() }
   }
 }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { statusForError } from '../../src/proxy/error-response.ts'
 import { downstreamResponseHeaders, isInternalAddress } from '../../src/proxy/forwarded-headers.ts'
-import { hostnameOf } from '../../src/proxy/proxy-server.ts'
+import { hostnameOf } from '../../src/proxy/request-target.ts'
 
 t.test('hostnameOf', async (t) => {
   const cases: Array<[string | undefined, string | undefined]> = [

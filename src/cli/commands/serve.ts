@@ -2,12 +2,25 @@ import { resolveServeOptions } from '../../config/env.js'
 import type { ServeOptions } from '../../config/options.js'
 import { startDaemon } from '../../daemon.js'
 import { createLogger } from '../../logger.js'
+import { currentRequestId } from '../../proxy/request-context.js'
+
+/** sysexits' EX_SOFTWARE: an internal error; Docker's restart policy brings the proxy back. */
+const EXIT_INTERNAL_ERROR = 70
 
 export async function serve (flags: Partial<ServeOptions>): Promise<number> {
   const options = resolveServeOptions(process.env, flags)
   const log = createLogger()
   // A bug in one request's handling must not take every other connection down with it.
-  process.on('unhandledRejection', (err) => { log.error({ err }, 'Unhandled rejection') })
+  process.on('unhandledRejection', (err) => { log.error({ err, requestId: currentRequestId() }, 'Unhandled rejection') })
+  // Every request, stream and socket has its own error handling; an exception that still reaches
+  // the top came from somewhere whose state is now unknown (a half-updated table, a counter never
+  // decremented). Serving on could route wrongly for hours; exiting costs one restart, after which
+  // the boot health wait re-admits healthy apps before the listener opens.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err, requestId: currentRequestId() }, 'Uncaught exception: exiting so the container restarts')
+    setTimeout(() => process.exit(EXIT_INTERNAL_ERROR), 500).unref()
+    log.flush(() => process.exit(EXIT_INTERNAL_ERROR))
+  })
   const daemon = await startDaemon(options, log)
   return await new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
