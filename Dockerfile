@@ -31,11 +31,12 @@ COPY --from=build /app/dist ./dist
 # The admin socket's directory, and /data for HISTORY_FILE (a named volume there starts owned by node).
 RUN chmod +x /app/dist/cli/main.js && ln -sf /app/dist/cli/main.js /usr/local/bin/proxyctl \
  && mkdir -p /run/proxyctl /data && chown node:node /run/proxyctl /data
-# Unprivileged: Docker >= 20.10 sets net.ipv4.ip_unprivileged_port_start=0 in the container's
-# network namespace, so node binds 80 and 443. The Docker socket is reached through its group:
-# run with --group-add "$(stat -c %g /var/run/docker.sock)" (README, "Security model").
-# User `node` of the base image, numeric so Kubernetes' runAsNonRoot can check it.
-USER 1000:1000
+# Unprivileged: `proxyctl serve` starts as root only to learn the Docker socket's group, keeps
+# that group and becomes node (1000:1000) before it reads a file, opens a port or sees a request
+# (src/privileges.ts), so an nginx-proxy compose file works without group_add. Docker >= 20.10
+# sets net.ipv4.ip_unprivileged_port_start=0 in the container, so node binds 80 and 443.
+# `--user 1000:1000 --group-add <socket gid>` runs it without root at all (README, "Security model").
+ENV PROXYCTL_RUN_AS=1000:1000
 # `proxyctl deploy` and `proxyctl status` find the running proxy by this label.
 # acme-companion finds the proxy container by nginx-proxy's label, as it finds nginx-proxy.
 LABEL com.proxyctl.role="edge" \

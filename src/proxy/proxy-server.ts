@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import { constants, createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, TLSSocket } from 'node:tls'
@@ -99,6 +99,7 @@ export class ProxyServer {
   readonly #access: Logger
   readonly #upgrades: UpgradeForwarder
   readonly #router: RequestRouter
+  readonly #limits: ProxyLimits
   /** The HTTPS listener's connections: HTTP/2 sessions and HTTP/1.1-over-TLS sockets, for stop(). */
   readonly #h2Sessions = new Set<ServerHttp2Session>()
   readonly #tlsSockets = new Set<TLSSocket>()
@@ -113,6 +114,7 @@ export class ProxyServer {
     this.#log = log
     this.#access = log.child({ component: 'access' })
     const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits }
+    this.#limits = limits
     const tls = options.tls
     this.#router = new RequestRouter(store, { tls, auth: options.auth, htmlDir: options.htmlDir, httpsPort: () => this.#httpsPort })
     const serverOptions = {
@@ -228,6 +230,8 @@ export class ProxyServer {
   #handleStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
     // A reset by the client (or a write after it) is that stream's end, never the process's.
     stream.on('error', () => {})
+    // The session's own timeout only sees the connection; one stream that stops moving is reset alone.
+    stream.setTimeout(this.#limits.clientIdleTimeoutMs, () => { stream.close(constants.NGHTTP2_CANCEL) })
     if (headers[':method'] === 'CONNECT') {
       // No extended CONNECT (RFC 8441) is advertised, so no tunnel can be asked for.
       stream.respond({ ':status': 405 }, { endStream: true })

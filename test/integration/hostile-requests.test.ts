@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { get, rawRequest } from '../support/http-client.ts'
-import { connect as connectH2, type Settings } from 'node:http2'
+import { connect as connectH2, constants, type Settings } from 'node:http2'
 import { installCert, makeCert } from '../support/certs.ts'
 import { route, startHarness, type Harness } from '../support/proxy-harness.ts'
 import { startUpstream, startWebSocketUpstream, type Upstream } from '../support/upstream.ts'
@@ -205,4 +205,17 @@ t.test('limits: client connections capped, a client that stops reading is cut, H
   t.teardown(() => { session.destroy() })
   const settings = await new Promise<Settings>((resolve) => { session.once('remoteSettings', resolve) })
   t.equal(settings.maxConcurrentStreams, 128)
+
+  // An HTTP/2 stream whose reader stalls is reset on its own; the session serves on.
+  cut = false
+  const stream = session.request({ ':path': '/stream', ':authority': 'app.test' })
+  stream.on('error', () => {})
+  stream.pause()
+  const rstCode = await new Promise<number>((resolve) => { stream.once('close', () => { resolve(stream.rstCode ?? -1) }) })
+  t.equal(rstCode, constants.NGHTTP2_CANCEL, 'stalled stream reset (CANCEL)')
+  await waitFor(() => cut, { what: 'the upstream request of the stalled stream cut' })
+  const again = session.request({ ':path': '/', ':authority': 'app.test' })
+  const status = await new Promise<number>((resolve, reject) => { again.once('response', (h) => { resolve(Number(h[':status'])) }); again.once('error', reject) })
+  again.resume()
+  t.equal(status, 200, 'the same session still serves')
 })

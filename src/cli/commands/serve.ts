@@ -1,7 +1,9 @@
 import { resolveServeOptions } from '../../config/env.js'
 import type { ServeOptions } from '../../config/options.js'
 import { startDaemon } from '../../daemon.js'
+import { locateDocker } from '../../docker/docker-client.js'
 import { createLogger } from '../../logger.js'
+import { dropPrivileges } from '../../privileges.js'
 import { currentRequestId } from '../../proxy/request-context.js'
 
 /** sysexits' EX_SOFTWARE: an internal error; Docker's restart policy brings the proxy back. */
@@ -21,6 +23,16 @@ export async function serve (flags: Partial<ServeOptions>): Promise<number> {
     setTimeout(() => process.exit(EXIT_INTERNAL_ERROR), 500).unref()
     log.flush(() => process.exit(EXIT_INTERNAL_ERROR))
   })
+  const runAs = process.env.PROXYCTL_RUN_AS
+  if (runAs !== undefined && process.getuid?.() === 0) {
+    let socketPath: string | undefined
+    try {
+      const where = locateDocker()
+      socketPath = 'socketPath' in where.target ? where.target.socketPath : undefined
+    } catch {} // startDaemon says what is wrong with Docker, after the drop
+    const dropped = dropPrivileges(runAs, socketPath)
+    if (dropped !== undefined) log.info({ ...dropped, socket: socketPath }, 'Running unprivileged, with the Docker socket\'s group')
+  }
   const daemon = await startDaemon(options, log)
   return await new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
