@@ -6,24 +6,29 @@
 //   attack-inline         verification on the main thread, no throttling (what proxyctl did before)
 //   attack-pool           the worker pool, throttling off (what the pool alone buys)
 //   attack-pool-throttle  the defaults: pool + 10 failures per address per 60 s
-// The server is a minimal node:http server that calls BasicAuthStore.check() per request the way
-// the proxy does, answering itself (no upstream hop), so only auth is measured.
+// The server is proxyctl's data plane (ProxyServer, RequestRouter, Reconciler with health checks)
+// in a child process, both hosts routed to one node:http upstream in that process: what the proxy
+// does per request, auth included, with the upstream hop on loopback.
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import bcrypt from 'bcryptjs'
 import { pino } from 'pino'
 import { Pool } from 'undici'
-import { BasicAuthStore, type AuthVerdict } from '../src/proxy/basic-auth.ts'
+import { BasicAuthStore } from '../src/proxy/basic-auth.ts'
+import { ProxyServer } from '../src/proxy/proxy-server.ts'
+import { Reconciler } from '../src/routing/reconciler.ts'
+import { RouteTableStore } from '../src/routing/route-table-store.ts'
+import { route } from '../test/support/proxy-harness.ts'
 import { int, list, parseSettings } from './lib/cli.ts'
 import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
 import { RESULTS_DIR, killOnExit, log, machineInfo, makeTempDir, mustRun, percentileSorted, round, waitFor, writeJson } from './lib/util.ts'
 
 const VARIANTS = ['no-attack', 'attack-inline', 'attack-pool', 'attack-pool-throttle'] as const
 type Variant = typeof VARIANTS[number]
-const STATUS: Record<AuthVerdict, number> = { open: 200, ok: 200, denied: 401, throttled: 429, busy: 503 }
 
 if (process.argv[2] === '--serve') await serve()
 else await main()
@@ -35,24 +40,25 @@ async function serve (): Promise<void> {
     ...(process.env.MAX_FAILURES !== undefined ? { maxFailures: Number(process.env.MAX_FAILURES) } : {})
   })
   await store.load()
+  const log = pino({ level: 'warn' })
   const body = Buffer.from('{"ok":true}')
-  const server = createServer((req, res) => {
-    req.resume()
-    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase()
-    store.check(host, req.headers.authorization, req.socket.remoteAddress ?? '').then((verdict) => {
-      res.writeHead(STATUS[verdict], { 'content-type': 'application/json', 'content-length': body.length }).end(body)
-    }, () => { res.writeHead(500).end() })
-  })
-  server.keepAliveTimeout = 30_000
-  server.listen(0, '127.0.0.1', () => {
-    const addr = server.address()
-    process.stdout.write(JSON.stringify({ port: typeof addr === 'object' && addr !== null ? addr.port : 0 }) + '\n')
-  })
+  const upstream = createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length }).end(body) })
+  upstream.keepAliveTimeout = 30_000
+  await new Promise<void>((resolve) => { upstream.listen(0, '127.0.0.1', resolve) })
+  const upPort = (upstream.address() as AddressInfo).port
+  const tableStore = new RouteTableStore()
+  const reconciler = new Reconciler(tableStore, { balancing: 'least-outstanding', defaultHost: undefined, drainTimeoutMs: 2_000, connectTimeoutMs: 1_000, responseTimeoutMs: 10_000 }, log)
+  reconciler.apply({ routes: [route('open.test', [upPort]), route('secret.test', [upPort])] })
+  await reconciler.probeAll(5_000)
+  const server = new ProxyServer(tableStore, {
+    host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: false, requestHeadersTimeoutMs: 10_000,
+    keepAliveTimeoutMs: 30_000, maxHeaderSize: 16_384, shutdownTimeoutMs: 1_000, auth: store
+  }, log)
+  const { port } = await server.listen()
+  process.stdout.write(JSON.stringify({ port }) + '\n')
   process.on('SIGTERM', () => {
     process.stderr.write(JSON.stringify({ stats: store.stats }) + '\n')
-    server.closeAllConnections()
-    server.close()
-    void store.stop().then(() => process.exit(0))
+    void server.stop().then(async () => { await reconciler.stop(); upstream.close(); await store.stop() }).then(() => process.exit(0))
   })
 }
 
@@ -112,7 +118,7 @@ rate x duration. Writes bench/results/auth-starvation.json.`, {
     commit: dirty ? `${commit}+dirty` : commit,
     node: process.version,
     machine: await machineInfo(),
-    settings: { durationMs, rate: int(s.rate, 'rate'), attackRate: int(s.attackRate, 'attack-rate'), bcryptCost: int(s.cost, 'cost'), server: 'node:http + BasicAuthStore.check (no upstream hop)' },
+    settings: { durationMs, rate: int(s.rate, 'rate'), attackRate: int(s.attackRate, 'attack-rate'), bcryptCost: int(s.cost, 'cost'), server: 'ProxyServer + RequestRouter + BasicAuthStore, one node:http upstream (loopback)' },
     results
   })
   log(`wrote ${s.out}`)
