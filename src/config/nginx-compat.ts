@@ -10,10 +10,7 @@ export function nginxOnlyWarnings (nginxRoot: string): Array<{ file: string, mes
   const list = (dir: string): string[] => {
     try { return statSync(dir).isDirectory() ? readdirSync(dir) : [] } catch { return [] }
   }
-  for (const f of list(join(nginxRoot, 'vhost.d'))) {
-    const file = join(nginxRoot, 'vhost.d', f)
-    out.push({ file, message: `${file} is nginx configuration and is ignored: per-host settings come from the app container's env (VIRTUAL_*, HTTPS_METHOD, HSTS) and proxyctl.* labels` })
-  }
+  // vhost.d is read by VhostStore (src/vhost/vhost-store.ts), which warns per directive.
   const proxyConf = join(nginxRoot, 'proxy.conf')
   if (existsSync(proxyConf)) {
     out.push({ file: proxyConf, message: `${proxyConf} is ignored: proxyctl sets nginx-proxy's forwarded headers itself and takes timeouts from its flags (proxyctl serve --help)` })

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import { ProxyError } from '../errors.js'
+import { ProxyError, UpstreamTimeoutError } from '../errors.js'
 import type { Target } from '../routing/target.js'
+import { addedHeadersFor, type AddedHeader } from '../vhost/vhost-directives.js'
 import { isConnectFailure, isResetBeforeResponse } from './error-response.js'
 import { downstreamResponseHeaders } from './forwarded-headers.js'
 import { H2Request, H2Response } from './h2-exchange.js'
@@ -26,6 +27,14 @@ export interface ForwardRequest {
   maxBodyBytes?: number | undefined
   /** Added to the response (e.g. Strict-Transport-Security). */
   extraResponseHeaders: string[] | undefined
+  /** vhost.d add_header: appended beside the upstream's fields of that name, as nginx does. */
+  addHeaders?: readonly AddedHeader[] | undefined
+  /** vhost.d proxy_read_timeout: the pool's headers and body timeouts, for this request. */
+  readTimeoutMs?: number | undefined
+  /** vhost.d proxy_send_timeout: the upstream must take each body chunk within this. */
+  sendTimeoutMs?: number | undefined
+  /** vhost.d proxy_connect_timeout: the request must get a connection within this (the pool's own bound still applies). */
+  connectTimeoutMs?: number | undefined
 }
 
 /** HTTP/1 takes the flat list with the status text; HTTP/2 has no status text. */
@@ -53,6 +62,14 @@ async function * limitBody (source: AsyncIterable<Buffer>, max: number): AsyncGe
   }
 }
 
+/** nginx proxy_send_timeout: the time between two writes upstream, i.e. while undici holds a chunk. */
+async function * guardSend (source: AsyncIterable<Buffer>, timeoutMs: number, stalled: () => void): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    const timer = setTimeout(stalled, timeoutMs)
+    try { yield chunk } finally { clearTimeout(timer) }
+  }
+}
+
 class ForwardHandler implements Dispatcher.DispatchHandler {
   readonly #req: IncomingMessage
   readonly #res: ServerResponse
@@ -68,6 +85,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #contentLength = -1
   /** A whole body that arrived in one chunk: sent with end(), headers and body in one write. */
   #held: Buffer | undefined
+  #connectTimer: NodeJS.Timeout | undefined
   #onResClose = (): void => {
     if (this.#done) return
     // Finish first: undici may call onError synchronously from abort(), and that error is the
@@ -90,13 +108,24 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   dispatch (): void {
     this.#target.requestStarted()
     this.#res.on('close', this.#onResClose)
-    const max = this.#fwd.maxBodyBytes
+    const { maxBodyBytes: max, sendTimeoutMs: send, readTimeoutMs: read, connectTimeoutMs: connect } = this.#fwd
     let body: AsyncIterable<Buffer> | Readable | null = null
     if (this.#fwd.hasBody) {
       if (this.#req instanceof H2Request) body = this.#req.body()
       // Counting reads through an iterator that leaves the request open, so a 413 can still be sent.
-      else body = max === undefined ? this.#req : this.#req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>
+      else body = max === undefined && send === undefined ? this.#req : this.#req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>
       if (max !== undefined) body = limitBody(body, max)
+      if (send !== undefined) {
+        body = guardSend(body, send, () => {
+          this.#abort?.(new UpstreamTimeoutError(`upstream took no request body for ${send} ms (proxy_send_timeout)`))
+        })
+      }
+    }
+    if (connect !== undefined) {
+      // undici's connect timeout is per pool; this bounds the wait for a connection per request.
+      this.#connectTimer = setTimeout(() => {
+        if (this.#abort === undefined) this.onError(Object.assign(new Error(`no upstream connection within ${connect} ms (proxy_connect_timeout)`), { code: 'UND_ERR_CONNECT_TIMEOUT' }))
+      }, connect)
     }
     this.#target.pool.dispatch({
       path: this.#fwd.path,
@@ -104,11 +133,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       headers: this.#fwd.headers,
       // undici takes async iterables as bodies; its type names only Readable.
       body: body as Readable | null,
-      upgrade: null
+      upgrade: null,
+      ...(read !== undefined ? { headersTimeout: read, bodyTimeout: read } : {})
     }, this)
   }
 
   onConnect (abort: (err?: Error) => void): void {
+    clearTimeout(this.#connectTimer)
     this.#abort = abort
     if (this.#done) abort()
   }
@@ -136,6 +167,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       }
       headers.push(...extra)
     }
+    if (this.#fwd.addHeaders !== undefined && this.#fwd.addHeaders.length > 0) headers.push(...addedHeadersFor(statusCode, this.#fwd.addHeaders))
     writeHead(this.#res, statusCode, statusText, headers)
     if (eventStream && !(this.#res instanceof H2Response)) this.#res.flushHeaders()
     return true
@@ -177,6 +209,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   #finish (outcome: ForwardOutcome): void {
     if (this.#done) return
     this.#done = true
+    clearTimeout(this.#connectTimer)
     this.#res.off('close', this.#onResClose)
     if (!this.#longLived) this.#target.requestFinished()
     this.#resolve(outcome)

@@ -66,7 +66,8 @@ export class UpgradeForwarder {
 
   get size (): number { return this.#tunnels.size }
 
-  forward (req: IncomingMessage, socket: Duplex, head: Buffer, target: Target, path: string, headers: string[]): Promise<TunnelOutcome> {
+  /** `readTimeoutMs` (vhost.d proxy_read_timeout) replaces both the handshake and the idle timeout, as in nginx. */
+  forward (req: IncomingMessage, socket: Duplex, head: Buffer, target: Target, path: string, headers: string[], readTimeoutMs?: number): Promise<TunnelOutcome> {
     return new Promise((resolve) => {
       let settled = false
       const settle = (o: TunnelOutcome): void => { if (!settled) { settled = true; resolve(o) } }
@@ -80,7 +81,7 @@ export class UpgradeForwarder {
         headers: headers as unknown as OutgoingHttpHeaders, // node:http takes the flat raw list too
         agent: false,
         setHost: false,
-        timeout: this.#options.handshakeTimeoutMs,
+        timeout: readTimeoutMs ?? this.#options.handshakeTimeoutMs,
         ...(protocol === 'https:' ? { rejectUnauthorized: false } : {})
       })
       // The client may leave while the handshake is under way.
@@ -94,7 +95,7 @@ export class UpgradeForwarder {
       upReq.on('upgrade', (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
         socket.off('close', clientGone)
         if (socket.destroyed) { upSocket.destroy(); settle({ kind: 'upgraded' }); return }
-        this.#join(socket, head, upSocket, upHead, target, res)
+        this.#join(socket, head, upSocket, upHead, target, res, readTimeoutMs ?? this.#options.idleTimeoutMs)
         settle({ kind: 'upgraded' })
       })
       upReq.on('response', (res: IncomingMessage) => {
@@ -125,13 +126,12 @@ export class UpgradeForwarder {
 
   // Private
 
-  #join (client: Duplex, clientHead: Buffer, upstream: Socket, upHead: Buffer, target: Target, res: IncomingMessage): void {
+  #join (client: Duplex, clientHead: Buffer, upstream: Socket, upHead: Buffer, target: Target, res: IncomingMessage, idle: number): void {
     const closeBoth = (): void => { client.destroy(); upstream.destroy() }
     upstream.on('error', closeBoth)
     client.on('error', closeBoth)
     upstream.once('close', closeBoth)
     client.once('close', closeBoth)
-    const idle = this.#options.idleTimeoutMs
     if (idle > 0) {
       // Any byte either way counts as activity (socket timeouts track reads and writes).
       upstream.setTimeout(idle, closeBoth)
