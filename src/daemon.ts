@@ -9,6 +9,7 @@ import { Metrics } from './metrics/metrics.js'
 import { TrafficStats } from './metrics/traffic-stats.js'
 import { BasicAuthStore } from './proxy/basic-auth.js'
 import { CertificateStore } from './tls/certificate-store.js'
+import { VhostStore } from './vhost/vhost-store.js'
 import { DockerSource } from './docker/docker-source.js'
 import type { Logger } from './logger.js'
 import { ProxyServer } from './proxy/proxy-server.js'
@@ -70,9 +71,11 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   for (const w of nginxOnlyEnvWarnings(process.env)) log.warn({ setting: w.setting }, w.message)
   const certs = new CertificateStore(join(options.nginxRoot, 'certs'), root.child({ component: 'tls' }))
   const auth = new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' }))
-  await Promise.all([certs.load(), auth.load()])
+  const vhost = new VhostStore(join(options.nginxRoot, 'vhost.d'), root.child({ component: 'vhost' }))
+  await Promise.all([certs.load(), auth.load(), vhost.load()])
   certs.watch()
   auth.watch()
+  vhost.watch()
 
   const admin = createAdminServer({
     store,
@@ -104,8 +107,17 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     },
     tls: options.httpsPort === undefined
       ? undefined
-      : { port: options.httpsPort, certs, defaultHttpsMethod: options.defaultHttpsMethod, defaultHsts: options.defaultHsts },
+      : {
+          port: options.httpsPort,
+          certs,
+          defaultHttpsMethod: options.defaultHttpsMethod,
+          defaultHsts: options.defaultHsts,
+          trustDefaultCert: options.trustDefaultCert,
+          enableHttpOnMissingCert: options.enableHttpOnMissingCert,
+          nonGetRedirect: options.nonGetRedirect
+        },
     auth,
+    vhost,
     htmlDir: options.htmlDir,
     requestIds: options.requestIds,
     observer: {
@@ -143,7 +155,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   return {
     port,
     reload: async () => {
-      await Promise.all([certs.load(), auth.load()])
+      await Promise.all([certs.load(), auth.load(), vhost.load()])
       log.info({ certificates: certs.names.length }, 'Reloaded')
     },
     stop: async () => {
@@ -155,6 +167,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
         source.stop()
         await endpoint.api.close()
         certs.stop()
+        vhost.stop()
         await auth.stop()
         await closeAdminServer(admin)
         await reconciler.stop()

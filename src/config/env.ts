@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../errors.js'
 import { validateHost } from '../docker/virtual-host.js'
 import { HTTPS_METHODS, type HttpsMethod } from '../routing/desired-state.js'
-import { DEFAULT_SERVE_OPTIONS, parseBoolean, parseDurationMs, parsePort, parsePositiveInt, type ServeOptions } from './options.js'
+import { DEFAULT_SERVE_OPTIONS, parseAcmeChallengeLocation, parseBoolean, parseDurationMs, parsePort, parsePositiveInt, type ServeOptions } from './options.js'
 
 /** Proxy-wide settings from the environment (nginx-proxy's names where one exists), in one table. */
 const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: string, name: string) => ServeOptions[K]] }[keyof ServeOptions]> = [
@@ -9,8 +9,13 @@ const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: strin
   ['HTTPS_PORT', 'httpsPort', (v, n) => parseHttpsPort(v, n)],
   ['HTTPS_METHOD', 'defaultHttpsMethod', (v, n) => parseHttpsMethod(v, n)],
   ['HSTS', 'defaultHsts', (v) => v],
+  ['TRUST_DEFAULT_CERT', 'trustDefaultCert', parseBoolean],
+  ['ENABLE_HTTP_ON_MISSING_CERT', 'enableHttpOnMissingCert', parseBoolean],
+  ['NON_GET_REDIRECT', 'nonGetRedirect', (v, n) => parseNonGetRedirect(v, n)],
   ['PROXYCTL_NGINX_ROOT', 'nginxRoot', (v) => v],
   ['PROXYCTL_HTML_DIR', 'htmlDir', (v) => v],
+  ['ACME_HTTP_CHALLENGE_LOCATION', 'acmeChallenge', parseAcmeChallengeLocation],
+  ['ACME_HTTP_CHALLENGE_ACCEPT_UNKNOWN_HOST', 'acmeAcceptUnknownHost', parseBoolean],
   ['PROXYCTL_LISTEN_HOST', 'host', (v) => v],
   ['DEFAULT_HOST', 'defaultHost', (v, n) => validatedDefaultHost(v, n)],
   ['TRUST_DOWNSTREAM_PROXY', 'trustDownstreamProxy', parseBoolean],
@@ -59,6 +64,12 @@ export function parseHttpsMethod (value: string, what: string): HttpsMethod {
   const v = value.trim().toLowerCase()
   if (!HTTPS_METHODS.includes(v as HttpsMethod)) throw new InvalidOptionError(`${what} must be one of ${HTTPS_METHODS.join(', ')}, got "${value}"`)
   return v as HttpsMethod
+}
+
+export function parseNonGetRedirect (value: string, what: string): 301 | 307 | 308 {
+  const v = value.trim()
+  if (v !== '301' && v !== '307' && v !== '308') throw new InvalidOptionError(`${what} must be 301, 307 or 308, got "${value}"`)
+  return Number(v) as 301 | 307 | 308
 }
 
 export function validatedDefaultHost (value: string, what: string): string {

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js'
+import type { AcmeChallengeLocation } from '../routing/desired-state.js'
 
 export const DEFAULT_HTTP_PORT = 80
 export const DEFAULT_ADMIN_SOCKET = '/run/proxyctl/admin.sock'
@@ -40,8 +41,18 @@ export interface ServeOptions {
   /** Where nginx-proxy users mount certs/, htpasswd/, vhost.d/ (default /etc/nginx). */
   nginxRoot: string
   htmlDir: string
+  /** ACME_HTTP_CHALLENGE_LOCATION: which hosts serve /.well-known/acme-challenge/ from htmlDir (nginx-proxy: true). */
+  acmeChallenge: AcmeChallengeLocation
+  /** ACME_HTTP_CHALLENGE_ACCEPT_UNKNOWN_HOST: challenges also for names no container serves (nginx-proxy: false). */
+  acmeAcceptUnknownHost: boolean
   defaultHttpsMethod: 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
   defaultHsts: string
+  /** TRUST_DEFAULT_CERT: default.crt serves hosts without a certificate of their own (nginx-proxy 1.7). */
+  trustDefaultCert: boolean
+  /** ENABLE_HTTP_ON_MISSING_CERT: redirect/nohttp hosts without a usable certificate are served over HTTP. */
+  enableHttpOnMissingCert: boolean
+  /** NON_GET_REDIRECT: HTTP -> HTTPS redirect status for OPTIONS, POST, PUT, PATCH, DELETE. */
+  nonGetRedirect: 301 | 307 | 308
   adminSocket: string
   defaultHost: string | undefined
   trustDownstreamProxy: boolean
@@ -77,8 +88,13 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   httpsPort: DEFAULT_HTTPS_PORT,
   nginxRoot: DEFAULT_NGINX_ROOT,
   htmlDir: DEFAULT_HTML_DIR,
+  acmeChallenge: true,
+  acmeAcceptUnknownHost: false,
   defaultHttpsMethod: 'redirect',
   defaultHsts: DEFAULT_HSTS,
+  trustDefaultCert: true,
+  enableHttpOnMissingCert: true,
+  nonGetRedirect: 301,
   adminSocket: DEFAULT_ADMIN_SOCKET,
   defaultHost: undefined,
   trustDownstreamProxy: true,
@@ -161,4 +177,21 @@ export function parseBoolean (value: string, what: string): boolean {
   if (['1', 'true', 'yes', 'on'].includes(v)) return true
   if (['0', 'false', 'no', 'off'].includes(v)) return false
   throw new InvalidOptionError(`${what} must be true or false, got "${value}"`)
+}
+
+/**
+ * ACME_HTTP_CHALLENGE_LOCATION (proxy or app container): 'legacy', or a boolean as Go's
+ * strconv.ParseBool reads it (nginx-proxy's parseBool: 1, t, true, 0, f, false, any case) or
+ * parseBoolean does.
+ */
+export function parseAcmeChallengeLocation (value: string, what: string): AcmeChallengeLocation {
+  const v = value.trim().toLowerCase()
+  if (v === 'legacy') return 'legacy'
+  if (v === 't') return true
+  if (v === 'f') return false
+  try {
+    return parseBoolean(v, what)
+  } catch {
+    throw new InvalidOptionError(`${what} must be true, false or legacy, got "${value}"`)
+  }
 }

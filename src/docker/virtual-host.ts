@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml'
 import {
-  DEFAULT_HEALTH_CHECK, parseDurationMs, parsePositiveInt, type HealthCheckOptions
+  DEFAULT_HEALTH_CHECK, parseAcmeChallengeLocation, parseBoolean, parseDurationMs, parsePositiveInt, type HealthCheckOptions
 } from '../config/options.js'
 import { HTTPS_METHODS, type HostTlsSettings, type HttpsMethod, type Protocol } from '../routing/desired-state.js'
 import { compileHostRegex } from '../routing/host-regex.js'
@@ -15,6 +15,15 @@ export interface RouteEntry {
   dest: string
   /** proxyctl.max-body-size in bytes; undefined: no limit. */
   maxBodyBytes: number | undefined
+  /** The port this host is served on (nginx-proxy EXTERNAL_HTTP(S)_PORT, external_http(s)_port); unset: the proxy's. */
+  externalPorts?: ExternalPorts
+}
+
+export interface ExternalPorts {
+  http?: number | undefined
+  https?: number | undefined
+  /** From VIRTUAL_HOST_MULTIPORTS: wins over other containers' EXTERNAL_*_PORT for the whole host (nginx-proxy). */
+  fromMultiports?: boolean
 }
 
 export interface ContainerRoutes {
@@ -137,7 +146,7 @@ export function parseContainer (c: ContainerInfo): ParseResult {
   const hsts = env.HSTS === undefined ? undefined : trimSpaces(env.HSTS) || undefined
   const hstsProblem = hsts === undefined ? undefined : headerValueProblem(hsts)
   if (hstsProblem !== undefined) return { kind: 'invalid', reason: `HSTS ${JSON.stringify(env.HSTS)} ${hstsProblem}` }
-  const tls: HostTlsSettings = { httpsMethod: httpsMethod as HttpsMethod | undefined, hsts, certName }
+  const tls: HostTlsSettings = { httpsMethod: httpsMethod as HttpsMethod | undefined, hsts, certName, ...parseTlsFallbacks(c, warnings), ...parseAcmeChallengeEnv(c.env, warnings) }
   const access = (env.NETWORK_ACCESS ?? 'external').trim().toLowerCase() || 'external'
   if (access !== 'external' && access !== 'internal') {
     return { kind: 'invalid', reason: `NETWORK_ACCESS "${env.NETWORK_ACCESS ?? ''}" must be internal or external` }
@@ -147,7 +156,7 @@ export function parseContainer (c: ContainerInfo): ParseResult {
 
   let entries: RouteEntry[]
   if (multiports !== undefined && multiports !== '') {
-    const parsed = parseMultiports(multiports, defaultPort(c), maxBodyBytes)
+    const parsed = parseMultiports(multiports, defaultPort(c), maxBodyBytes, warnings)
     if ('error' in parsed) return { kind: 'invalid', reason: parsed.error }
     entries = parsed.entries
   } else {
@@ -163,12 +172,20 @@ export function parseContainer (c: ContainerInfo): ParseResult {
     const dest = trimSpaces(env.VIRTUAL_DEST ?? '')
     const destProblem = dest === '' ? undefined : pathProblem(dest)
     if (destProblem !== undefined) return { kind: 'invalid', reason: `VIRTUAL_DEST ${JSON.stringify(env.VIRTUAL_DEST)} ${destProblem}` }
+    const externalPorts: ExternalPorts = {}
+    for (const [name, scheme] of [['EXTERNAL_HTTP_PORT', 'http'], ['EXTERNAL_HTTPS_PORT', 'https']] as const) {
+      const raw = env[name]
+      if (raw === undefined || raw.trim() === '') continue
+      const p = parsePortValue(raw)
+      if (p === undefined) return { kind: 'invalid', reason: `${name} ${JSON.stringify(raw)} is not a port number` }
+      externalPorts[scheme] = p
+    }
     entries = []
     for (const part of (virtualHost ?? '').split(',')) {
       if (part.trim() === '') continue
       const v = validateHost(part)
       if ('error' in v) return { kind: 'invalid', reason: `VIRTUAL_HOST: ${v.error}` }
-      entries.push({ host: v.host, path, port, dest, maxBodyBytes })
+      entries.push({ host: v.host, path, port, dest, maxBodyBytes, ...(Object.keys(externalPorts).length > 0 ? { externalPorts } : {}) })
     }
     if (entries.length === 0) return { kind: 'invalid', reason: 'VIRTUAL_HOST has no host names' }
   }
@@ -179,7 +196,9 @@ export function parseContainer (c: ContainerInfo): ParseResult {
   }
 }
 
-function parseMultiports (text: string, fallbackPort: number, maxBodyBytes: number | undefined): { entries: RouteEntry[] } | { error: string } {
+const MULTIPORTS_EXTERNAL_KEYS = { external_http_port: 'http', external_https_port: 'https' } as const
+
+function parseMultiports (text: string, fallbackPort: number, maxBodyBytes: number | undefined, warnings: string[]): { entries: RouteEntry[] } | { error: string } {
   let doc: unknown
   try {
     doc = parseYaml(text)
@@ -193,12 +212,30 @@ function parseMultiports (text: string, fallbackPort: number, maxBodyBytes: numb
   for (const [rawHost, paths] of Object.entries(doc as Record<string, unknown>)) {
     const v = validateHost(rawHost)
     if ('error' in v) return { error: `VIRTUAL_HOST_MULTIPORTS: ${v.error}` }
-    if (paths === null || paths === undefined || paths === '') {
-      entries.push({ host: v.host, path: '/', port: fallbackPort, dest: '', maxBodyBytes })
-      continue
+    if (paths !== null && paths !== undefined && paths !== '' && (typeof paths !== 'object' || Array.isArray(paths))) {
+      return { error: `VIRTUAL_HOST_MULTIPORTS: ${JSON.stringify(rawHost)} must map paths to settings` }
     }
-    if (typeof paths !== 'object' || Array.isArray(paths)) return { error: `VIRTUAL_HOST_MULTIPORTS: ${JSON.stringify(rawHost)} must map paths to settings` }
-    for (const [path, settings] of Object.entries(paths as Record<string, unknown>)) {
+    // YAML `host:` (null) and JSON `"host": {}` both mean "defaults" (nginx-proxy: `empty $vhost`).
+    const settingsByKey = Object.entries((paths ?? {}) as Record<string, unknown>)
+    const externalPorts: ExternalPorts = { fromMultiports: true }
+    const pathSettings: Array<[string, unknown]> = []
+    for (const [key, value] of settingsByKey) {
+      if (key in MULTIPORTS_EXTERNAL_KEYS) {
+        const p = parsePortValue(value)
+        if (p === undefined) return { error: `VIRTUAL_HOST_MULTIPORTS: ${key} ${JSON.stringify(String(value))} of ${JSON.stringify(rawHost)} is not a port number` }
+        externalPorts[MULTIPORTS_EXTERNAL_KEYS[key as keyof typeof MULTIPORTS_EXTERNAL_KEYS]] = p
+      } else if (!key.startsWith('/')) {
+        // nginx-proxy skips keys that are not paths; say so rather than drop them silently.
+        warnings.push(`VIRTUAL_HOST_MULTIPORTS: key ${JSON.stringify(key)} of ${JSON.stringify(rawHost)} is neither a path nor external_http_port/external_https_port; ignored`)
+      } else {
+        pathSettings.push([key, value])
+      }
+    }
+    const ports = externalPorts.http !== undefined || externalPorts.https !== undefined ? { externalPorts } : {}
+    // A host with external ports but no paths is served with the defaults on `/` (nginx-proxy would
+    // render a server block without locations).
+    if (pathSettings.length === 0) pathSettings.push(['/', {}])
+    for (const [path, settings] of pathSettings) {
       const where = JSON.stringify(rawHost + path)
       const problem = pathProblem(path)
       if (problem !== undefined) return { error: `VIRTUAL_HOST_MULTIPORTS: path ${JSON.stringify(path)} of ${JSON.stringify(rawHost)} ${problem}` }
@@ -216,7 +253,7 @@ function parseMultiports (text: string, fallbackPort: number, maxBodyBytes: numb
         if (destProblem !== undefined) return { error: `VIRTUAL_HOST_MULTIPORTS: dest ${JSON.stringify(s.dest)} of ${where} ${destProblem}` }
         dest = s.dest as string
       }
-      entries.push({ host: v.host, path, port, dest, maxBodyBytes })
+      entries.push({ host: v.host, path, port, dest, maxBodyBytes, ...ports })
     }
   }
   if (entries.length === 0) return { error: 'VIRTUAL_HOST_MULTIPORTS has no host names' }
@@ -263,6 +300,49 @@ export function parseHealthLabels (labels: Record<string, string>, warnings: str
   attempt(HEALTH_LABELS.healthy, (v) => { health.healthyThreshold = parsePositiveInt(v, 'healthy') })
   attempt(HEALTH_LABELS.unhealthy, (v) => { health.unhealthyThreshold = parsePositiveInt(v, 'unhealthy') })
   return health
+}
+
+export const TRUST_DEFAULT_CERT_LABEL = 'com.github.nginx-proxy.nginx-proxy.trust-default-cert'
+export const NON_GET_REDIRECT_LABEL = 'com.github.nginx-proxy.nginx-proxy.non-get-redirect'
+
+/**
+ * nginx-proxy's per-container overrides of TRUST_DEFAULT_CERT (label), ENABLE_HTTP_ON_MISSING_CERT
+ * (env) and NON_GET_REDIRECT (label). Only set keys are returned; an invalid value is a warning
+ * and the proxy's value applies.
+ */
+function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect'> {
+  const out: Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect'> = {}
+  const bool = (value: string | undefined, what: string): boolean | undefined => {
+    if (value === undefined || value.trim() === '') return undefined
+    try {
+      return parseBoolean(value, what)
+    } catch (err) {
+      warnings.push(`${(err as Error).message}; using the proxy's value`)
+      return undefined
+    }
+  }
+  const trust = bool(c.labels[TRUST_DEFAULT_CERT_LABEL], `label ${TRUST_DEFAULT_CERT_LABEL}`)
+  if (trust !== undefined) out.trustDefaultCert = trust
+  const enableHttp = bool(c.env.ENABLE_HTTP_ON_MISSING_CERT, 'ENABLE_HTTP_ON_MISSING_CERT')
+  if (enableHttp !== undefined) out.enableHttpOnMissingCert = enableHttp
+  const redirect = c.labels[NON_GET_REDIRECT_LABEL]?.trim()
+  if (redirect !== undefined && redirect !== '') {
+    if (redirect === '301' || redirect === '307' || redirect === '308') out.nonGetRedirect = Number(redirect) as 301 | 307 | 308
+    else warnings.push(`label ${NON_GET_REDIRECT_LABEL}: ${JSON.stringify(redirect)} must be 301, 307 or 308; using the proxy's value`)
+  }
+  return out
+}
+
+/** ACME_HTTP_CHALLENGE_LOCATION on an app container; invalid: a warning and the proxy's value. */
+function parseAcmeChallengeEnv (env: Record<string, string>, warnings: string[]): Pick<HostTlsSettings, 'acmeChallenge'> {
+  const value = env.ACME_HTTP_CHALLENGE_LOCATION
+  if (value === undefined || value.trim() === '') return {}
+  try {
+    return { acmeChallenge: parseAcmeChallengeLocation(value, 'ACME_HTTP_CHALLENGE_LOCATION') }
+  } catch (err) {
+    warnings.push(`${(err as Error).message}; using the proxy's value`)
+    return {}
+  }
 }
 
 export const MAX_BODY_SIZE_LABEL = 'proxyctl.max-body-size'

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { constants, createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, TLSSocket } from 'node:tls'
 import { randomUUID } from 'node:crypto'
@@ -11,18 +11,23 @@ import {
 import { InvalidOptionError, errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { HttpsMethod } from '../routing/desired-state.js'
+import type { Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
 import type { CertificateStore } from '../tls/certificate-store.js'
 import { TLS_POLICY } from '../tls/policy.js'
+import { MAX_CLIENT_HELLO_BYTES, UNRECOGNIZED_NAME_ALERT, peekClientHello } from '../tls/client-hello.js'
+import type { RedirectStatus } from '../tls/host-tls.js'
 import { serveAcmeChallenge } from './acme-challenge.js'
 import { sendError, statusForError } from './error-response.js'
 import { forwardHttp, type ForwardOutcome } from './forward-http.js'
 import { H2Request, H2Response } from './h2-exchange.js'
 import { RawResponse, UpgradeForwarder } from './forward-upgrade.js'
+import { ListenerManager } from './listener-manager.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
-import { RequestRouter, type AccessCheck, type Scheme } from './request-router.js'
+import { RequestRouter, alwaysHeaders, type AccessCheck, type AcmeOptions, type Scheme } from './request-router.js'
+import type { VhostStore } from '../vhost/vhost-store.js'
 
 export interface TlsOptions {
   port: number
@@ -30,6 +35,10 @@ export interface TlsOptions {
   defaultHttpsMethod: HttpsMethod
   /** nginx-proxy's HSTS default; 'off' disables. */
   defaultHsts: string
+  /** TRUST_DEFAULT_CERT (default true), ENABLE_HTTP_ON_MISSING_CERT (true), NON_GET_REDIRECT (301). */
+  trustDefaultCert?: boolean | undefined
+  enableHttpOnMissingCert?: boolean | undefined
+  nonGetRedirect?: RedirectStatus | undefined
 }
 
 export interface ProxyServerOptions {
@@ -45,8 +54,12 @@ export interface ProxyServerOptions {
   limits?: Partial<ProxyLimits> | undefined
   tls?: TlsOptions | undefined
   auth?: AccessCheck | undefined
-  /** acme-companion's html volume; challenges are served from it over plain HTTP. */
+  /** nginx-proxy's vhost.d directives (body size, upstream timeouts, add_header). */
+  vhost?: Pick<VhostStore, 'settingsFor'> | undefined
+  /** acme-companion's html volume; challenges are served from it (request-router.ts: which hosts, which scheme). */
   htmlDir?: string | undefined
+  /** nginx-proxy's ACME_HTTP_CHALLENGE_* settings; its defaults when unset. */
+  acme?: AcmeOptions | undefined
   /** X-Request-ID: passed through when present, generated when absent (default on). */
   requestIds?: boolean
   observer?: RequestObserver | undefined
@@ -98,6 +111,9 @@ export class ProxyServer {
   readonly #log: Logger
   readonly #access: Logger
   readonly #upgrades: UpgradeForwarder
+  /** Ports hosts ask for besides --port/--https-port (EXTERNAL_*_PORT), following the table. */
+  readonly #listeners: ListenerManager
+  #unsubscribe: (() => void) | undefined
   readonly #router: RequestRouter
   readonly #limits: ProxyLimits
   /** The HTTPS listener's connections: HTTP/2 sessions and HTTP/1.1-over-TLS sockets, for stop(). */
@@ -116,7 +132,7 @@ export class ProxyServer {
     const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits }
     this.#limits = limits
     const tls = options.tls
-    this.#router = new RequestRouter(store, { tls, auth: options.auth, htmlDir: options.htmlDir, httpsPort: () => this.#httpsPort })
+    this.#router = new RequestRouter(store, { tls, auth: options.auth, htmlDir: options.htmlDir, acme: options.acme, httpsPort: () => this.#httpsPort, httpPort: () => this.#port, vhost: options.vhost })
     const serverOptions = {
       headersTimeout: options.requestHeadersTimeoutMs,
       requestTimeout: 300_000,
@@ -128,16 +144,31 @@ export class ProxyServer {
     }
     this.#http = createServer(serverOptions, (req, res) => { void this.#handle(req, res, 'http') })
     this.#upgrades = new UpgradeForwarder({ handshakeTimeoutMs: limits.upgradeTimeoutMs, idleTimeoutMs: limits.tunnelIdleTimeoutMs })
+    this.#listeners = new ListenerManager({
+      host: options.host,
+      defaultPorts: () => ({ http: this.#port, https: this.#https === undefined ? undefined : this.#httpsPort }),
+      https: tls !== undefined,
+      maxConnections: limits.maxClientConnections,
+      accept: (scheme, socket) => { (scheme === 'https' ? this.#https : this.#http)?.emit('connection', socket) }
+    }, log)
     this.#listenHttp1(this.#http, 'http', limits)
     if (tls !== undefined) {
+      const contextFor = (servername: string, localPort: number | undefined): SecureContext | undefined => this.#contextFor(servername, tls.certs, localPort)
       this.#https = createSecureServer({
         ...TLS_POLICY,
         allowHTTP1: true,
         maxSessionMemory: 64,
         settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
         noDelay: true,
-        SNICallback: (servername, cb) => { cb(null, this.#contextFor(servername, tls.certs)) }
+        // A function, not an arrow: Node calls it on the TLSSocket, whose local port picks the listener.
+        SNICallback: function (this: TLSSocket, servername, cb) {
+          const context = contextFor(servername, this.localPort)
+          // Refused before the handshake began (#screenHandshake); only a table swap in between lands here.
+          if (context === undefined) cb(new Error(`no certificate serves ${servername}`))
+          else cb(null, context)
+        }
       })
+      this.#screenHandshakes(this.#https, tls.certs, options.requestHeadersTimeoutMs)
       // HTTP/1.1 over TLS (ALPN http/1.1, or none) arrives as 'request'. Adding that listener makes
       // Node put its HTTP/2 compatibility layer on 'stream' as well; it is taken off again, and
       // HTTP/2 streams come to #handle as H2Request/H2Response (see h2-exchange.ts for why).
@@ -176,18 +207,25 @@ export class ProxyServer {
   get port (): number { return this.#port }
   get httpsPort (): number { return this.#httpsPort }
   get inflight (): number { return this.#inflight }
+  /** Extra ports listening for hosts' EXTERNAL_*_PORT. */
+  get externalPorts (): { http: number[], https: number[] } { return this.#listeners.ports }
 
   async listen (): Promise<{ port: number, httpsPort: number | undefined }> {
     this.#port = await listenOn(this.#http, this.#options.port, this.#options.host, 'HTTP')
     if (this.#https !== undefined && this.#options.tls !== undefined) {
       this.#httpsPort = await listenOn(this.#https, this.#options.tls.port, this.#options.host, 'HTTPS')
     }
+    // Extra ports follow every table from now on; the current one's are open before listen() returns.
+    this.#unsubscribe = this.#store.onTableSwapped((table) => { void this.#listeners.reconcile(table) })
+    await this.#listeners.reconcile(this.#store.current)
     return { port: this.#port, httpsPort: this.#https === undefined ? undefined : this.#httpsPort }
   }
 
   /** Stop accepting, let in-flight requests finish (bounded), then close every connection. */
   async stop (): Promise<void> {
     this.#closing = true
+    this.#unsubscribe?.()
+    await this.#listeners.stop()
     const closed = Promise.all([this.#http, this.#https].filter((s) => s !== undefined).map(async (s) => {
       await new Promise<void>((resolve) => { s.close(() => { resolve() }) })
     }))
@@ -210,10 +248,63 @@ export class ProxyServer {
 
   // Private
 
-  #contextFor (servername: string, certs: CertificateStore): SecureContext | undefined {
-    const host = servername.toLowerCase()
-    const routes = this.#store.current.lookup(host)
-    return (certs.certificateFor(host, routes?.tls.certName) ?? certs.get('default'))?.context
+  /**
+   * The certificate a handshake for `servername` gets, as nginx picks a server on 443 by SNI: the
+   * host's own (nohttps hosts have no server there), else DEFAULT_HOST's, else nginx-proxy's
+   * fallback server's default.crt (trusted or not: it only answers 503). Undefined: the handshake
+   * is rejected with unrecognized_name (ssl_reject_handshake), which #screenHandshakes sends.
+   */
+  #contextFor (servername: string | undefined, certs: CertificateStore, localPort?: number): SecureContext | undefined {
+    const name = servername?.toLowerCase().replace(/\.$/, '') ?? ''
+    const table = this.#store.current
+    const routes = name !== ''
+      ? this.#router.routesFor(name, 'https', localPort)
+      : table.defaultHost === undefined ? undefined : table.resolve(table.defaultHost, (r) => this.#router.hostTls(r)?.httpsMethod !== 'nohttps')
+    if (routes !== undefined) return this.#router.hostTls(routes)?.cert?.context
+    return certs.get('default')?.context
+  }
+
+  /**
+   * Reads each connection's ClientHello before TLS starts: a name no certificate serves gets
+   * nginx's fatal unrecognized_name alert (Node's SNICallback can only close the connection
+   * without one), everything else goes to the TLS server with the bytes read put back. Replaces
+   * tls.Server's own 'connection' listener, which it then calls.
+   */
+  #screenHandshakes (server: Http2SecureServer, certs: CertificateStore, timeoutMs: number): void {
+    const listeners = server.listeners('connection') as Array<(socket: Socket) => void>
+    if (listeners.length !== 1) throw new Error('unexpected tls.Server connection listeners')
+    const startTls = listeners[0]!
+    server.removeAllListeners('connection')
+    server.on('connection', (socket: Socket) => {
+      let buffered: Buffer = Buffer.alloc(0)
+      const failed = (): void => { socket.destroy() }
+      const done = (): void => {
+        socket.off('data', onData)
+        socket.off('error', failed)
+        socket.off('timeout', failed)
+        socket.setTimeout(0)
+      }
+      const onData = (chunk: Buffer): void => {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+        const hello = peekClientHello(buffered)
+        if (hello.kind === 'incomplete' && buffered.length <= MAX_CLIENT_HELLO_BYTES + 1_024) return
+        done()
+        if (hello.kind === 'hello' && this.#contextFor(hello.servername, certs, socket.localPort) === undefined) {
+          socket.on('error', failed)
+          socket.on('timeout', failed)
+          socket.setTimeout(timeoutMs)
+          socket.end(UNRECOGNIZED_NAME_ALERT)
+          return
+        }
+        socket.pause()
+        socket.unshift(buffered)
+        startTls.call(server, socket)
+      }
+      socket.on('data', onData)
+      socket.on('error', failed)
+      socket.on('timeout', failed)
+      socket.setTimeout(timeoutMs)
+    })
   }
 
   /** What both listeners do for HTTP/1.1: upgrades, CONNECT, Expect, connection limits. */
@@ -258,6 +349,7 @@ export class ProxyServer {
     const started = performance.now()
     // Read once: req.socket is null once the client has gone.
     const remote = req.socket?.remoteAddress ?? ''
+    const localPort = req.socket?.localPort
     this.#inflight++
     if (this.#closing) res.shouldKeepAlive = false
     let target: Target | undefined
@@ -278,7 +370,8 @@ export class ProxyServer {
         remote,
         authorization: req.headers.authorization,
         contentLength: contentLength === undefined ? undefined : Number(contentLength),
-        upgrade: upgrade !== undefined && req.method !== 'CONNECT'
+        upgrade: upgrade !== undefined && req.method !== 'CONNECT',
+        localPort
       }, scheme)
       if (decision instanceof Promise) decision = await decision
       switch (decision.kind) {
@@ -288,8 +381,8 @@ export class ProxyServer {
           sendError(res, status, code, { ...idHeader, ...decision.headers })
           return
         case 'redirect':
-          status = 301
-          res.writeHead(301, { location: decision.location, 'content-length': 0, ...idHeader }).end()
+          status = decision.status
+          res.writeHead(status, { location: decision.location, 'content-length': 0, ...idHeader }).end()
           return
         case 'acme':
           status = await serveAcmeChallenge(this.#options.htmlDir ?? '', decision.path, res)
@@ -299,10 +392,15 @@ export class ProxyServer {
       }
       const loc = decision.loc
       routeHost = loc.host
+      const vhost = decision.vhost
+      // The proxy's own errors for this location carry vhost.d's `add_header ... always` fields.
+      // nginx-proxy's HSTS is `add_header ... always` as well: on 502/503/504 too.
+      const hstsHeader = decision.hsts === undefined ? undefined : { 'strict-transport-security': decision.hsts }
+      const errorHeaders = vhost === undefined && hstsHeader === undefined ? idHeader : { ...alwaysHeaders(vhost), ...hstsHeader, ...idHeader }
       const headers = upstreamRequestHeaders(req, {
         remoteAddress: remote,
         scheme,
-        serverPort: scheme === 'https' ? this.#httpsPort : this.#port,
+        serverPort: localPort ?? (scheme === 'https' ? this.#httpsPort : this.#port),
         trustDownstreamProxy: this.#options.trustDownstreamProxy,
         upgrade: upgrade !== undefined,
         authority: decision.authority
@@ -311,14 +409,14 @@ export class ProxyServer {
       if (upgrade !== undefined) {
         target = loc.balancer.pick()
         if (target === undefined) {
-          status = 503; code = 'PROXY_ERR_NO_HEALTHY_TARGETS'
-          sendError(res, status, code, idHeader)
+          ({ status, code } = noTarget(loc))
+          sendError(res, status, code, errorHeaders)
           return
         }
-        const tunnel = await this.#upgrades.forward(req, upgrade.socket, upgrade.head, target, decision.upstreamPath, headers)
+        const tunnel = await this.#upgrades.forward(req, upgrade.socket, upgrade.head, target, decision.upstreamPath, headers, vhost?.readTimeoutMs)
         if (tunnel.kind === 'failed') {
           status = statusForError(tunnel.err); code = errorCode(tunnel.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
-          sendError(res, status, code, idHeader)
+          sendError(res, status, code, errorHeaders)
         } else {
           status = tunnel.kind === 'upgraded' ? 101 : tunnel.status
         }
@@ -336,7 +434,11 @@ export class ProxyServer {
         path: decision.upstreamPath,
         headers,
         hasBody,
-        maxBodyBytes: loc.maxBodyBytes,
+        maxBodyBytes: decision.maxBodyBytes,
+        addHeaders: vhost?.addHeaders,
+        readTimeoutMs: vhost?.readTimeoutMs,
+        sendTimeoutMs: vhost?.sendTimeoutMs,
+        connectTimeoutMs: vhost?.connectTimeoutMs,
         extraResponseHeaders: [
           ...(requestId !== undefined ? ['X-Request-ID', requestId] : []),
           ...(decision.hsts !== undefined ? ['Strict-Transport-Security', decision.hsts] : [])
@@ -353,8 +455,8 @@ export class ProxyServer {
         ;(tried ??= new Set()).add(target)
       }
       if (outcome === undefined) {
-        status = 503; code = 'PROXY_ERR_NO_HEALTHY_TARGETS'
-        sendError(res, status, code, idHeader)
+        ({ status, code } = noTarget(loc))
+        sendError(res, status, code, errorHeaders)
       } else if (outcome.kind === 'completed') {
         status = outcome.status; bytes = outcome.bytes
       } else if (outcome.kind === 'aborted') {
@@ -362,7 +464,7 @@ export class ProxyServer {
         status = outcome.status === 0 ? 499 : outcome.status; bytes = outcome.bytes; code = outcome.err === undefined ? 'CLIENT_ABORTED' : errorCode(outcome.err)
       } else {
         status = statusForError(outcome.err); code = errorCode(outcome.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
-        sendError(res, status, code, idHeader)
+        sendError(res, status, code, errorHeaders)
         if (status >= 500) this.#log.warn({ host: decision.hostname, target: target?.origin, err: outcome.err.message, code }, 'Upstream request failed')
       }
     } catch (err) {
@@ -382,6 +484,16 @@ export class ProxyServer {
       }
     }
   }
+}
+
+/**
+ * No target to send to: 503 while the route's containers are not ready; 502 when it has none it can
+ * reach (all disconnected from the proxy's networks), as nginx-proxy's `server 127.0.0.1 down`.
+ */
+function noTarget (loc: Location): { status: number, code: string } {
+  return loc.balancer.targets.length === 0
+    ? { status: 502, code: 'PROXY_ERR_NO_REACHABLE_UPSTREAM' }
+    : { status: 503, code: 'PROXY_ERR_NO_HEALTHY_TARGETS' }
 }
 
 /** Host field lines as sent (HTTP/2: :authority first); node:http keeps only the first in req.headers. */

@@ -1,7 +1,10 @@
-import type { HttpsMethod } from '../routing/desired-state.js'
+import type { AcmeChallengeLocation, HttpsMethod } from '../routing/desired-state.js'
 import type { HostRoutes, Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { CertificateStore } from '../tls/certificate-store.js'
+import { DEFAULT_TLS_DEFAULTS, hostTls, redirectStatus, type HostTls, type RedirectStatus } from '../tls/host-tls.js'
+import { addedHeadersFor } from '../vhost/vhost-directives.js'
+import type { VhostLocationSettings } from '../vhost/vhost-store.js'
 import type { AuthVerdict } from './basic-auth.js'
 import { ACME_PREFIX } from './acme-challenge.js'
 import { isInternalAddress } from './forwarded-headers.js'
@@ -13,9 +16,14 @@ import { parseRequestHead } from './request-target.js'
 
 export type Scheme = 'http' | 'https'
 
-/** Basic auth, as BasicAuthStore answers it; `client` is the socket's peer, never X-Forwarded-For. */
+/**
+ * Basic auth, as BasicAuthStore answers it, for a location: `host` and `path` are its VIRTUAL_HOST
+ * entry and VIRTUAL_PATH. `client` is the socket's peer, never X-Forwarded-For.
+ */
 export interface AccessCheck {
-  check (host: string, authorization: string | undefined, client: string): Promise<AuthVerdict>
+  check (host: string, path: string, authorization: string | undefined, client: string): Promise<AuthVerdict>
+  /** The realm a 401 for this location names. */
+  realm (host: string, path: string): string
   retryAfter (verdict: 'throttled' | 'busy', client: string): number
 }
 
@@ -31,11 +39,13 @@ export interface RequestFacts {
   /** Declared body size, when Content-Length was sent. */
   contentLength: number | undefined
   upgrade: boolean
+  /** The port the request came in on (the listener: a host is served only on its own ports); undefined: the scheme's default listener. */
+  localPort?: number | undefined
 }
 
 export type Decision =
   | { kind: 'refuse', status: number, code: string, reason?: string, headers?: Record<string, string>, routeHost?: string }
-  | { kind: 'redirect', location: string }
+  | { kind: 'redirect', status: RedirectStatus, location: string }
   | { kind: 'acme', path: string }
   | {
     kind: 'forward'
@@ -46,13 +56,40 @@ export type Decision =
     upstreamPath: string
     /** Strict-Transport-Security to add, when the host redirects HTTP to HTTPS. */
     hsts: string | undefined
+    /** Request-body limit: the label's, else vhost.d's client_max_body_size; undefined: none. */
+    maxBodyBytes: number | undefined
+    /** vhost.d directives for this location (timeouts, add_header). */
+    vhost: VhostLocationSettings | undefined
   }
 
+/** nginx-proxy's ACME_HTTP_CHALLENGE_LOCATION and ACME_HTTP_CHALLENGE_ACCEPT_UNKNOWN_HOST. */
+export interface AcmeOptions {
+  /** Hosts without the container setting: true (nginx-proxy's default), false or 'legacy'. */
+  location: AcmeChallengeLocation
+  /** Challenges for names no server block answers (nginx-proxy's fallback server); default false. */
+  acceptUnknownHost: boolean
+}
+
+export const DEFAULT_ACME_OPTIONS: AcmeOptions = { location: true, acceptUnknownHost: false }
+
 export interface RouterOptions {
-  tls?: { certs: CertificateStore, defaultHttpsMethod: HttpsMethod, defaultHsts: string } | undefined
+  tls?: {
+    certs: CertificateStore
+    defaultHttpsMethod: HttpsMethod
+    defaultHsts: string
+    /** TRUST_DEFAULT_CERT, ENABLE_HTTP_ON_MISSING_CERT, NON_GET_REDIRECT: nginx-proxy's defaults when unset. */
+    trustDefaultCert?: boolean | undefined
+    enableHttpOnMissingCert?: boolean | undefined
+    nonGetRedirect?: RedirectStatus | undefined
+  } | undefined
   auth?: AccessCheck | undefined
   htmlDir?: string | undefined
+  acme?: AcmeOptions | undefined
   httpsPort: () => number
+  /** The default HTTP listener's port (hosts without EXTERNAL_HTTP_PORT are served there). */
+  httpPort?: () => number
+  /** nginx-proxy's vhost.d files (VhostStore), read per request from its current snapshot. */
+  vhost?: { settingsFor (host: string, path: string): VhostLocationSettings | undefined } | undefined
 }
 
 export class RequestRouter {
@@ -68,66 +105,117 @@ export class RequestRouter {
   decide (req: RequestFacts, scheme: Scheme): Decision | Promise<Decision> {
     if (req.method === 'CONNECT') return refuse(400, 'PROXY_ERR_BAD_REQUEST', 'CONNECT is not proxied') // as nginx
     if (req.method === 'TRACE') return refuse(405, 'PROXY_ERR_METHOD_NOT_ALLOWED', 'TRACE is not allowed') // as nginx
+    // PRI is the HTTP/2 connection preface seen by an HTTP/1.1 parser (RFC 9113 §3.4), never a request.
+    if (req.method === 'PRI') return refuse(400, 'PROXY_ERR_BAD_REQUEST', 'PRI is the HTTP/2 preface, not a method')
     const head = parseRequestHead(req.method, req.target, req.hostFields, req.httpVersion)
     if (head.kind === 'invalid') return refuse(head.status ?? 400, head.status === 414 ? 'PROXY_ERR_URI_TOO_LONG' : 'PROXY_ERR_BAD_REQUEST', head.reason)
     const { hostname, path } = head
-    const routes = this.#store.current.resolve(hostname)
-    if (scheme === 'http' && !req.upgrade && this.#options.htmlDir !== undefined && path.startsWith(ACME_PREFIX)) {
-      return { kind: 'acme', path }
-    }
-    const httpsMethod = routes === undefined ? undefined : this.#httpsMethodFor(hostname, routes)
-    const policy = this.#schemePolicy(scheme, routes, httpsMethod)
-    if (policy === 'unavailable') return refuse(503, 'PROXY_ERR_HOST_NOT_FOUND')
-    if (policy === 'redirect') {
-      const port = this.#options.httpsPort()
-      return { kind: 'redirect', location: `https://${hostname}${port === 443 ? '' : `:${port}`}${path}` }
+    const routes = this.routesFor(hostname, scheme, req.localPort)
+    // Before redirects, network rules and auth, as nginx-proxy's ACME location.
+    if (!req.upgrade && path.startsWith(ACME_PREFIX) && this.#servesAcme(scheme, routes)) return { kind: 'acme', path }
+    const tls = routes === undefined ? undefined : this.hostTls(routes)
+    // No handshake completes as a host without a usable certificate; one named over another
+    // host's connection gets what nginx-proxy's fallback server answers.
+    if (scheme === 'https' && tls !== undefined && tls.cert === undefined) return refuse(503, 'PROXY_ERR_HOST_NOT_FOUND')
+    if (scheme === 'http' && tls?.httpsMethod === 'redirect') {
+      // nginx-proxy redirects to the host's external HTTPS port, omitted when it is 443.
+      const port = routes?.externalPorts?.https ?? this.#options.httpsPort()
+      return { kind: 'redirect', status: redirectStatus(req.method, tls), location: `https://${hostname}${port === 443 ? '' : `:${port}`}${path}` }
     }
     const loc = routes?.match(path)
     if (routes === undefined || loc === undefined) return refuse(routes === undefined ? 503 : 404, 'PROXY_ERR_HOST_NOT_FOUND')
-    if (loc.internalOnly && !isInternalAddress(req.remote)) return refuse(403, 'PROXY_ERR_FORBIDDEN', undefined, loc.host)
-    const limit = loc.maxBodyBytes
+    const vhost = this.#options.vhost?.settingsFor(loc.host, loc.path)
+    // add_header ... always: on the proxy's own answers for this location too, as nginx.
+    const hsts = scheme === 'https' ? tls?.hsts : undefined
+    // nginx-proxy's HSTS is `add_header ... always` too: on the proxy's own answers for the host.
+    const always = hsts === undefined ? alwaysHeaders(vhost) : { ...alwaysHeaders(vhost), 'strict-transport-security': hsts }
+    if (loc.internalOnly && !isInternalAddress(req.remote)) return refuse(403, 'PROXY_ERR_FORBIDDEN', undefined, loc.host, always)
+    // The label is set on the location itself; vhost.d files are server or location level.
+    const limit = loc.maxBodyBytes ?? vhost?.maxBodyBytes ?? undefined
     if (limit !== undefined && req.contentLength !== undefined && req.contentLength > limit) {
-      return refuse(413, 'PROXY_ERR_BODY_TOO_LARGE', undefined, loc.host)
+      return refuse(413, 'PROXY_ERR_BODY_TOO_LARGE', undefined, loc.host, always)
     }
-    const hsts = scheme === 'https' && httpsMethod === 'redirect' ? (routes.tls.hsts ?? this.#options.tls?.defaultHsts ?? 'off') : 'off'
     const forward: Decision = {
       kind: 'forward',
       hostname,
       authority: head.authority,
       loc,
       upstreamPath: loc.dest === '' ? path : loc.dest + path.slice(loc.path.length),
-      hsts: hsts === 'off' ? undefined : hsts
+      hsts,
+      maxBodyBytes: limit,
+      vhost
     }
     const auth = this.#options.auth
     if (auth === undefined) return forward
-    return auth.check(loc.host, req.authorization, req.remote).then((verdict) => {
+    return auth.check(loc.host, loc.path, req.authorization, req.remote).then((verdict) => {
       switch (verdict) {
         case 'open':
         case 'ok': return forward
-        case 'denied': return refuse(401, 'PROXY_ERR_UNAUTHORIZED', undefined, loc.host, { 'www-authenticate': `Basic realm="Restricted ${loc.host}"` })
+        case 'denied': return refuse(401, 'PROXY_ERR_UNAUTHORIZED', undefined, loc.host, { ...always, 'www-authenticate': `Basic realm="${auth.realm(loc.host, loc.path)}"` })
         case 'throttled':
         case 'busy':
-          return refuse(verdict === 'busy' ? 503 : 429, verdict === 'busy' ? 'PROXY_ERR_AUTH_BUSY' : 'PROXY_ERR_AUTH_THROTTLED', undefined, loc.host, { 'retry-after': String(auth.retryAfter(verdict, req.remote)) })
+          return refuse(verdict === 'busy' ? 503 : 429, verdict === 'busy' ? 'PROXY_ERR_AUTH_BUSY' : 'PROXY_ERR_AUTH_THROTTLED', undefined, loc.host, { ...always, 'retry-after': String(auth.retryAfter(verdict, req.remote)) })
       }
     })
   }
 
   // Private
 
-  /** nginx-proxy: a host is served over HTTPS only when it has a certificate of its own. */
-  #httpsMethodFor (hostname: string, routes: HostRoutes): HttpsMethod | undefined {
-    const tls = this.#options.tls
-    if (tls === undefined || tls.certs.certificateFor(hostname, routes.tls.certName) === undefined) return undefined
-    return routes.tls.httpsMethod ?? tls.defaultHttpsMethod
+  /**
+   * Whether the server block nginx-proxy would pick for this request has its ACME location
+   * (nginx.tmpl): `routes` is that block (routesFor), undefined for the fallback server, which has
+   * one only with ACME_HTTP_CHALLENGE_ACCEPT_UNKNOWN_HOST. A redirecting host's HTTP server has it
+   * unless the setting is false; a noredirect host's server (HTTP and HTTPS) only when it is true;
+   * nohttps hosts and the HTTPS servers of redirect and nohttp hosts have none: the path is proxied.
+   */
+  #servesAcme (scheme: Scheme, routes: HostRoutes | undefined): boolean {
+    if (this.#options.htmlDir === undefined) return false
+    const acme = this.#options.acme ?? DEFAULT_ACME_OPTIONS
+    if (routes === undefined) return acme.acceptUnknownHost
+    const setting = routes.tls.acmeChallenge ?? acme.location
+    const tls = this.hostTls(routes)
+    // Without an HTTPS listener every host is served over HTTP as nginx-proxy serves noredirect.
+    const method = tls?.httpsMethod ?? 'noredirect'
+    if (scheme === 'https') return method === 'noredirect' && tls?.cert !== undefined && setting === true
+    return method === 'redirect' ? setting !== false : method === 'noredirect' && setting === true
   }
 
-  /** nginx-proxy's server blocks per HTTPS_METHOD: which scheme serves a host, and the redirect. */
-  #schemePolicy (scheme: Scheme, routes: HostRoutes | undefined, httpsMethod: HttpsMethod | undefined): 'serve' | 'unavailable' | 'redirect' {
-    if ((scheme === 'http' && httpsMethod === 'nohttp') || (scheme === 'https' && routes !== undefined && httpsMethod === undefined) || (scheme === 'https' && httpsMethod === 'nohttps')) {
-      return 'unavailable'
-    }
-    return scheme === 'http' && httpsMethod === 'redirect' ? 'redirect' : 'serve'
+  /**
+   * The host's routes among those with a server on this scheme's listener, else DEFAULT_HOST's
+   * (nginx's default server): a nohttp host is not found over HTTP, nor a nohttps one over HTTPS.
+   */
+  routesFor (hostname: string, scheme: Scheme, port?: number): HostRoutes | undefined {
+    const defaultPort = (scheme === 'https' ? this.#options.httpsPort : this.#options.httpPort)?.() ?? 0
+    const listener = port ?? defaultPort
+    return this.#store.current.resolve(hostname, (routes) => {
+      if (!routes.listensOn(scheme, listener, defaultPort)) return false
+      const method = this.hostTls(routes)?.httpsMethod
+      return scheme === 'http' ? method !== 'nohttp' : method !== 'nohttps'
+    })
   }
+
+  /** nginx-proxy's TLS settings of a host (certificate, effective HTTPS_METHOD, HSTS); undefined without HTTPS. */
+  hostTls (routes: HostRoutes): HostTls | undefined {
+    const tls = this.#options.tls
+    if (tls === undefined) return undefined
+    return hostTls(routes.host, routes.tls, tls.certs, {
+      httpsMethod: tls.defaultHttpsMethod,
+      hsts: tls.defaultHsts,
+      trustDefaultCert: tls.trustDefaultCert ?? DEFAULT_TLS_DEFAULTS.trustDefaultCert,
+      enableHttpOnMissingCert: tls.enableHttpOnMissingCert ?? DEFAULT_TLS_DEFAULTS.enableHttpOnMissingCert,
+      nonGetRedirect: tls.nonGetRedirect ?? DEFAULT_TLS_DEFAULTS.nonGetRedirect
+    })
+  }
+}
+
+/** vhost.d add_header ... always, as a header record for the proxy's own error answers. */
+export function alwaysHeaders (vhost: VhostLocationSettings | undefined): Record<string, string> | undefined {
+  if (vhost === undefined || vhost.addHeaders.length === 0) return undefined
+  const flat = addedHeadersFor(0, vhost.addHeaders)
+  if (flat.length === 0) return undefined
+  const out: Record<string, string> = {}
+  for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!
+  return out
 }
 
 function refuse (status: number, code: string, reason?: string, routeHost?: string, headers?: Record<string, string>): Decision {

@@ -23,11 +23,22 @@ export interface TargetSpec {
 export type HttpsMethod = 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
 export const HTTPS_METHODS: readonly HttpsMethod[] = ['redirect', 'noredirect', 'nohttp', 'nohttps']
 
+/** nginx-proxy's ACME_HTTP_CHALLENGE_LOCATION: true, false, or 'legacy' (redirecting hosts only). */
+export type AcmeChallengeLocation = boolean | 'legacy'
+
 /** Per-host TLS settings from the app container (nginx-proxy's env); unset means the proxy default. */
 export interface HostTlsSettings {
   httpsMethod: HttpsMethod | undefined
   hsts: string | undefined
   certName: string | undefined
+  /** The `com.github.nginx-proxy.nginx-proxy.trust-default-cert` label. */
+  trustDefaultCert?: boolean | undefined
+  /** ENABLE_HTTP_ON_MISSING_CERT on the app container. */
+  enableHttpOnMissingCert?: boolean | undefined
+  /** The `com.github.nginx-proxy.nginx-proxy.non-get-redirect` label (301, 307 or 308). */
+  nonGetRedirect?: 301 | 307 | 308 | undefined
+  /** ACME_HTTP_CHALLENGE_LOCATION on the app container; unset: the proxy's. */
+  acmeChallenge?: AcmeChallengeLocation | undefined
 }
 
 export interface RouteSpec {
@@ -41,6 +52,12 @@ export interface RouteSpec {
   tls: HostTlsSettings
   /** Request bodies above this many bytes are refused (413); undefined: no limit. */
   maxBodyBytes: number | undefined
+  /**
+   * The host's own listen ports (nginx-proxy EXTERNAL_HTTP_PORT/EXTERNAL_HTTPS_PORT): it is served
+   * on these instead of the proxy's ports. Unset: the proxy's. The same for every path of a host.
+   */
+  externalPorts?: { http?: number | undefined, https?: number | undefined }
+  /** Empty when no container of the route is reachable: the host stays and answers 502 (nginx-proxy). */
   targets: TargetSpec[]
 }
 

@@ -20,6 +20,8 @@ export class CertificateStore {
   readonly dir: string
   readonly #log: Logger
   #entries = new Map<string, CertificateEntry>()
+  /** Names with a .crt file, usable or not (nginx-proxy's selection looks at the .crt alone). */
+  #crtFiles = new Set<string>()
   #watcher: FSWatcher | undefined
   #reloadTimer: NodeJS.Timeout | undefined
   #reloading: Promise<void> | undefined
@@ -57,19 +59,20 @@ export class CertificateStore {
   get (name: string): CertificateEntry | undefined { return this.#entries.get(name) }
 
   /**
-   * nginx-proxy's rule: CERT_NAME if set, else <host>, else a parent domain's certificate
-   * (a.b.example.com -> b.example.com -> example.com). `default` is not a host's own certificate.
+   * nginx-proxy's certificate selection for a virtual host (nginx.tmpl, docs "Certificate
+   * selection"): CERT_NAME if set (no fallback), else `<vhost>.crt`, else, for a sub-domain, its
+   * parent domain's `<parent>.crt` (one label up only: a wildcard covers one label), else
+   * `default` when trusted. A name whose .crt exists without a usable pair selects nothing: as
+   * nginx-proxy, the search stops at the first .crt file found.
    */
-  certificateFor (host: string, certName: string | undefined): CertificateEntry | undefined {
+  certificateFor (vhost: string, certName: string | undefined, trustDefault = false): CertificateEntry | undefined {
     if (certName !== undefined) return this.#entries.get(certName)
-    let name = host
-    for (;;) {
-      const found = this.#entries.get(name)
-      if (found !== undefined) return found
-      const dot = name.indexOf('.')
-      if (dot < 0 || name.indexOf('.', dot + 1) < 0) return undefined // stop at the registrable domain
-      name = name.slice(dot + 1)
+    if (this.#crtFiles.has(vhost)) return this.#entries.get(vhost)
+    if (vhost.split('.').length > 2) {
+      const parent = vhost.slice(vhost.indexOf('.') + 1)
+      if (this.#crtFiles.has(parent)) return this.#entries.get(parent)
     }
+    return trustDefault ? this.#entries.get('default') : undefined
   }
 
   // Private
@@ -106,6 +109,7 @@ export class CertificateStore {
         if (previous !== undefined) next.set(name, previous)
       }
     }
+    this.#crtFiles = new Set(names)
     const changed = next.size !== this.#entries.size || [...next].some(([n, e]) => this.#entries.get(n) !== e)
     this.#entries = next
     if (changed) {

@@ -1,0 +1,67 @@
+import type { HostTlsSettings, HttpsMethod } from '../routing/desired-state.js'
+import type { CertificateEntry, CertificateStore } from './certificate-store.js'
+
+// nginx-proxy 1.7's per-virtual-host TLS decision (nginx.tmpl, the vhost loop): which certificate
+// the host's HTTPS server presents, its effective HTTPS_METHOD after the missing-certificate
+// switch, its HSTS header and its redirect status for non-GET methods. Pure but for the
+// certificate store's current files; the router and the TLS listener both ask it.
+
+export type RedirectStatus = 301 | 307 | 308
+export const REDIRECT_STATUSES: readonly RedirectStatus[] = [301, 307, 308]
+
+/** Proxy-wide values (proxy container env); containers override them per host. */
+export interface TlsDefaults {
+  httpsMethod: HttpsMethod
+  /** 'off' disables. */
+  hsts: string
+  /** TRUST_DEFAULT_CERT: default.crt serves hosts without a certificate of their own. */
+  trustDefaultCert: boolean
+  /** ENABLE_HTTP_ON_MISSING_CERT: redirect/nohttp hosts without a certificate fall back to noredirect. */
+  enableHttpOnMissingCert: boolean
+  /** NON_GET_REDIRECT: the redirect status for OPTIONS, POST, PUT, PATCH and DELETE. */
+  nonGetRedirect: RedirectStatus
+}
+
+export const DEFAULT_TLS_DEFAULTS: Omit<TlsDefaults, 'httpsMethod' | 'hsts'> = {
+  trustDefaultCert: true,
+  enableHttpOnMissingCert: true,
+  nonGetRedirect: 301
+}
+
+export interface HostTls {
+  /** After the missing-certificate switch: what the host's HTTP and HTTPS servers do. */
+  httpsMethod: HttpsMethod
+  /** What a handshake for this host presents; undefined: the handshake is rejected (unrecognized_name). */
+  cert: CertificateEntry | undefined
+  /** Strict-Transport-Security for HTTPS responses; undefined: none. */
+  hsts: string | undefined
+  nonGetRedirect: RedirectStatus
+}
+
+export function hostTls (vhost: string, settings: HostTlsSettings, certs: CertificateStore, defaults: TlsDefaults): HostTls {
+  const trustDefault = settings.trustDefaultCert ?? defaults.trustDefaultCert
+  const cert = certs.certificateFor(vhost, settings.certName, trustDefault)
+  let httpsMethod = settings.httpsMethod ?? defaults.httpsMethod
+  // "When no trusted certs (default and/or vhost) are present we want to ensure that HTTP is
+  // enabled; hence switching from 'nohttp' or 'redirect' to 'noredirect'" (nginx.tmpl).
+  if ((httpsMethod === 'redirect' || httpsMethod === 'nohttp') && cert === undefined && (settings.enableHttpOnMissingCert ?? defaults.enableHttpOnMissingCert)) {
+    httpsMethod = 'noredirect'
+  }
+  const hsts = (settings.hsts ?? defaults.hsts).trim()
+  return {
+    httpsMethod,
+    cert,
+    // add_header Strict-Transport-Security only in a server block with a usable certificate,
+    // and neither for noredirect nor HSTS=off (nohttps has no HTTPS server at all).
+    hsts: cert === undefined || httpsMethod === 'noredirect' || httpsMethod === 'nohttps' || hsts === 'off' || hsts === '' ? undefined : hsts,
+    nonGetRedirect: settings.nonGetRedirect ?? defaults.nonGetRedirect
+  }
+}
+
+/**
+ * nginx-proxy's redirect server: `if ($request_method ~ (OPTIONS|POST|PUT|PATCH|DELETE))`, an
+ * unanchored case-sensitive regex (so PROPPATCH matches too); every other method gets 301.
+ */
+export function redirectStatus (method: string, tls: HostTls): RedirectStatus {
+  return /OPTIONS|POST|PUT|PATCH|DELETE/.test(method) ? tls.nonGetRedirect : 301
+}
