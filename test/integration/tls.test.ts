@@ -55,8 +55,8 @@ t.test('SNI picks the certificate per host: exact, parent-domain wildcard, CERT_
   t.equal((await httpsGet(h.httpsPort, 'named.test')).peerCN, 'shared-cert', 'CERT_NAME')
   const noCert = await httpsGet(h.httpsPort, 'nocert.test')
   t.equal(noCert.peerCN, 'default-cert', 'default certificate for names without one')
-  t.equal(noCert.status, 503, 'a host without its own certificate is not served over HTTPS (nginx-proxy)')
-  t.equal((await get(h.port, 'nocert.test')).status, 200, '... but over plain HTTP, without a redirect')
+  t.equal(noCert.status, 200, 'a host without its own certificate is served with the trusted default one (nginx-proxy 1.7)')
+  t.equal((await get(h.port, 'nocert.test')).status, 301, '... and plain HTTP redirects to it')
   t.equal((await httpsGet(h.httpsPort, 'unknown.test')).peerCN, 'default-cert')
 })
 
@@ -101,7 +101,7 @@ t.test('HTTPS_METHOD redirect / noredirect / nohttp / nohttps, and HSTS', async 
   t.equal((await get(h.port, 'nohttp.test')).status, 503)
   t.equal((await httpsGet(h.httpsPort, 'nohttp.test')).status, 200)
   t.equal((await get(h.port, 'nohttps.test')).status, 200)
-  t.equal((await httpsGet(h.httpsPort, 'nohttps.test')).status, 503)
+  await t.rejects(httpsGet(h.httpsPort, 'nohttps.test'), /SSL alert number 112/, 'nohttps: no HTTPS server, and no default certificate')
   t.equal((await httpsGet(h.httpsPort, 'hstsoff.test')).headers['strict-transport-security'], undefined, 'HSTS=off')
   t.equal((await httpsGet(h.httpsPort, 'custom.test')).headers['strict-transport-security'], 'max-age=60; includeSubDomains')
 })
@@ -238,7 +238,7 @@ t.test('WebSocket over TLS (wss, HTTP/1.1 upgrade): tunnelled, the app told X-Fo
   installCert(certsDir, 'tlsonly.test', makeCert('tlsonly.test'))
   installCert(certsDir, 'default', makeCert('default-cert'))
   const up = await startWebSocketUpstream()
-  const h = await startHarness({ certsDir })
+  const h = await startHarness({ certsDir, tls: { trustDefaultCert: false } })
   t.teardown(async () => { await h.stop(); await up.close() })
   h.apply([route('wss.test', [up.port]), route('tlsonly.test', [up.port], tls('nohttp')), route('nocert.test', [up.port])])
   await h.waitReady(1)
@@ -248,7 +248,7 @@ t.test('WebSocket over TLS (wss, HTTP/1.1 upgrade): tunnelled, the app told X-Fo
   // The same HTTPS_METHOD rules as for plain requests.
   await t.rejects(websocketEcho(h.port, 'wss.test', 'x'), /no upgrade: HTTP 301/, 'ws:// on a redirecting host is redirected, as nginx-proxy does')
   await t.rejects(websocketEcho(h.port, 'tlsonly.test', 'x'), /no upgrade: HTTP 503/, 'nohttp: no ws://')
-  await t.rejects(websocketEcho(h.httpsPort, 'nocert.test', 'x', '/ws', { tls: true }), /no upgrade: HTTP 503/, 'no certificate of its own: no wss://')
+  await t.rejects(websocketEcho(h.httpsPort, 'nocert.test', 'x', '/ws', { tls: true }), /SSL alert number 112/, 'no certificate of its own, default untrusted: no wss://')
 })
 
 t.test('HTTPS HTTP/1.1 has the same request-headers timeout as HTTP: slow headers get a 408', async (t) => {

@@ -43,7 +43,13 @@ export interface HarnessOptions {
   /** Serve HTTPS (port 0) with certificates from this directory (watched). */
   certsDir?: string
   htpasswdDir?: string
-  tls?: { defaultHttpsMethod?: 'redirect' | 'noredirect' | 'nohttp' | 'nohttps', defaultHsts?: string }
+  tls?: {
+    defaultHttpsMethod?: 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
+    defaultHsts?: string
+    trustDefaultCert?: boolean
+    enableHttpOnMissingCert?: boolean
+    nonGetRedirect?: 301 | 307 | 308
+  }
 }
 
 export async function startHarness (opts: HarnessOptions = {}): Promise<Harness> {
@@ -61,7 +67,7 @@ export async function startHarness (opts: HarnessOptions = {}): Promise<Harness>
   const proxy = new ProxyServer(store, {
     host: '127.0.0.1', port: 0, trustDownstreamProxy: true, accessLog: false, requestHeadersTimeoutMs: 2_000,
     keepAliveTimeoutMs: 5_000, maxHeaderSize: 8_192, shutdownTimeoutMs: 2_000,
-    tls: certs === undefined ? undefined : { port: 0, certs, defaultHttpsMethod: opts.tls?.defaultHttpsMethod ?? 'redirect', defaultHsts: opts.tls?.defaultHsts ?? 'max-age=31536000' },
+    tls: certs === undefined ? undefined : { port: 0, certs, defaultHttpsMethod: opts.tls?.defaultHttpsMethod ?? 'redirect', defaultHsts: opts.tls?.defaultHsts ?? 'max-age=31536000', trustDefaultCert: opts.tls?.trustDefaultCert, enableHttpOnMissingCert: opts.tls?.enableHttpOnMissingCert, nonGetRedirect: opts.tls?.nonGetRedirect },
     auth,
     ...opts.proxy
   }, log)
