@@ -7,6 +7,8 @@ export interface NetworkAttachment {
   name: string
   id: string
   ipAddress: string
+  /** The network's gateway as this container sees it (the host's address on it); '' when none. */
+  gateway?: string
 }
 
 export interface ContainerInfo {
@@ -37,7 +39,7 @@ export function fromInspect (raw: ContainerInspect): ContainerInfo {
     .filter((n) => Number.isInteger(n))
     .sort((a, b) => a - b)
   const networks = Object.entries(raw.NetworkSettings?.Networks ?? {})
-    .map(([name, n]) => ({ name, id: n.NetworkID ?? '', ipAddress: n.IPAddress ?? '' }))
+    .map(([name, n]) => ({ name, id: n.NetworkID ?? '', ipAddress: n.IPAddress ?? '', gateway: n.Gateway ?? '' }))
     .sort((a, b) => a.name.localeCompare(b.name))
   const healthStatus = (raw.State as { Health?: { Status?: string } } | undefined)?.Health?.Status
   return {

@@ -1,12 +1,14 @@
 import type { DesiredState, RouteSpec, TargetSpec } from '../routing/desired-state.js'
 import type { ContainerInfo } from './container-info.js'
-import { parseContainer } from './virtual-host.js'
+import { parseContainer, type ExternalPorts } from './virtual-host.js'
 
 export interface BuildContext {
   /** The proxy's own container id, when it runs in Docker. */
   selfId?: string | undefined
-  /** Network ids the proxy container is attached to; undefined when the proxy runs on the host. */
+  /** Network ids the proxy container is attached to; undefined when the proxy runs on the host (or in its network). */
   selfNetworkIds?: ReadonlySet<string> | undefined
+  /** Gateways of the proxy container's networks, by network name: how it reaches apps in the host network. */
+  selfGateways?: readonly string[] | undefined
 }
 
 export interface BuildProblem {
@@ -25,6 +27,7 @@ export interface BuildResult {
 export function buildDesiredState (containers: readonly ContainerInfo[], ctx: BuildContext = {}): BuildResult {
   const problems: BuildProblem[] = []
   const routes = new Map<string, RouteSpec>()
+  const hostPorts = new Map<string, { ports: ExternalPorts, from: string }>()
   const sorted = [...containers].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
   for (const c of sorted) {
     if (!c.running || c.id === ctx.selfId) continue
@@ -38,13 +41,30 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
       continue
     }
     for (const w of parsed.routes.warnings) report('warn', w)
-    const address = pickAddress(c, ctx)
-    if ('error' in address) {
-      report('error', `${address.error}; container not routed`)
-      continue
+    if (c.networkMode === 'host' && (c.env.VIRTUAL_PORT ?? '').trim() === '' && (c.env.VIRTUAL_HOST_MULTIPORTS ?? '').trim() === '') {
+      report('warn', `uses the host network without VIRTUAL_PORT; port ${parsed.routes.entries[0]?.port ?? 80} assumed`)
     }
+    // An unreachable container keeps its hosts configured, with no upstream: 502, as nginx-proxy's
+    // `server 127.0.0.1 down` fallback (a `docker network disconnect` must not unroute the host).
+    const address = pickAddress(c, ctx)
+    if ('error' in address) report('error', `${address.error}; not routed (its hosts answer 502 while no container of theirs is reachable)`)
     const { protocol, internalOnly, health, tls } = parsed.routes
     for (const entry of parsed.routes.entries) {
+      if (entry.externalPorts !== undefined) {
+        // nginx-proxy: the first container that sets them, VIRTUAL_HOST_MULTIPORTS before EXTERNAL_*_PORT.
+        const known = hostPorts.get(entry.host)
+        const mine = entry.externalPorts
+        if (known === undefined || (mine.fromMultiports === true && known.ports.fromMultiports !== true)) {
+          hostPorts.set(entry.host, { ports: mine, from: c.name })
+        } else if ((known.ports.http !== mine.http || known.ports.https !== mine.https) && known.ports.fromMultiports === mine.fromMultiports) {
+          report('warn', `external ports of ${entry.host} disagree with ${known.from}'s; using theirs`)
+        }
+      }
+      const existing = routes.get(`${entry.host}\u0000${entry.path}`)
+      if ('error' in address) {
+        if (existing === undefined) routes.set(`${entry.host}\u0000${entry.path}`, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, tls, maxBodyBytes: entry.maxBodyBytes, targets: [] })
+        continue
+      }
       const target: TargetSpec = {
         id: `${c.id}:${entry.port}:${protocol}`,
         groupId: c.id,
@@ -55,10 +75,8 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
         health,
         externalHealth: c.health
       }
-      const key = `${entry.host}\u0000${entry.path}`
-      const existing = routes.get(key)
       if (existing === undefined) {
-        routes.set(key, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, tls, maxBodyBytes: entry.maxBodyBytes, targets: [target] })
+        routes.set(`${entry.host}\u0000${entry.path}`, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, tls, maxBodyBytes: entry.maxBodyBytes, targets: [target] })
         continue
       }
       if (existing.maxBodyBytes !== entry.maxBodyBytes) {
@@ -74,11 +92,21 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
       if (!existing.targets.some((t) => t.id === target.id)) existing.targets.push(target)
     }
   }
+  for (const route of routes.values()) {
+    const ports = hostPorts.get(route.host)?.ports
+    if (ports !== undefined) route.externalPorts = { http: ports.http, https: ports.https }
+  }
   return { state: { routes: [...routes.values()] }, problems }
 }
 
 function pickAddress (c: ContainerInfo, ctx: BuildContext): { ip: string } | { error: string } {
-  if (c.networkMode === 'host') return { error: 'uses the host network (not supported)' }
+  if (c.networkMode === 'host') {
+    // nginx-proxy's container_ip: the host's loopback when the proxy shares the host network (or
+    // runs on the host), else the gateway of the proxy's first network that has one.
+    if (ctx.selfNetworkIds === undefined) return { ip: '127.0.0.1' }
+    const gateway = ctx.selfGateways?.find((g) => g !== '')
+    return gateway === undefined ? { error: 'uses the host network and no network of the proxy has a gateway to it' } : { ip: gateway }
+  }
   const usable = c.networks.filter((n) => n.ipAddress !== '')
   if (ctx.selfNetworkIds !== undefined) {
     const shared = usable.find((n) => ctx.selfNetworkIds?.has(n.id) === true)

@@ -197,9 +197,12 @@ export class DockerSource {
       if (this.#lastStateJson === '') throw err
       return
     }
+    // A proxy in the host network reaches every bridge address, as a proxy run on the host does.
+    const scoped = self?.networkMode === 'host' ? undefined : self
     const { state, problems } = buildDesiredState(containers, {
       selfId: self?.id,
-      selfNetworkIds: self === undefined ? undefined : new Set(self.networks.map((n) => n.id))
+      selfNetworkIds: scoped === undefined ? undefined : new Set(scoped.networks.map((n) => n.id)),
+      selfGateways: scoped?.networks.map((n) => n.gateway ?? '')
     })
     this.#reportProblems(problems)
     const json = JSON.stringify(state)

@@ -15,7 +15,7 @@ export class H2Request {
   readonly url: string
   readonly headers: IncomingHttpHeaders
   readonly rawHeaders: string[]
-  readonly socket: { remoteAddress: string | undefined }
+  readonly socket: { remoteAddress: string | undefined, localPort: number | undefined }
   readonly stream: ServerHttp2Stream
 
   constructor (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
@@ -24,7 +24,7 @@ export class H2Request {
     this.rawHeaders = rawHeaders
     this.method = headers[':method'] ?? 'GET'
     this.url = headers[':path'] ?? '/'
-    this.socket = { remoteAddress: stream.session?.socket?.remoteAddress }
+    this.socket = { remoteAddress: stream.session?.socket?.remoteAddress, localPort: stream.session?.socket?.localPort }
   }
 
   /** The request body is the stream's readable side. */

@@ -58,7 +58,8 @@ export class Reconciler {
       locations.push({ host: route.host, path: route.path, dest: route.dest, internalOnly: route.internalOnly, tls: route.tls, maxBodyBytes: route.maxBodyBytes, balancer })
       locationsByHost.set(route.host, locations)
     }
-    const hosts = [...locationsByHost].map(([host, locations]) => new HostRoutes(host, locations))
+    const portsByHost = new Map(state.routes.map((r) => [r.host, r.externalPorts]))
+    const hosts = [...locationsByHost].map(([host, locations]) => new HostRoutes(host, locations, portsByHost.get(host)))
     this.#store.swap(new RouteTable(hosts, this.#options.defaultHost))
 
     for (const [key, live] of this.#live) {

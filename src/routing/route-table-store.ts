@@ -4,6 +4,7 @@ import { RouteTable } from './route-table.js'
 export class RouteTableStore {
   #current: RouteTable = RouteTable.empty()
   #swaps = 0
+  readonly #swapped = new Set<(current: RouteTable) => void>()
 
   get current (): RouteTable { return this.#current }
   get swaps (): number { return this.#swaps }
@@ -13,6 +14,13 @@ export class RouteTableStore {
     const previous = this.#current
     this.#current = next
     this.#swaps++
+    for (const listener of this.#swapped) listener(next)
     return previous
+  }
+
+  /** Called after every swap with the new table (the proxy's extra listeners follow it). */
+  onTableSwapped (listener: (current: RouteTable) => void): () => void {
+    this.#swapped.add(listener)
+    return () => { this.#swapped.delete(listener) }
   }
 }

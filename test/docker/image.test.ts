@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
+import { connect as tlsConnect } from 'node:tls'
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -57,7 +58,7 @@ if (requireDocker(t)) {
     t.equal(body.version, 'in-image')
     t.equal(body.headers['x-forwarded-proto'], 'https')
     t.equal((await get(port, 'image.test')).status, 301, 'plain HTTP redirects to HTTPS (a certificate exists)')
-    t.equal((await get(port, 'isolated.test')).status, 503, 'an app on no shared network is not routed')
+    t.equal((await get(port, 'isolated.test')).status, 502, 'an app on no shared network gets no upstream: its host answers 502, as nginx-proxy')
 
     // proxyctl serve runs as node, not root, and still listens on 80 and 443 (the requests above
     // went through them). tini, PID 1, stays root: it only forwards signals and reaps.
@@ -105,9 +106,18 @@ if (requireDocker(t)) {
     const session = await h2Session(httpsPort, 'image.test')
     session.on('error', () => {})
     const goaway = new Promise<boolean>((resolve) => { session.once('goaway', () => { resolve(true) }); session.once('close', () => { resolve(false) }) })
+    // ...and with a WebSocket tunnel open (issue 10: an upgraded socket is no longer the server's,
+    // so it used to keep the process alive until SIGKILL, exit code 137).
+    const tunnel = tlsConnect({ port: httpsPort, host: '127.0.0.1', servername: 'image.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false })
+    tunnel.on('error', () => {})
+    tunnel.write('GET /ws HTTP/1.1\r\nHost: image.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n')
+    const switched = await new Promise<string>((resolve) => { tunnel.once('data', (c: Buffer) => { resolve(c.toString('latin1')) }) })
+    t.match(switched, /^HTTP\/1\.1 101 /, 'a wss:// tunnel is open through the proxy')
+    const tunnelClosed = new Promise<void>((resolve) => { tunnel.once('close', () => { resolve() }) })
     await docker('stop', '-t', '8', proxyName)
-    t.equal(await docker('inspect', '-f', '{{.State.ExitCode}}', proxyName), '0')
+    t.equal(await docker('inspect', '-f', '{{.State.ExitCode}}', proxyName), '0', 'exited by itself, not SIGKILLed')
     t.ok(await goaway, 'the open HTTP/2 session got GOAWAY')
+    await tunnelClosed
     session.destroy()
   })
 

@@ -77,13 +77,13 @@ t.test('table building from container descriptions', async (t) => {
   }
 })
 
-t.test('in a container, only apps on a shared network are routed, by that network address', async (t) => {
+t.test('in a container, only apps on a shared network get upstreams, by that network address; the others keep their host (502)', async (t) => {
   const multi = c('a', { VIRTUAL_HOST: 'x.com' }, {
     networks: [{ name: 'backend', id: 'netB', ipAddress: '10.1.0.5' }, { name: 'front', id: 'netF', ipAddress: '10.2.0.5' }]
   })
   const lonely = c('bb', { VIRTUAL_HOST: 'y.com' }, { networks: [{ name: 'other', id: 'netO', ipAddress: '10.3.0.5' }] })
   const r = buildDesiredState([multi, lonely, c('self', {}, { id: 'self' })], { selfId: 'self', selfNetworkIds: new Set(['netF']) })
-  t.same(r.state.routes.map((x) => [x.host, x.targets.map((y) => y.address)]), [['x.com', ['10.2.0.5']]])
+  t.same(r.state.routes.map((x) => [x.host, x.targets.map((y) => y.address)]), [['x.com', ['10.2.0.5']], ['y.com', []]])
   t.equal(r.problems.length, 1)
   t.match(r.problems[0]?.message, /shares no network/)
 })
