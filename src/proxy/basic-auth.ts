@@ -9,11 +9,12 @@ import { DEFAULT_AUTH_QUEUE, DEFAULT_AUTH_THREADS, HashPool, type VerifyResult }
 import { AuthThrottle, DEFAULT_AUTH_FAILURE_WINDOW_MS, DEFAULT_AUTH_MAX_FAILURES, DEFAULT_AUTH_TRACKED_CLIENTS } from './auth-throttle.js'
 import { decoyHash, parseHtpasswd } from './htpasswd.js'
 
-// Basic auth from nginx-proxy's /etc/nginx/htpasswd/<host> files (reloaded on change). Hashing
-// runs in worker threads (auth-pool.ts), so wrong passwords cannot stall other hosts' requests.
+// Basic auth from nginx-proxy's /etc/nginx/htpasswd files (reloaded on change), named as its
+// nginx.tmpl names them (see #fileFor). Hashing runs in worker threads (auth-pool.ts), so wrong
+// passwords cannot stall other hosts' requests.
 
 /**
- * 'open': the host has no htpasswd file. 'denied' → 401. 'throttled' → 429 and 'busy' → 503,
+ * 'open': neither the location nor its host has an htpasswd file. 'denied' → 401. 'throttled' → 429 and 'busy' → 503,
  * both with Retry-After: retryAfter(verdict, client).
  */
 export type AuthVerdict = 'open' | 'ok' | 'denied' | 'throttled' | 'busy'
@@ -51,6 +52,8 @@ export const DEFAULT_BASIC_AUTH_OPTIONS: BasicAuthOptions = {
 }
 
 interface HtpasswdFile { users: Map<string, string>, decoy: string | undefined }
+/** The file names that may protect one location, most specific first, and their realms. */
+interface FileNames { candidates: Array<{ name: string, realm: string }> }
 interface Credentials { user: string, password: string }
 
 const OPEN = Promise.resolve<AuthVerdict>('open')
@@ -65,6 +68,8 @@ export class BasicAuthStore {
   readonly #throttle: AuthThrottle
   readonly #failureWindowMs: number
   #files = new Map<string, HtpasswdFile>()
+  // (host, path) -> candidate file names. Keys come from the route table, not from requests.
+  readonly #names = new LRUCache<string, FileNames>({ max: 4096 })
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
   // Verified credentials -> the hash they matched, so bcrypt is paid once per credential. Keyed by
@@ -93,6 +98,9 @@ export class BasicAuthStore {
     }
     const next = new Map<string, HtpasswdFile>()
     for (const name of names) {
+      if (name.startsWith('~')) {
+        this.#log.warn({ file: join(this.dir, name) }, 'htpasswd file named like a regex: nginx-proxy 1.7+ ignores it and reads the SHA-1 of the regex instead; proxyctl honours both, rename it')
+      }
       try {
         const users = parseHtpasswd(await readFile(join(this.dir, name), 'utf8'))
         next.set(name.toLowerCase(), { users, decoy: decoyHash(users) })
@@ -105,6 +113,7 @@ export class BasicAuthStore {
   }
 
   watch (): void {
+    this.#watcher?.close()
     try {
       this.#watcher = watch(this.dir, () => {
         clearTimeout(this.#timer)
@@ -121,13 +130,15 @@ export class BasicAuthStore {
   }
 
   /**
-   * `client` is the address failures are counted against (the peer address). Answers without
-   * hashing (an already settled promise) when the host is open, the credentials are malformed or
-   * cached, or the client is throttled.
+   * `host` is the VIRTUAL_HOST entry as written (`~^re$` for a regex), `path` the location's
+   * VIRTUAL_PATH. `client` is the address failures are counted against (the peer address). Answers
+   * without hashing (an already settled promise) when the location is open, the credentials are
+   * malformed or cached, or the client is throttled.
    */
-  check (host: string, authorization: string | undefined, client: string): Promise<AuthVerdict> {
-    const file = this.#fileFor(host)
-    if (file === undefined) return OPEN
+  check (host: string, path: string, authorization: string | undefined, client: string): Promise<AuthVerdict> {
+    const found = this.#fileFor(host, path)
+    if (found === undefined) return OPEN
+    const { name, file } = found
     if (authorization === undefined || authorization === '') return DENIED
     const creds = parseBasicCredentials(authorization)
     if (creds === undefined) {
@@ -136,9 +147,14 @@ export class BasicAuthStore {
       return DENIED
     }
     const hash = file.users.get(creds.user)
-    const key = credentialKey(host, creds)
+    const key = credentialKey(name, creds)
     if (hash !== undefined && this.#verified.get(key) === hash) return OK
     return this.#verify(key, creds.password, hash, file.decoy, client)
+  }
+
+  /** The WWW-Authenticate realm of a 401 for this location: nginx-proxy's auth_basic text. */
+  realm (host: string, path: string): string {
+    return this.#fileFor(host, path)?.realm ?? `Restricted ${host}`
   }
 
   /** Seconds for the Retry-After header of a 'throttled' (429) or 'busy' (503) answer to `client`. */
@@ -156,10 +172,23 @@ export class BasicAuthStore {
 
   // Private
 
-  // nginx-proxy's naming: /etc/nginx/htpasswd/<VIRTUAL_HOST>. The only place that maps a host to
-  // its file, so a change of naming rules (per path, wildcard files) is made here alone.
-  #fileFor (host: string): HtpasswdFile | undefined {
-    return this.#files.get(host)
+  // nginx-proxy's nginx.tmpl ("location" template): <file> is the VIRTUAL_HOST, or for a regex host
+  // the SHA-1 (lower-case hex) of the entry with its '~'; `<file>_<SHA-1 of VIRTUAL_PATH>` wins over
+  // `<file>`, realm "Restricted <file><path>"; `<file>` alone: "Restricted <host>" ("Restricted
+  // access" for a regex). A regex's own name (read before 1.7) still protects it: failing closed.
+  #fileFor (host: string, path: string): { name: string, file: HtpasswdFile, realm: string } | undefined {
+    if (this.#files.size === 0) return undefined
+    const key = `${host}\n${path}`
+    let names = this.#names.get(key)
+    if (names === undefined) {
+      names = fileNames(host, path)
+      this.#names.set(key, names)
+    }
+    for (const { name, realm } of names.candidates) {
+      const file = this.#files.get(name)
+      if (file !== undefined) return { name, file, realm }
+    }
+    return undefined
   }
 
   async #verify (key: string, password: string, hash: string | undefined, decoy: string | undefined, client: string): Promise<AuthVerdict> {
@@ -210,6 +239,20 @@ export function parseBasicCredentials (authorization: string): Credentials | und
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
 }
 
-function credentialKey (host: string, { user, password }: Credentials): string {
-  return createHash('sha256').update(JSON.stringify([host, user, password])).digest('base64')
+function credentialKey (file: string, { user, password }: Credentials): string {
+  return createHash('sha256').update(JSON.stringify([file, user, password])).digest('base64')
+}
+
+const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex')
+
+function fileNames (host: string, path: string): FileNames {
+  const regex = host.startsWith('~')
+  const file = regex ? sha1(host) : host
+  const pathSum = sha1(path)
+  // File names are matched lower-cased (load() lower-cases them); the regex itself keeps its case.
+  const candidates = [{ name: `${file}_${pathSum}`, realm: `Restricted ${file}${path}` }]
+  if (regex) candidates.push({ name: `${host}_${pathSum}`.toLowerCase(), realm: `Restricted ${file}${path}` })
+  candidates.push({ name: file, realm: regex ? 'Restricted access' : `Restricted ${host}` })
+  if (regex) candidates.push({ name: host.toLowerCase(), realm: 'Restricted access' })
+  return { candidates }
 }
