@@ -119,6 +119,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     auth,
     vhost,
     htmlDir: options.htmlDir,
+    acme: { location: options.acmeChallenge, acceptUnknownHost: options.acmeAcceptUnknownHost },
     requestIds: options.requestIds,
     observer: {
       requestCompleted: (host, status, upstream, durationMs) => {
