@@ -25,11 +25,12 @@ if (requireDocker(t)) {
     await createNetwork(t, net)
     const port = await freePort()
     const httpsPort = await freePort()
-    // nginx-proxy's volumes: certificates, and an nginx-only vhost.d file that must only warn.
+    // nginx-proxy's volumes: certificates, and a vhost.d file: one directive proxyctl honours, one it
+    // warns about with its line.
     const nginxDir = mkdtempSync(join(tmpdir(), 'pxt-nginx-'))
     mkdirSync(join(nginxDir, 'certs'))
     mkdirSync(join(nginxDir, 'vhost.d'))
-    writeFileSync(join(nginxDir, 'vhost.d', 'image.test'), 'client_max_body_size 100m;\n')
+    writeFileSync(join(nginxDir, 'vhost.d', 'image.test'), 'client_max_body_size 100m;\nproxy_cache_valid 200 1m;\n')
     installCert(join(nginxDir, 'certs'), 'image.test', makeCert('image.test'))
     // A key as acme-companion writes it by default: root:root 0600, which uid 1000 cannot read.
     const asRoot = process.getuid?.() === 0
@@ -47,7 +48,7 @@ if (requireDocker(t)) {
       '-v', `${join(nginxDir, 'certs')}:/etc/nginx/certs:ro`, '-v', `${join(nginxDir, 'vhost.d')}:/etc/nginx/vhost.d:ro`, PROXY_IMAGE)
     t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
     const shared = uniqueName('shared')
-    await runApp(t, { name: shared, network: net, env: { VIRTUAL_HOST: 'image.test', APP_VERSION: 'in-image' } })
+    await runApp(t, { name: shared, network: net, env: { VIRTUAL_HOST: 'image.test,acme.test', APP_VERSION: 'in-image' } })
     const isolated = uniqueName('isolated')
     await runApp(t, { name: isolated, env: { VIRTUAL_HOST: 'isolated.test' } })
 
@@ -73,7 +74,7 @@ if (requireDocker(t)) {
       return stdout.includes(isolated) ? stdout : undefined
     }, { what: 'the isolated app logged' })
     t.match(logs, /shares no network with the proxy/)
-    t.match(logs, /vhost\.d\/image\.test is nginx configuration and is ignored/)
+    t.match(logs, /vhost\.d\/image\.test:2: \\"proxy_cache_valid\\" is not supported/, 'the directive proxyctl does not honour is named with its line')
     if (asRoot) {
       t.ok(logs.split('\n').some((l) => l.includes('Certificate pair skipped') && l.includes('acme.test.key') && l.includes('EACCES')), 'a root-only key is skipped with EACCES')
       t.not((await httpsGet(httpsPort, 'acme.test').catch(() => undefined))?.peerCN, 'acme.test')

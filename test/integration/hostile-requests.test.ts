@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { connect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,6 +63,23 @@ t.test('absolute-form: routed by the target host, sent upstream in origin-form w
   t.match(await rawRequest(h.port, 'TRACE / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 405 /, 'TRACE is 405, as nginx')
   t.equal(forwarded(up), 1, 'none of them reached the upstream')
   await stillServes(t, h)
+})
+
+t.test('PRI (the HTTP/2 preface method) over HTTP/1.1-on-TLS is a 400, never forwarded (fuzz seed 460550309)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pri-'))
+  installCert(dir, 'app.test', makeCert('app.test'))
+  const { h, up } = await setup(t, { certsDir: dir, tls: { defaultHttpsMethod: 'noredirect' } })
+  const reply = await new Promise<string>((resolve, reject) => {
+    const s = tlsConnect({ port: h.httpsPort, host: '127.0.0.1', servername: 'app.test', ALPNProtocols: ['http/1.1'], rejectUnauthorized: false }, () => {
+      s.write('PRI /\r\nHost: app.test\r\n\r\n') // no version: node's parser takes it as a request
+    })
+    let got = ''
+    s.on('data', (c: Buffer) => { got += c.toString('latin1') })
+    s.on('close', () => { resolve(got) })
+    s.on('error', reject)
+  })
+  t.match(reply, /^HTTP\/1\.1 400 [^]*x-proxyctl-error: PROXY_ERR_BAD_REQUEST/)
+  t.equal(forwarded(up), 0)
 })
 
 t.test('paths: dot-segments removed before the VIRTUAL_PATH match and VIRTUAL_DEST; climbing out or bad escapes are 400', async (t) => {
