@@ -1,5 +1,6 @@
 import type { DesiredState, RouteSpec, TargetSpec } from '../routing/desired-state.js'
 import type { ContainerInfo } from './container-info.js'
+import { KEEPALIVE_LABEL, LOADBALANCE_LABEL, firstLabelValue, parseKeepalive, parseLoadbalance } from './upstream-labels.js'
 import { parseContainer, type ExternalPorts } from './virtual-host.js'
 
 export interface BuildContext {
@@ -28,6 +29,8 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
   const problems: BuildProblem[] = []
   const routes = new Map<string, RouteSpec>()
   const hostPorts = new Map<string, { ports: ExternalPorts, from: string }>()
+  // Per host+path: the upstream labels its containers set (nginx-proxy applies one per location).
+  const upstreamLabels = new Map<string, { loadbalance: string[], keepalive: string[], first: ContainerInfo }>()
   const sorted = [...containers].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
   for (const c of sorted) {
     if (!c.running || c.id === ctx.selfId) continue
@@ -61,6 +64,10 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
         }
       }
       const existing = routes.get(`${entry.host}\u0000${entry.path}`)
+      const labels = upstreamLabels.get(`${entry.host}\u0000${entry.path}`) ?? { loadbalance: [], keepalive: [], first: c }
+      if (c.labels[LOADBALANCE_LABEL] !== undefined) labels.loadbalance.push(c.labels[LOADBALANCE_LABEL])
+      if (c.labels[KEEPALIVE_LABEL] !== undefined) labels.keepalive.push(c.labels[KEEPALIVE_LABEL])
+      upstreamLabels.set(`${entry.host}\u0000${entry.path}`, labels)
       if ('error' in address) {
         if (existing === undefined) routes.set(`${entry.host}\u0000${entry.path}`, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, tls, maxBodyBytes: entry.maxBodyBytes, targets: [] })
         continue
@@ -95,8 +102,31 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
   for (const route of routes.values()) {
     const ports = hostPorts.get(route.host)?.ports
     if (ports !== undefined) route.externalPorts = { http: ports.http, https: ports.https }
+    const labels = upstreamLabels.get(`${route.host}\u0000${route.path}`)
+    if (labels !== undefined) applyUpstreamLabels(route, labels, problems)
   }
   return { state: { routes: [...routes.values()] }, problems }
+}
+
+/** nginx-proxy's loadbalance and keepalive labels for one location (see upstream-labels.ts). */
+function applyUpstreamLabels (route: RouteSpec, labels: { loadbalance: string[], keepalive: string[], first: ContainerInfo }, problems: BuildProblem[]): void {
+  const warn = (message: string): void => { problems.push({ containerId: labels.first.id, containerName: labels.first.name, level: 'warn', message }) }
+  const where = `${route.host}${route.path}`
+  const lb = firstLabelValue(labels.loadbalance)
+  if (lb !== undefined) {
+    if (lb.conflict.length > 0) warn(`label ${LOADBALANCE_LABEL} differs between the containers of ${where}; using ${JSON.stringify(lb.value)} (the first in sort order, as nginx-proxy)`)
+    const parsed = parseLoadbalance(lb.value)
+    if ('warning' in parsed) warn(parsed.warning)
+    else if (parsed.balancing !== undefined) route.balancing = parsed.balancing
+  }
+  const ka = firstLabelValue(labels.keepalive)
+  if (ka !== undefined) {
+    if (ka.conflict.length > 0) warn(`label ${KEEPALIVE_LABEL} differs between the containers of ${where}; using ${JSON.stringify(ka.value)} (the first in sort order, as nginx-proxy)`)
+    const parsed = parseKeepalive(ka.value)
+    if ('warning' in parsed) warn(parsed.warning)
+    // Its own identity: a pool is built once per target, so a changed setting is a new target.
+    else if (!parsed.keepAlive) route.targets = route.targets.map((t) => ({ ...t, id: `${t.id}:close`, keepAlive: false }))
+  }
 }
 
 function pickAddress (c: ContainerInfo, ctx: BuildContext): { ip: string } | { error: string } {

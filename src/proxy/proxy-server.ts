@@ -407,7 +407,7 @@ export class ProxyServer {
       })
       if (requestId !== undefined) headers.push('X-Request-ID', requestId)
       if (upgrade !== undefined) {
-        target = loc.balancer.pick()
+        target = loc.balancer.pick(undefined, remote)
         if (target === undefined) {
           ({ status, code } = noTarget(loc))
           sendError(res, status, code, errorHeaders)
@@ -447,7 +447,7 @@ export class ProxyServer {
       let tried: Set<Target> | undefined
       let outcome: ForwardOutcome | undefined
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        target = loc.balancer.pick(tried)
+        target = loc.balancer.pick(tried, remote)
         if (target === undefined) break
         outcome = await forwardHttp(req, res, target, fwd)
         if (outcome.kind !== 'retry') break

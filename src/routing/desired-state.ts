@@ -1,4 +1,5 @@
 import type { HealthCheckOptions } from '../config/options.js'
+import type { LoadBalancing } from './load-balancer.js'
 
 // What a provider (Docker today, Swarm next) says should route where. Pure data: no sockets,
 // no runtime health. Providers build it; only routing/reconciler consumes it.
@@ -18,6 +19,8 @@ export interface TargetSpec {
   health: HealthCheckOptions
   /** Health reported by the runtime itself (Docker HEALTHCHECK); 'none' when it has none. */
   externalHealth: ExternalHealth
+  /** false: a connection per request, `Connection: close` (nginx-proxy's keepalive label `disabled`). */
+  keepAlive?: boolean | undefined
 }
 
 export type HttpsMethod = 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
@@ -57,6 +60,8 @@ export interface RouteSpec {
    * on these instead of the proxy's ports. Unset: the proxy's. The same for every path of a host.
    */
   externalPorts?: { http?: number | undefined, https?: number | undefined }
+  /** From nginx-proxy's loadbalance label; unset: the proxy-wide --balancing. */
+  balancing?: LoadBalancing | undefined
   /** Empty when no container of the route is reachable: the host stays and answers 502 (nginx-proxy). */
   targets: TargetSpec[]
 }

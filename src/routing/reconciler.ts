@@ -53,7 +53,7 @@ export class Reconciler {
     const locationsByHost = new Map<string, Location[]>()
     for (const route of state.routes) {
       const targets = route.targets.map((spec) => this.#ensureTarget(spec, seen, hostHeaders.get(spec.id) ?? spec.address))
-      const balancer = new LoadBalancer(targets, this.#options.balancing)
+      const balancer = new LoadBalancer(targets, route.balancing ?? this.#options.balancing)
       const locations = locationsByHost.get(route.host) ?? []
       locations.push({ host: route.host, path: route.path, dest: route.dest, internalOnly: route.internalOnly, tls: route.tls, maxBodyBytes: route.maxBodyBytes, balancer })
       locationsByHost.set(route.host, locations)

@@ -65,7 +65,8 @@ export class Target {
       headersTimeout: pool.responseTimeoutMs,
       bodyTimeout: pool.responseTimeoutMs,
       keepAliveTimeout: 4_000,
-      pipelining: 1,
+      // 0: `Connection: close` and a connection per request (undici's way to turn keep-alive off).
+      pipelining: spec.keepAlive === false ? 0 : 1,
       connections: pool.maxConnections ?? null
     })
   }
