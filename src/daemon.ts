@@ -121,6 +121,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     htmlDir: options.htmlDir,
     acme: { location: options.acmeChallenge, acceptUnknownHost: options.acmeAcceptUnknownHost },
     requestIds: options.requestIds,
+    proxyProtocol: options.proxyProtocol,
     observer: {
       requestCompleted: (host, status, upstream, durationMs) => {
         traffic.requestCompleted(host, status)

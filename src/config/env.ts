@@ -35,7 +35,10 @@ const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: strin
   ['WEBSOCKET_IDLE_TIMEOUT', 'websocketIdleTimeoutMs', parseDurationMs],
   ['UPSTREAM_CONNECT_TIMEOUT', 'upstreamConnectTimeoutMs', parseDurationMs],
   ['UPSTREAM_RESPONSE_TIMEOUT', 'upstreamResponseTimeoutMs', parseDurationMs],
-  ['UPSTREAM_MAX_CONNECTIONS', 'upstreamMaxConnections', parsePositiveInt]
+  ['UPSTREAM_MAX_CONNECTIONS', 'upstreamMaxConnections', parsePositiveInt],
+  ['ENABLE_PROXY_PROTOCOL', 'proxyProtocol', parseBoolean],
+  ['ENABLE_HTTP2', 'enableHttp2', parseBoolean],
+  ['ENABLE_IPV6', 'enableIpv6', parseBoolean]
 ]
 
 export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptions> {

@@ -80,6 +80,12 @@ export interface ServeOptions {
   metrics: boolean
   /** Container id of the proxy itself when it runs in Docker (network scoping); detected when unset. */
   selfContainerId: string | undefined
+  /** ENABLE_PROXY_PROTOCOL: every connection starts with a PROXY v1/v2 header (nginx-proxy: false). */
+  proxyProtocol: boolean
+  /** ENABLE_HTTP2: offer h2 by ALPN on HTTPS (nginx-proxy: true); the http2.enable label overrides it per host. */
+  enableHttp2: boolean
+  /** ENABLE_IPV6: listen on [::] as well as on `host` (nginx-proxy: false). */
+  enableIpv6: boolean
 }
 
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
@@ -117,7 +123,10 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   metricsListen: undefined,
   requestIds: true,
   metrics: true,
-  selfContainerId: undefined
+  selfContainerId: undefined,
+  proxyProtocol: false,
+  enableHttp2: true,
+  enableIpv6: false
 }
 
 export interface HealthCheckOptions {

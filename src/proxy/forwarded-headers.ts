@@ -19,6 +19,8 @@ export interface ForwardContext {
   upgrade: boolean
   /** An absolute-form target's authority: it replaces Host (RFC 9112 §3.2.2). */
   authority?: string | undefined
+  /** ENABLE_PROXY_PROTOCOL: remoteAddress is the PROXY header's, and X-Forwarded-For is that alone (nginx-proxy's $proxy_protocol_addr). */
+  proxyProtocol?: boolean | undefined
 }
 
 /** Names listed in a Connection header are hop-by-hop too (RFC 9110 §7.6.1). */
@@ -60,7 +62,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, ctx: ForwardContex
   const remote = ctx.remoteAddress
   const trust = ctx.trustDownstreamProxy
   const first = (v: string | string[] | undefined): string | undefined => Array.isArray(v) ? v[0] : v
-  const incomingFor = trust ? h['x-forwarded-for'] : undefined
+  const incomingFor = trust && ctx.proxyProtocol !== true ? h['x-forwarded-for'] : undefined
   const proto = (trust ? first(h['x-forwarded-proto']) : undefined) ?? ctx.scheme
   out.push(
     'X-Real-IP', remote,

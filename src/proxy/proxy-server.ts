@@ -24,6 +24,7 @@ import { forwardHttp, type ForwardOutcome } from './forward-http.js'
 import { H2Request, H2Response } from './h2-exchange.js'
 import { RawResponse, UpgradeForwarder } from './forward-upgrade.js'
 import { ListenerManager } from './listener-manager.js'
+import { adoptParentPeer, readProxyHeader } from './proxy-protocol-socket.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
 import { RequestRouter, alwaysHeaders, type AccessCheck, type AcmeOptions, type Scheme } from './request-router.js'
@@ -63,6 +64,8 @@ export interface ProxyServerOptions {
   /** X-Request-ID: passed through when present, generated when absent (default on). */
   requestIds?: boolean
   observer?: RequestObserver | undefined
+  /** ENABLE_PROXY_PROTOCOL: every connection starts with a PROXY v1/v2 header naming the client (nginx `listen ... proxy_protocol`). */
+  proxyProtocol?: boolean | undefined
 }
 
 /** Told about every answered request (metrics, traffic stats); `host` is the matched route's host. */
@@ -152,6 +155,7 @@ export class ProxyServer {
       accept: (scheme, socket) => { (scheme === 'https' ? this.#https : this.#http)?.emit('connection', socket) }
     }, log)
     this.#listenHttp1(this.#http, 'http', limits)
+    if (options.proxyProtocol === true) this.#readProxyHeaders(this.#http)
     if (tls !== undefined) {
       const contextFor = (servername: string, localPort: number | undefined): SecureContext | undefined => this.#contextFor(servername, tls.certs, localPort)
       this.#https = createSecureServer({
@@ -169,6 +173,11 @@ export class ProxyServer {
         }
       })
       this.#screenHandshakes(this.#https, tls.certs, options.requestHeadersTimeoutMs)
+      if (options.proxyProtocol === true) {
+        this.#readProxyHeaders(this.#https)
+        // Before http2's own listener makes the session: the TLS socket answers with the PROXY peer.
+        this.#https.prependListener('secureConnection', adoptParentPeer)
+      }
       // HTTP/1.1 over TLS (ALPN http/1.1, or none) arrives as 'request'. Adding that listener makes
       // Node put its HTTP/2 compatibility layer on 'stream' as well; it is taken off again, and
       // HTTP/2 streams come to #handle as H2Request/H2Response (see h2-exchange.ts for why).
@@ -307,6 +316,23 @@ export class ProxyServer {
     })
   }
 
+  /**
+   * ENABLE_PROXY_PROTOCOL: the PROXY header is read before the server's own 'connection' listener
+   * (node:http's parser, or the ClientHello screen) sees a byte; connections without one are closed.
+   */
+  #readProxyHeaders (server: Server | Http2SecureServer): void {
+    const listeners = server.listeners('connection') as Array<(socket: Socket) => void>
+    if (listeners.length !== 1) throw new Error('unexpected server connection listeners')
+    const next = listeners[0]!
+    server.removeAllListeners('connection')
+    server.on('connection', (socket: Socket) => {
+      readProxyHeader(socket, this.#options.requestHeadersTimeoutMs, (s) => {
+        next.call(server, s)
+        s.resume()
+      }, (reason) => { this.#log.debug({ reason, remote: socket.remoteAddress }, 'Connection without a valid PROXY protocol header closed') })
+    })
+  }
+
   /** What both listeners do for HTTP/1.1: upgrades, CONNECT, Expect, connection limits. */
   #listenHttp1 (server: Server | Http2SecureServer, scheme: Scheme, limits: ProxyLimits): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#handleRawSocket(req, socket, head, scheme) })
@@ -403,7 +429,8 @@ export class ProxyServer {
         serverPort: localPort ?? (scheme === 'https' ? this.#httpsPort : this.#port),
         trustDownstreamProxy: this.#options.trustDownstreamProxy,
         upgrade: upgrade !== undefined,
-        authority: decision.authority
+        authority: decision.authority,
+        proxyProtocol: this.#options.proxyProtocol
       })
       if (requestId !== undefined) headers.push('X-Request-ID', requestId)
       if (upgrade !== undefined) {
