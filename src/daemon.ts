@@ -30,6 +30,7 @@ export interface Daemon {
 export async function startDaemon (options: ServeOptions, root: Logger): Promise<Daemon> {
   const log = root.child({ component: 'daemon' })
   const endpoint = connectEngine()
+  for (const w of endpoint.warnings) log.warn({ docker: endpoint.describe }, w)
   await pingEngine(endpoint)
 
   const store = new RouteTableStore()
@@ -67,7 +68,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   // Check what is already running before the listener opens: a proxy restart must not 503 healthy apps.
   await reconciler.probeAll(options.bootHealthWaitMs)
 
-  for (const w of nginxOnlyWarnings(options.nginxRoot)) log.warn({ file: w.file }, w.message)
+  for (const w of nginxOnlyWarnings(options.nginxRoot, options.htmlDir)) log.warn({ file: w.file }, w.message)
   for (const w of nginxOnlyEnvWarnings(process.env)) log.warn({ setting: w.setting }, w.message)
   const certs = new CertificateStore(join(options.nginxRoot, 'certs'), root.child({ component: 'tls' }))
   const auth = new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' }))

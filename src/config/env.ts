@@ -19,6 +19,8 @@ const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: strin
   ['PROXYCTL_LISTEN_HOST', 'host', (v) => v],
   ['DEFAULT_HOST', 'defaultHost', (v, n) => validatedDefaultHost(v, n)],
   ['TRUST_DOWNSTREAM_PROXY', 'trustDownstreamProxy', parseBoolean],
+  // nginx-proxy's name first, so proxyctl's own ACCESS_LOG wins when both are set.
+  ['DISABLE_ACCESS_LOGS', 'accessLog', (v, n) => !parseBoolean(v, n)],
   ['ACCESS_LOG', 'accessLog', parseBoolean],
   ['PROXYCTL_ADMIN_SOCKET', 'adminSocket', (v) => v],
   ['DRAIN_TIMEOUT', 'drainTimeoutMs', parseDurationMs],

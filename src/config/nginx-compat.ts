@@ -5,7 +5,7 @@ import { join } from 'node:path'
  * nginx-only files a user of nginx-proxy may still mount: never an error, but say what proxyctl
  * does instead, naming the file.
  */
-export function nginxOnlyWarnings (nginxRoot: string): Array<{ file: string, message: string }> {
+export function nginxOnlyWarnings (nginxRoot: string, htmlDir?: string): Array<{ file: string, message: string }> {
   const out: Array<{ file: string, message: string }> = []
   const list = (dir: string): string[] => {
     try { return statSync(dir).isDirectory() ? readdirSync(dir) : [] } catch { return [] }
@@ -19,6 +19,18 @@ export function nginxOnlyWarnings (nginxRoot: string): Array<{ file: string, mes
     const file = join(nginxRoot, 'conf.d', f)
     out.push({ file, message: `${file} is nginx configuration and is ignored: proxyctl has no nginx; see README "How it differs from nginx-proxy"` })
   }
+  for (const f of list(join(nginxRoot, 'toplevel.conf.d')).filter((n) => n.endsWith('.conf'))) {
+    const file = join(nginxRoot, 'toplevel.conf.d', f)
+    out.push({ file, message: `${file} is ignored: proxyctl has no nginx stream module (TCP/UDP proxying); it proxies HTTP only` })
+  }
+  const dhparams = [join(nginxRoot, 'dhparam', 'dhparam.pem'), ...list(join(nginxRoot, 'certs')).filter((n) => n.endsWith('.dhparam.pem')).map((n) => join(nginxRoot, 'certs', n))]
+  for (const file of dhparams.filter((f) => existsSync(f))) {
+    out.push({ file, message: `${file} is not read: proxyctl's TLS (Node/OpenSSL) uses ECDHE and OpenSSL's built-in RFC 7919 groups, no custom Diffie-Hellman parameters` })
+  }
+  const errorPage = htmlDir === undefined ? undefined : join(htmlDir, 'errors', '50x.html')
+  if (errorPage !== undefined && existsSync(errorPage)) {
+    out.push({ file: errorPage, message: `${errorPage} is not used yet: proxyctl's own 503 for unknown hosts (nginx-proxy's fallback server, which serves this page) is a short text body` })
+  }
   return out
 }
 
@@ -29,5 +41,24 @@ export function nginxOnlyEnvWarnings (env: NodeJS.ProcessEnv): Array<{ setting: 
   if (policy !== undefined && policy !== '' && policy !== 'Mozilla-Intermediate') {
     out.push({ setting: 'SSL_POLICY', message: `SSL_POLICY=${policy} is not supported: proxyctl uses nginx-proxy's default, Mozilla-Intermediate (TLS 1.2 and 1.3, AEAD suites, the client's order)` })
   }
+  const set = (name: string): string | undefined => { const v = env[name]?.trim(); return v === undefined || v === '' ? undefined : v }
+  const isTrue = (name: string): boolean => /^(1|t|true|yes|on)$/i.test(set(name) ?? '')
+  const warn = (setting: string, message: string): void => { out.push({ setting, message: `${setting}=${set(setting) ?? ''} ${message}` }) }
+  for (const name of ['LOG_FORMAT', 'LOG_FORMAT_ESCAPE']) {
+    if (set(name) !== undefined) warn(name, 'is not read: proxyctl\'s access log is always one JSON line per request with fixed keys (README "Forwarding"); LOG_JSON needs nothing')
+  }
+  const root = set('DEFAULT_ROOT')
+  if (root !== undefined && root !== '404') {
+    warn('DEFAULT_ROOT', 'is not followed yet: a path no VIRTUAL_PATH of a host matches is answered 404')
+  }
+  if (isTrue('DEBUG_ENDPOINT')) warn('DEBUG_ENDPOINT', 'is not served: proxyctl has no /nginx-proxy-debug location; `proxyctl status --json` and the admin API show each host\'s routing')
+  if (set('DHPARAM_BITS') !== undefined || isTrue('DHPARAM_SKIP')) warn(set('DHPARAM_BITS') !== undefined ? 'DHPARAM_BITS' : 'DHPARAM_SKIP', 'has no effect: proxyctl\'s TLS (Node/OpenSSL) uses ECDHE and OpenSSL\'s built-in RFC 7919 groups, no Diffie-Hellman parameter file')
+  if (isTrue('PREFER_IPV6_NETWORK')) warn('PREFER_IPV6_NETWORK', 'is not followed yet: proxyctl reaches containers at their IPv4 address on a shared network')
+  const notApplicable: Record<string, string> = {
+    RESOLVERS: 'is not applicable: upstream addresses come from Docker, proxyctl resolves no names',
+    SHA1_UPSTREAM_NAME: 'is not applicable: it names nginx upstream blocks, which proxyctl has none of',
+    NGINX_CONTAINER_LABEL: 'is not applicable: it is for docker-gen in a separate-containers setup; proxyctl is one container'
+  }
+  for (const [name, message] of Object.entries(notApplicable)) if (set(name) !== undefined) warn(name, message)
   return out
 }

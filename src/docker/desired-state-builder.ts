@@ -1,6 +1,6 @@
 import type { DesiredState, RouteSpec, TargetSpec } from '../routing/desired-state.js'
 import type { ContainerInfo } from './container-info.js'
-import { KEEPALIVE_LABEL, LOADBALANCE_LABEL, firstLabelValue, parseKeepalive, parseLoadbalance } from './upstream-labels.js'
+import { DEBUG_ENDPOINT_LABEL, KEEPALIVE_LABEL, LOADBALANCE_LABEL, firstLabelValue, parseKeepalive, parseLoadbalance } from './upstream-labels.js'
 import { parseContainer, type ExternalPorts } from './virtual-host.js'
 
 export interface BuildContext {
@@ -44,6 +44,9 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
       continue
     }
     for (const w of parsed.routes.warnings) report('warn', w)
+    if (/^(1|t|true|yes|on)$/i.test(c.labels[DEBUG_ENDPOINT_LABEL]?.trim() ?? '')) {
+      report('warn', `label ${DEBUG_ENDPOINT_LABEL}: /nginx-proxy-debug is not served; \`proxyctl status --json\` shows the host's routing`)
+    }
     if (c.networkMode === 'host' && (c.env.VIRTUAL_PORT ?? '').trim() === '' && (c.env.VIRTUAL_HOST_MULTIPORTS ?? '').trim() === '') {
       report('warn', `uses the host network without VIRTUAL_PORT; port ${parsed.routes.entries[0]?.port ?? 80} assumed`)
     }

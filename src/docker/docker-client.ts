@@ -1,7 +1,8 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
-import { hostname } from 'node:os'
-import { DockerUnavailableError } from '../errors.js'
-import { EngineApi } from './engine-api.js'
+import { homedir, hostname } from 'node:os'
+import { join } from 'node:path'
+import { DockerUnavailableError, InvalidOptionError } from '../errors.js'
+import { EngineApi, type EngineApiOptions } from './engine-api.js'
 
 export const DEFAULT_SOCKET_PATHS = ['/var/run/docker.sock', '/tmp/docker.sock'] as const
 
@@ -41,10 +42,68 @@ function fromSocket (path: string, tried: string[]): DockerLocation {
   return { target: { socketPath: path }, describe: path }
 }
 
-/** The proxy's client: the Engine API over undici (see engine-api.ts). */
-export function connectEngine (env: NodeJS.ProcessEnv = process.env): { api: EngineApi, describe: string } {
+/** The proxy's client: the Engine API over undici (see engine-api.ts). `warnings` are for the start log. */
+export function connectEngine (env: NodeJS.ProcessEnv = process.env): { api: EngineApi, describe: string, warnings: string[] } {
   const { target, describe } = locateDocker(env)
-  return { api: new EngineApi('socketPath' in target ? target : { origin: `${target.protocol}://${target.host}:${target.port}` }), describe }
+  const warnings: string[] = []
+  const options: EngineApiOptions = { containerFilters: parseContainerFilters(env.DOCKER_CONTAINER_FILTERS) }
+  let origin = 'socketPath' in target ? undefined : `${target.protocol}://${target.host}:${target.port}`
+  if (tlsVerify(env)) {
+    if (origin === undefined) {
+      warnings.push(`DOCKER_TLS_VERIFY is for a tcp:// DOCKER_HOST; ${describe} is a Unix socket, used as it is`)
+    } else {
+      const tls = dockerTlsFiles(env)
+      const missing = tls.missing
+      if (missing !== undefined) {
+        warnings.push(`DOCKER_TLS_VERIFY is set but ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing; connecting to ${describe} over TLS without ${missing.length === 1 ? 'it' : 'them'}`)
+      }
+      options.tls = tls.options
+      origin = origin.replace(/^http:/, 'https:')
+    }
+  }
+  return { api: new EngineApi(origin === undefined ? target as { socketPath: string } : { origin }, options), describe, warnings }
+}
+
+/**
+ * docker-gen's DOCKER_CONTAINER_FILTERS: comma-separated `key=value` filters (Docker's
+ * `ps --filter` keys); one key given twice keeps both values, as its -container-filter flag.
+ */
+export function parseContainerFilters (text: string | undefined): Record<string, string[]> | undefined {
+  if (text === undefined || text.trim() === '') return undefined
+  const filters: Record<string, string[]> = {}
+  for (const raw of text.split(',')) {
+    const item = raw.trim()
+    if (item === '') continue
+    const eq = item.indexOf('=')
+    if (eq <= 0) throw new InvalidOptionError(`DOCKER_CONTAINER_FILTERS: ${JSON.stringify(item)} is not key=value`)
+    ;(filters[item.slice(0, eq)] ??= []).push(item.slice(eq + 1))
+  }
+  return filters
+}
+
+/** The Docker CLI's rule: any non-empty DOCKER_TLS_VERIFY turns verification on ("0"/"false" too, there); here those two mean off. */
+function tlsVerify (env: NodeJS.ProcessEnv): boolean {
+  const v = env.DOCKER_TLS_VERIFY?.trim().toLowerCase() ?? ''
+  return v !== '' && v !== '0' && v !== 'false'
+}
+
+/**
+ * ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH (default ~/.docker), as the Docker CLI and
+ * docker-gen read them, as undici connect options. The server is verified against ca.pem (else
+ * the system CAs); `missing` names the files that could not be read.
+ */
+export function dockerTlsFiles (env: NodeJS.ProcessEnv): { options: NonNullable<EngineApiOptions['tls']>, missing?: string[] } {
+  const dir = env.DOCKER_CERT_PATH?.trim() || join(homedir(), '.docker')
+  const options: NonNullable<EngineApiOptions['tls']> = {}
+  const missing: string[] = []
+  for (const [file, key] of [['ca.pem', 'ca'], ['cert.pem', 'cert'], ['key.pem', 'key']] as const) {
+    try {
+      options[key] = readFileSync(join(dir, file))
+    } catch {
+      missing.push(join(dir, file))
+    }
+  }
+  return missing.length === 0 ? { options } : { options, missing }
 }
 
 /** One ping for either client: an engine that does not answer is a DockerUnavailableError naming it. */

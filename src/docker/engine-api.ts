@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import type { ConnectionOptions } from 'node:tls'
 import { Client, Pool } from 'undici'
 import type { ContainerInspect } from './container-info.js'
 
@@ -18,18 +19,32 @@ export class EngineApiError extends Error {
 
 export interface ContainerSummary { Id: string }
 
+export interface EngineApiOptions {
+  /** docker-gen's DOCKER_CONTAINER_FILTERS: `filters` of the container list (Docker's `ps --filter`). */
+  containerFilters?: Record<string, string[]> | undefined
+  /** Client certificate and CA for a TLS-protected tcp:// engine (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). */
+  tls?: Pick<ConnectionOptions, 'ca' | 'cert' | 'key'> | undefined
+}
+
 export class EngineApi {
   readonly #connect: () => Client
   /** Short calls; a burst of inspects after a re-list runs a few at a time. */
   readonly #pool: Pool
   readonly #streams = new Set<Client>()
+  readonly #listPath: string
 
-  /** `socketPath` for a Unix socket, else `origin` (http://host:port). */
-  constructor (target: { socketPath: string } | { origin: string }) {
+  /** `socketPath` for a Unix socket, else `origin` (http://host:port, https:// with `options.tls`). */
+  constructor (target: { socketPath: string } | { origin: string }, options: EngineApiOptions = {}) {
     const origin = 'socketPath' in target ? 'http://docker' : target.origin
     const socketPath = 'socketPath' in target ? target.socketPath : undefined
-    this.#connect = () => new Client(origin, socketPath !== undefined ? { socketPath } : {})
-    this.#pool = new Pool(origin, { connections: 4, ...(socketPath !== undefined ? { socketPath } : {}) })
+    const connect = { ...(socketPath !== undefined ? { socketPath } : {}), ...(options.tls !== undefined ? { connect: { ...options.tls } } : {}) }
+    this.#connect = () => new Client(origin, connect)
+    this.#pool = new Pool(origin, { connections: 4, ...connect })
+    const filters = options.containerFilters
+    // docker-gen lists with all=true and its filters (status=running unless a status filter is given).
+    this.#listPath = filters === undefined || Object.keys(filters).length === 0
+      ? '/containers/json'
+      : `/containers/json?all=${filters.status !== undefined ? 1 : 0}&filters=${encodeURIComponent(JSON.stringify(filters))}`
   }
 
   async ping (): Promise<void> {
@@ -37,7 +52,7 @@ export class EngineApi {
   }
 
   async listContainers (): Promise<ContainerSummary[]> {
-    return await this.#get('/containers/json') as ContainerSummary[]
+    return await this.#get(this.#listPath) as ContainerSummary[]
   }
 
   async inspectContainer (id: string): Promise<ContainerInspect> {
