@@ -1,5 +1,5 @@
 import { closeAdminServer, createAdminServer, listenOnSocket } from './admin/admin-server.js'
-import { DEFAULT_LONG_LIVED_GRACE_MS, type ServeOptions } from './config/options.js'
+import { DEFAULT_LONG_LIVED_GRACE_MS, listenHost, type ServeOptions } from './config/options.js'
 import { join } from 'node:path'
 import { nginxOnlyEnvWarnings, nginxOnlyWarnings } from './config/nginx-compat.js'
 import { connectEngine, pingEngine } from './docker/docker-client.js'
@@ -91,7 +91,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   }, root.child({ component: 'admin' }))
 
   const proxy = new ProxyServer(store, {
-    host: options.host,
+    host: listenHost(options),
     port: options.port,
     trustDownstreamProxy: options.trustDownstreamProxy,
     accessLog: options.accessLog,
@@ -115,7 +115,8 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
           defaultHsts: options.defaultHsts,
           trustDefaultCert: options.trustDefaultCert,
           enableHttpOnMissingCert: options.enableHttpOnMissingCert,
-          nonGetRedirect: options.nonGetRedirect
+          nonGetRedirect: options.nonGetRedirect,
+          enableHttp2: options.enableHttp2
         },
     auth,
     vhost,
@@ -152,7 +153,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     log.info({ metrics: `${host}:${metricsPort}` }, 'Metrics listening')
   }
   const ready = reconciler.targets().filter((t) => t.routable).length
-  log.info({ port, httpsPort, host: options.host, adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')
+  log.info({ port, httpsPort, host: listenHost(options), adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')
 
   let stopping: Promise<void> | undefined
   return {

@@ -31,12 +31,22 @@ export function nginxOnlyWarnings (nginxRoot: string, htmlDir?: string): Array<{
   if (errorPage !== undefined && existsSync(errorPage)) {
     out.push({ file: errorPage, message: `${errorPage} is not used yet: proxyctl's own 503 for unknown hosts (nginx-proxy's fallback server, which serves this page) is a short text body` })
   }
+  // Mutual TLS (nginx-proxy: ssl_client_certificate + ssl_verify_client) is not implemented; the
+  // hosts these files cover refuse HTTPS handshakes (tls/host-tls.ts) rather than serve unverified.
+  for (const f of list(join(nginxRoot, 'certs')).filter((n) => n === 'ca.crt' || n.endsWith('.ca.crt') || n.endsWith('.crl.pem'))) {
+    const file = join(nginxRoot, 'certs', f)
+    out.push({ file, message: `${file}: mutual TLS (client certificates) is not supported; hosts it would apply to (ssl_verify_client not off) refuse HTTPS handshakes rather than being served without client verification` })
+  }
   return out
 }
 
 /** nginx-proxy settings of the proxy container that proxyctl does not follow: said, never silently. */
 export function nginxOnlyEnvWarnings (env: NodeJS.ProcessEnv): Array<{ setting: string, message: string }> {
   const out: Array<{ setting: string, message: string }> = []
+  const http3 = env.ENABLE_HTTP3?.trim().toLowerCase()
+  if (http3 !== undefined && ['1', 't', 'true', 'yes', 'on'].includes(http3)) {
+    out.push({ setting: 'ENABLE_HTTP3', message: 'ENABLE_HTTP3 is not supported: proxyctl has no HTTP/3 (QUIC) listener; HTTPS is served over HTTP/2 and HTTP/1.1 on TCP' })
+  }
   const policy = env.SSL_POLICY?.trim()
   if (policy !== undefined && policy !== '' && policy !== 'Mozilla-Intermediate') {
     out.push({ setting: 'SSL_POLICY', message: `SSL_POLICY=${policy} is not supported: proxyctl uses nginx-proxy's default, Mozilla-Intermediate (TLS 1.2 and 1.3, AEAD suites, the client's order)` })

@@ -129,6 +129,15 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   enableIpv6: false
 }
 
+/**
+ * The address the public listeners bind. ENABLE_IPV6 (nginx-proxy's extra `listen [::]:80`) turns
+ * the default 0.0.0.0 into ::, which on Linux and macOS accepts IPv4 as well (dual-stack, IPv4 peers
+ * shown as ::ffff:a.b.c.d); an explicit PROXYCTL_LISTEN_HOST is kept as given.
+ */
+export function listenHost (options: Pick<ServeOptions, 'host' | 'enableIpv6'>): string {
+  return options.enableIpv6 && options.host === DEFAULT_SERVE_OPTIONS.host ? '::' : options.host
+}
+
 export interface HealthCheckOptions {
   path: string
   /** true when the path came from a label: then only 2xx/3xx pass; the default path passes on < 500. */

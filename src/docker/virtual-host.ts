@@ -304,14 +304,17 @@ export function parseHealthLabels (labels: Record<string, string>, warnings: str
 
 export const TRUST_DEFAULT_CERT_LABEL = 'com.github.nginx-proxy.nginx-proxy.trust-default-cert'
 export const NON_GET_REDIRECT_LABEL = 'com.github.nginx-proxy.nginx-proxy.non-get-redirect'
+export const HTTP2_ENABLE_LABEL = 'com.github.nginx-proxy.nginx-proxy.http2.enable'
+export const HTTP3_ENABLE_LABEL = 'com.github.nginx-proxy.nginx-proxy.http3.enable'
+export const SSL_VERIFY_CLIENT_LABEL = 'com.github.nginx-proxy.nginx-proxy.ssl_verify_client'
 
 /**
  * nginx-proxy's per-container overrides of TRUST_DEFAULT_CERT (label), ENABLE_HTTP_ON_MISSING_CERT
  * (env) and NON_GET_REDIRECT (label). Only set keys are returned; an invalid value is a warning
  * and the proxy's value applies.
  */
-function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect'> {
-  const out: Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect'> = {}
+function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient'> {
+  const out: Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient'> = {}
   const bool = (value: string | undefined, what: string): boolean | undefined => {
     if (value === undefined || value.trim() === '') return undefined
     try {
@@ -330,6 +333,18 @@ function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsS
     if (redirect === '301' || redirect === '307' || redirect === '308') out.nonGetRedirect = Number(redirect) as 301 | 307 | 308
     else warnings.push(`label ${NON_GET_REDIRECT_LABEL}: ${JSON.stringify(redirect)} must be 301, 307 or 308; using the proxy's value`)
   }
+  const http2 = bool(c.labels[HTTP2_ENABLE_LABEL], `label ${HTTP2_ENABLE_LABEL}`)
+  if (http2 !== undefined) out.http2 = http2
+  if ((c.labels[HTTP3_ENABLE_LABEL]?.trim() ?? '') !== '') warnings.push(`label ${HTTP3_ENABLE_LABEL} is not supported: proxyctl has no HTTP/3 (QUIC) listener; HTTPS is served over HTTP/2 and HTTP/1.1`)
+  // Mutual TLS is not implemented: a host whose CA file would turn it on refuses TLS handshakes
+  // (host-tls.ts) rather than being served without client verification.
+  const verify = c.labels[SSL_VERIFY_CLIENT_LABEL]?.trim()
+  if (verify !== undefined && verify !== '') {
+    out.sslVerifyClient = verify
+    if (verify !== 'off') warnings.push(`label ${SSL_VERIFY_CLIENT_LABEL}=${verify}: mutual TLS is not supported; with a client CA (certs/<host>.ca.crt or certs/ca.crt) the host refuses HTTPS handshakes instead of serving without client verification`)
+  }
+  const policy = c.env.SSL_POLICY?.trim()
+  if (policy !== undefined && policy !== '') warnings.push(`SSL_POLICY=${policy} on a container is not supported: the proxy's SSL_POLICY applies to every host`)
   return out
 }
 

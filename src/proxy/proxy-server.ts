@@ -11,7 +11,7 @@ import {
 import { InvalidOptionError, errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { HttpsMethod } from '../routing/desired-state.js'
-import type { Location } from '../routing/route-table.js'
+import type { HostRoutes, Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
 import type { CertificateStore } from '../tls/certificate-store.js'
@@ -40,6 +40,8 @@ export interface TlsOptions {
   trustDefaultCert?: boolean | undefined
   enableHttpOnMissingCert?: boolean | undefined
   nonGetRedirect?: RedirectStatus | undefined
+  /** ENABLE_HTTP2 (default true): h2 offered by ALPN; the http2.enable label overrides it per host. */
+  enableHttp2?: boolean | undefined
 }
 
 export interface ProxyServerOptions {
@@ -158,12 +160,23 @@ export class ProxyServer {
     if (options.proxyProtocol === true) this.#readProxyHeaders(this.#http)
     if (tls !== undefined) {
       const contextFor = (servername: string, localPort: number | undefined): SecureContext | undefined => this.#contextFor(servername, tls.certs, localPort)
+      const alpnH2 = (servername: string | undefined, localPort: number | undefined): boolean => {
+        const routes = this.#routesForHandshake(servername, localPort)
+        return (routes === undefined ? undefined : this.#router.hostTls(routes)?.http2) ?? tls.enableHttp2 ?? true
+      }
       this.#https = createSecureServer({
         ...TLS_POLICY,
         allowHTTP1: true,
         maxSessionMemory: 64,
         settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
         noDelay: true,
+        // nginx-proxy's `http2 on` per server block: h2 only for hosts with HTTP/2 enabled. Node
+        // calls this after SNICallback, on the TLSSocket; undefined ends the handshake with
+        // no_application_protocol, as nginx does when nothing offered matches.
+        ALPNCallback: function (this: TLSSocket, { servername, protocols }) {
+          const h2 = protocols.includes('h2') && alpnH2(servername, this.localPort)
+          return h2 ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined
+        },
         // A function, not an arrow: Node calls it on the TLSSocket, whose local port picks the listener.
         SNICallback: function (this: TLSSocket, servername, cb) {
           const context = contextFor(servername, this.localPort)
@@ -264,13 +277,18 @@ export class ProxyServer {
    * is rejected with unrecognized_name (ssl_reject_handshake), which #screenHandshakes sends.
    */
   #contextFor (servername: string | undefined, certs: CertificateStore, localPort?: number): SecureContext | undefined {
-    const name = servername?.toLowerCase().replace(/\.$/, '') ?? ''
-    const table = this.#store.current
-    const routes = name !== ''
-      ? this.#router.routesFor(name, 'https', localPort)
-      : table.defaultHost === undefined ? undefined : table.resolve(table.defaultHost, (r) => this.#router.hostTls(r)?.httpsMethod !== 'nohttps')
+    const routes = this.#routesForHandshake(servername, localPort)
     if (routes !== undefined) return this.#router.hostTls(routes)?.cert?.context
     return certs.get('default')?.context
+  }
+
+  /** The host a handshake for `servername` is for: by SNI, else DEFAULT_HOST; undefined: the fallback server. */
+  #routesForHandshake (servername: string | undefined, localPort: number | undefined): HostRoutes | undefined {
+    const name = servername?.toLowerCase().replace(/\.$/, '') ?? ''
+    const table = this.#store.current
+    return name !== ''
+      ? this.#router.routesFor(name, 'https', localPort)
+      : table.defaultHost === undefined ? undefined : table.resolve(table.defaultHost, (r) => this.#router.hostTls(r)?.httpsMethod !== 'nohttps')
   }
 
   /**
@@ -373,8 +391,9 @@ export class ProxyServer {
 
   async #respond (req: IncomingMessage, res: ServerResponse, scheme: Scheme, upgrade: { socket: Duplex, head: Buffer } | undefined, requestId: string | undefined): Promise<void> {
     const started = performance.now()
-    // Read once: req.socket is null once the client has gone.
-    const remote = req.socket?.remoteAddress ?? ''
+    // Read once: req.socket is null once the client has gone. An IPv4 client of a dual-stack (::)
+    // listener reads as nginx's separate IPv4 listener shows it: without ::ffff:.
+    const remote = (req.socket?.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')
     const localPort = req.socket?.localPort
     this.#inflight++
     if (this.#closing) res.shouldKeepAlive = false

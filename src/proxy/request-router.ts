@@ -81,6 +81,7 @@ export interface RouterOptions {
     trustDefaultCert?: boolean | undefined
     enableHttpOnMissingCert?: boolean | undefined
     nonGetRedirect?: RedirectStatus | undefined
+    enableHttp2?: boolean | undefined
   } | undefined
   auth?: AccessCheck | undefined
   htmlDir?: string | undefined
@@ -203,7 +204,8 @@ export class RequestRouter {
       hsts: tls.defaultHsts,
       trustDefaultCert: tls.trustDefaultCert ?? DEFAULT_TLS_DEFAULTS.trustDefaultCert,
       enableHttpOnMissingCert: tls.enableHttpOnMissingCert ?? DEFAULT_TLS_DEFAULTS.enableHttpOnMissingCert,
-      nonGetRedirect: tls.nonGetRedirect ?? DEFAULT_TLS_DEFAULTS.nonGetRedirect
+      nonGetRedirect: tls.nonGetRedirect ?? DEFAULT_TLS_DEFAULTS.nonGetRedirect,
+      http2: tls.enableHttp2
     })
   }
 }

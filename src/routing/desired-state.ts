@@ -42,6 +42,10 @@ export interface HostTlsSettings {
   nonGetRedirect?: 301 | 307 | 308 | undefined
   /** ACME_HTTP_CHALLENGE_LOCATION on the app container; unset: the proxy's. */
   acmeChallenge?: AcmeChallengeLocation | undefined
+  /** The `com.github.nginx-proxy.nginx-proxy.http2.enable` label; unset: ENABLE_HTTP2. */
+  http2?: boolean | undefined
+  /** The `com.github.nginx-proxy.nginx-proxy.ssl_verify_client` label (nginx-proxy's default: on). */
+  sslVerifyClient?: string | undefined
 }
 
 export interface RouteSpec {

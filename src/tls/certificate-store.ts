@@ -58,6 +58,9 @@ export class CertificateStore {
 
   get (name: string): CertificateEntry | undefined { return this.#entries.get(name) }
 
+  /** Whether `<name>.crt` exists, usable or not (e.g. a client CA, `<host>.ca.crt`). */
+  hasCrtFile (name: string): boolean { return this.#crtFiles.has(name) }
+
   /**
    * nginx-proxy's certificate selection for a virtual host (nginx.tmpl, docs "Certificate
    * selection"): CERT_NAME if set (no fallback), else `<vhost>.crt`, else, for a sub-domain, its

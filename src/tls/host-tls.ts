@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { HostTlsSettings, HttpsMethod } from '../routing/desired-state.js'
 import type { CertificateEntry, CertificateStore } from './certificate-store.js'
 
@@ -20,6 +21,8 @@ export interface TlsDefaults {
   enableHttpOnMissingCert: boolean
   /** NON_GET_REDIRECT: the redirect status for OPTIONS, POST, PUT, PATCH and DELETE. */
   nonGetRedirect: RedirectStatus
+  /** ENABLE_HTTP2: h2 offered by ALPN (default true). */
+  http2?: boolean | undefined
 }
 
 export const DEFAULT_TLS_DEFAULTS: Omit<TlsDefaults, 'httpsMethod' | 'hsts'> = {
@@ -36,15 +39,26 @@ export interface HostTls {
   /** Strict-Transport-Security for HTTPS responses; undefined: none. */
   hsts: string | undefined
   nonGetRedirect: RedirectStatus
+  /** ALPN offers h2 for this host (ENABLE_HTTP2, the http2.enable label); else http/1.1 only. */
+  http2: boolean
+  /**
+   * A client CA file (`<host>.ca.crt`, else `ca.crt`) would make nginx-proxy require client
+   * certificates; proxyctl has no mutual TLS, so the host's HTTPS side refuses handshakes (fail closed).
+   */
+  clientCertRequired: boolean
 }
 
 export function hostTls (vhost: string, settings: HostTlsSettings, certs: CertificateStore, defaults: TlsDefaults): HostTls {
   const trustDefault = settings.trustDefaultCert ?? defaults.trustDefaultCert
-  const cert = certs.certificateFor(vhost, settings.certName, trustDefault)
+  // nginx.tmpl: ssl_client_certificate <vhost file name>.ca.crt, else ca.crt, with ssl_verify_client (label, default on).
+  const fileName = vhost.startsWith('~') ? createHash('sha1').update(vhost).digest('hex') : vhost
+  const clientCertRequired = (certs.hasCrtFile(`${fileName}.ca`) || certs.hasCrtFile('ca')) && (settings.sslVerifyClient ?? 'on') !== 'off'
+  const cert = clientCertRequired ? undefined : certs.certificateFor(vhost, settings.certName, trustDefault)
   let httpsMethod = settings.httpsMethod ?? defaults.httpsMethod
   // "When no trusted certs (default and/or vhost) are present we want to ensure that HTTP is
   // enabled; hence switching from 'nohttp' or 'redirect' to 'noredirect'" (nginx.tmpl).
-  if ((httpsMethod === 'redirect' || httpsMethod === 'nohttp') && cert === undefined && (settings.enableHttpOnMissingCert ?? defaults.enableHttpOnMissingCert)) {
+  // Never for a host that asks for client certificates: its HTTP side would serve it open.
+  if ((httpsMethod === 'redirect' || httpsMethod === 'nohttp') && cert === undefined && !clientCertRequired && (settings.enableHttpOnMissingCert ?? defaults.enableHttpOnMissingCert)) {
     httpsMethod = 'noredirect'
   }
   const hsts = (settings.hsts ?? defaults.hsts).trim()
@@ -54,7 +68,9 @@ export function hostTls (vhost: string, settings: HostTlsSettings, certs: Certif
     // add_header Strict-Transport-Security only in a server block with a usable certificate,
     // and neither for noredirect nor HSTS=off (nohttps has no HTTPS server at all).
     hsts: cert === undefined || httpsMethod === 'noredirect' || httpsMethod === 'nohttps' || hsts === 'off' || hsts === '' ? undefined : hsts,
-    nonGetRedirect: settings.nonGetRedirect ?? defaults.nonGetRedirect
+    nonGetRedirect: settings.nonGetRedirect ?? defaults.nonGetRedirect,
+    http2: settings.http2 ?? defaults.http2 ?? true,
+    clientCertRequired
   }
 }
 
