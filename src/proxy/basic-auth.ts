@@ -1,9 +1,9 @@
 import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
-import { watch, type FSWatcher } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { LRUCache } from 'lru-cache'
+import { WatchedDirectory } from '../config/watched-directory.js'
 import type { Logger } from '../logger.js'
 import { DEFAULT_AUTH_QUEUE, DEFAULT_AUTH_THREADS, HashPool, type VerifyResult } from './auth-pool.js'
 import { AuthThrottle, DEFAULT_AUTH_FAILURE_WINDOW_MS, DEFAULT_AUTH_MAX_FAILURES, DEFAULT_AUTH_TRACKED_CLIENTS } from './auth-throttle.js'
@@ -70,8 +70,7 @@ export class BasicAuthStore {
   #files = new Map<string, HtpasswdFile>()
   // (host, path) -> candidate file names. Keys come from the route table, not from requests.
   readonly #names = new LRUCache<string, FileNames>({ max: 4096 })
-  #watcher: FSWatcher | undefined
-  #timer: NodeJS.Timeout | undefined
+  readonly #directory: WatchedDirectory
   // Verified credentials -> the hash they matched, so bcrypt is paid once per credential. Keyed by
   // a SHA-256 of (host, user, password) and written only after a success: junk cannot grow it.
   readonly #verified: LRUCache<string, string>
@@ -87,9 +86,19 @@ export class BasicAuthStore {
     this.#pool = new HashPool({ threads: o.threads, maxQueue: o.maxQueue, inline: o.inline })
     this.#throttle = new AuthThrottle({ maxFailures: o.maxFailures, windowMs: o.failureWindowMs, maxClients: o.trackedClients, now: o.now })
     this.#verified = new LRUCache({ max: o.cacheEntries, ttl: o.cacheTtlMs, perf: { now: o.now } })
+    this.#directory = new WatchedDirectory(dir, 'htpasswd directory', log, async () => { await this.#load() })
   }
 
-  async load (): Promise<void> {
+  async load (): Promise<void> { await this.#directory.load() }
+  watch (): void { this.#directory.watch() }
+
+  async stop (): Promise<void> {
+    this.#directory.stop()
+    await this.#pool.stop()
+  }
+
+  // Files are read whole and swapped in at once; a file that cannot be read is skipped, logged.
+  async #load (): Promise<void> {
     let names: string[]
     try {
       names = await readdir(this.dir)
@@ -110,23 +119,6 @@ export class BasicAuthStore {
     }
     this.#files = next
     this.#verified.clear()
-  }
-
-  watch (): void {
-    this.#watcher?.close()
-    try {
-      this.#watcher = watch(this.dir, () => {
-        clearTimeout(this.#timer)
-        this.#timer = setTimeout(() => { void this.load() }, 100)
-      })
-      this.#watcher.on('error', () => {})
-    } catch {}
-  }
-
-  async stop (): Promise<void> {
-    this.#watcher?.close()
-    clearTimeout(this.#timer)
-    await this.#pool.stop()
   }
 
   /**

@@ -10,14 +10,12 @@ import {
 } from '../config/options.js'
 import { InvalidOptionError, errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { HttpsMethod } from '../routing/desired-state.js'
 import type { HostRoutes, Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
 import type { CertificateStore } from '../tls/certificate-store.js'
 import { TLS_POLICY } from '../tls/policy.js'
 import { MAX_CLIENT_HELLO_BYTES, UNRECOGNIZED_NAME_ALERT, peekClientHello } from '../tls/client-hello.js'
-import type { RedirectStatus } from '../tls/host-tls.js'
 import { serveAcmeChallenge } from './acme-challenge.js'
 import { sendError, statusForError } from './error-response.js'
 import { forwardHttp, type ForwardOutcome } from './forward-http.js'
@@ -27,21 +25,11 @@ import { ListenerManager } from './listener-manager.js'
 import { adoptParentPeer, readProxyHeader } from './proxy-protocol-socket.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
-import { RequestRouter, alwaysHeaders, type AccessCheck, type AcmeOptions, type Scheme } from './request-router.js'
+import { RequestRouter, alwaysHeaders, type AccessCheck, type AcmeOptions, type Scheme, type RouterTlsOptions } from './request-router.js'
 import type { VhostStore } from '../vhost/vhost-store.js'
 
-export interface TlsOptions {
+export interface TlsOptions extends RouterTlsOptions {
   port: number
-  certs: CertificateStore
-  defaultHttpsMethod: HttpsMethod
-  /** nginx-proxy's HSTS default; 'off' disables. */
-  defaultHsts: string
-  /** TRUST_DEFAULT_CERT (default true), ENABLE_HTTP_ON_MISSING_CERT (true), NON_GET_REDIRECT (301). */
-  trustDefaultCert?: boolean | undefined
-  enableHttpOnMissingCert?: boolean | undefined
-  nonGetRedirect?: RedirectStatus | undefined
-  /** ENABLE_HTTP2 (default true): h2 offered by ALPN; the http2.enable label overrides it per host. */
-  enableHttp2?: boolean | undefined
 }
 
 export interface ProxyServerOptions {

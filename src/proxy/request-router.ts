@@ -72,17 +72,22 @@ export interface AcmeOptions {
 
 export const DEFAULT_ACME_OPTIONS: AcmeOptions = { location: true, acceptUnknownHost: false }
 
+/** The HTTPS settings routing reads (everything but the HTTPS listener's port). */
+export interface RouterTlsOptions {
+  certs: CertificateStore
+  defaultHttpsMethod: HttpsMethod
+  /** nginx-proxy's HSTS default; 'off' disables. */
+  defaultHsts: string
+  /** TRUST_DEFAULT_CERT (default true), ENABLE_HTTP_ON_MISSING_CERT (true), NON_GET_REDIRECT (301). */
+  trustDefaultCert?: boolean | undefined
+  enableHttpOnMissingCert?: boolean | undefined
+  nonGetRedirect?: RedirectStatus | undefined
+  /** ENABLE_HTTP2 (default true): h2 offered by ALPN; the http2.enable label overrides it per host. */
+  enableHttp2?: boolean | undefined
+}
+
 export interface RouterOptions {
-  tls?: {
-    certs: CertificateStore
-    defaultHttpsMethod: HttpsMethod
-    defaultHsts: string
-    /** TRUST_DEFAULT_CERT, ENABLE_HTTP_ON_MISSING_CERT, NON_GET_REDIRECT: nginx-proxy's defaults when unset. */
-    trustDefaultCert?: boolean | undefined
-    enableHttpOnMissingCert?: boolean | undefined
-    nonGetRedirect?: RedirectStatus | undefined
-    enableHttp2?: boolean | undefined
-  } | undefined
+  tls?: RouterTlsOptions | undefined
   auth?: AccessCheck | undefined
   htmlDir?: string | undefined
   acme?: AcmeOptions | undefined

@@ -1,7 +1,7 @@
-import { watch, type FSWatcher } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createSecureContext, type SecureContext } from 'node:tls'
+import { WatchedDirectory } from '../config/watched-directory.js'
 import type { Logger } from '../logger.js'
 import { TLS_POLICY } from './policy.js'
 
@@ -22,14 +22,13 @@ export class CertificateStore {
   #entries = new Map<string, CertificateEntry>()
   /** Names with a .crt file, usable or not (nginx-proxy's selection looks at the .crt alone). */
   #crtFiles = new Set<string>()
-  #watcher: FSWatcher | undefined
-  #reloadTimer: NodeJS.Timeout | undefined
-  #reloading: Promise<void> | undefined
+  readonly #directory: WatchedDirectory
   #onReloaded: Array<() => void> = []
 
   constructor (dir: string, log: Logger) {
     this.dir = dir
     this.#log = log
+    this.#directory = new WatchedDirectory(dir, 'certificate directory', log, async () => { await this.#load() })
   }
 
   get names (): string[] { return [...this.#entries.keys()].sort() }
@@ -37,24 +36,9 @@ export class CertificateStore {
   /** Called after every reload (the HTTPS server refreshes its default certificate). */
   onReloaded (fn: () => void): void { this.#onReloaded.push(fn) }
 
-  async load (): Promise<void> {
-    this.#reloading ??= this.#load().finally(() => { this.#reloading = undefined })
-    await this.#reloading
-  }
-
-  watch (): void {
-    try {
-      this.#watcher = watch(this.dir, () => { this.#scheduleReload() })
-      this.#watcher.on('error', (err) => { this.#log.warn({ err: err.message, dir: this.dir }, 'Certificate directory watch failed') })
-    } catch (err) {
-      this.#log.info({ dir: this.dir, err: (err as Error).message }, 'No certificate directory to watch')
-    }
-  }
-
-  stop (): void {
-    this.#watcher?.close()
-    clearTimeout(this.#reloadTimer)
-  }
+  async load (): Promise<void> { await this.#directory.load() }
+  watch (): void { this.#directory.watch() }
+  stop (): void { this.#directory.stop() }
 
   get (name: string): CertificateEntry | undefined { return this.#entries.get(name) }
 
@@ -79,12 +63,6 @@ export class CertificateStore {
   }
 
   // Private
-
-  #scheduleReload (): void {
-    clearTimeout(this.#reloadTimer)
-    // Writers replace .crt and .key one after the other: wait for the burst to settle.
-    this.#reloadTimer = setTimeout(() => { void this.load() }, 150)
-  }
 
   async #load (): Promise<void> {
     let files: string[]

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
-import { watch, type FSWatcher } from 'node:fs'
 import { open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { WatchedDirectory } from '../config/watched-directory.js'
 import type { Logger } from '../logger.js'
 import { readVhostFile, type AddedHeader, type VhostDirectives } from './vhost-directives.js'
 
@@ -62,38 +62,22 @@ export class VhostStore {
   #snapshot: VhostSnapshot = { files: new Map(), resolved: new Map() }
   /** Last content seen per file, so a file is warned about once per version, not once per load. */
   #contents = new Map<string, Buffer>()
-  #watcher: FSWatcher | undefined
-  #reloadTimer: NodeJS.Timeout | undefined
-  #reloading: Promise<void> | undefined
+  readonly #directory: WatchedDirectory
   #onReloaded: Array<() => void> = []
 
   constructor (dir: string, log: Logger) {
     this.dir = dir
     this.#log = log
+    this.#directory = new WatchedDirectory(dir, 'vhost.d', log, async () => { await this.#load() })
   }
 
   get files (): string[] { return [...this.#snapshot.files.keys()].sort() }
 
   onReloaded (fn: () => void): void { this.#onReloaded.push(fn) }
 
-  async load (): Promise<void> {
-    this.#reloading ??= this.#load().finally(() => { this.#reloading = undefined })
-    await this.#reloading
-  }
-
-  watch (): void {
-    try {
-      this.#watcher = watch(this.dir, () => { this.#scheduleReload() })
-      this.#watcher.on('error', (err) => { this.#log.warn({ err: err.message, dir: this.dir }, 'vhost.d watch failed') })
-    } catch (err) {
-      this.#log.debug({ dir: this.dir, err: (err as Error).message }, 'No vhost.d directory to watch')
-    }
-  }
-
-  stop (): void {
-    this.#watcher?.close()
-    clearTimeout(this.#reloadTimer)
-  }
+  async load (): Promise<void> { await this.#directory.load() }
+  watch (): void { this.#directory.watch() }
+  stop (): void { this.#directory.stop() }
 
   /** Settings for a location (the VIRTUAL_HOST entry as written, and its VIRTUAL_PATH); undefined: no file applies. */
   settingsFor (host: string, path: string): VhostLocationSettings | undefined {
@@ -113,11 +97,6 @@ export class VhostStore {
   }
 
   // Private
-
-  #scheduleReload (): void {
-    clearTimeout(this.#reloadTimer)
-    this.#reloadTimer = setTimeout(() => { void this.load() }, 150)
-  }
 
   async #load (): Promise<void> {
     let names: string[]
