@@ -7,6 +7,8 @@ export interface NetworkAttachment {
   name: string
   id: string
   ipAddress: string
+  /** GlobalIPv6Address on this network; '' when none (nginx-proxy's PREFER_IPV6_NETWORK picks it). */
+  ipv6Address?: string
   /** The network's gateway as this container sees it (the host's address on it); '' when none. */
   gateway?: string
 }
@@ -39,7 +41,7 @@ export function fromInspect (raw: ContainerInspect): ContainerInfo {
     .filter((n) => Number.isInteger(n))
     .sort((a, b) => a - b)
   const networks = Object.entries(raw.NetworkSettings?.Networks ?? {})
-    .map(([name, n]) => ({ name, id: n.NetworkID ?? '', ipAddress: n.IPAddress ?? '', gateway: n.Gateway ?? '' }))
+    .map(([name, n]) => ({ name, id: n.NetworkID ?? '', ipAddress: n.IPAddress ?? '', ipv6Address: n.GlobalIPv6Address ?? '', gateway: n.Gateway ?? '' }))
     .sort((a, b) => a.name.localeCompare(b.name))
   const healthStatus = (raw.State as { Health?: { Status?: string } } | undefined)?.Health?.Status
   return {

@@ -1,6 +1,6 @@
 import type { DesiredState, RouteSpec, TargetSpec } from '../routing/desired-state.js'
 import type { ContainerInfo } from './container-info.js'
-import { DEBUG_ENDPOINT_LABEL, KEEPALIVE_LABEL, LOADBALANCE_LABEL, firstLabelValue, parseKeepalive, parseLoadbalance } from './upstream-labels.js'
+import { KEEPALIVE_LABEL, LOADBALANCE_LABEL, firstLabelValue, parseKeepalive, parseLoadbalance } from './upstream-labels.js'
 import { parseContainer, type ExternalPorts } from './virtual-host.js'
 
 export interface BuildContext {
@@ -10,6 +10,8 @@ export interface BuildContext {
   selfNetworkIds?: ReadonlySet<string> | undefined
   /** Gateways of the proxy container's networks, by network name: how it reaches apps in the host network. */
   selfGateways?: readonly string[] | undefined
+  /** PREFER_IPV6_NETWORK: a container with both addresses on its network is reached at the IPv6 one. */
+  preferIpv6Network?: boolean | undefined
 }
 
 export interface BuildProblem {
@@ -44,9 +46,6 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
       continue
     }
     for (const w of parsed.routes.warnings) report('warn', w)
-    if (/^(1|t|true|yes|on)$/i.test(c.labels[DEBUG_ENDPOINT_LABEL]?.trim() ?? '')) {
-      report('warn', `label ${DEBUG_ENDPOINT_LABEL}: /nginx-proxy-debug is not served; \`proxyctl status --json\` shows the host's routing`)
-    }
     if (c.networkMode === 'host' && (c.env.VIRTUAL_PORT ?? '').trim() === '' && (c.env.VIRTUAL_HOST_MULTIPORTS ?? '').trim() === '') {
       report('warn', `uses the host network without VIRTUAL_PORT; port ${parsed.routes.entries[0]?.port ?? 80} assumed`)
     }
@@ -140,15 +139,22 @@ function pickAddress (c: ContainerInfo, ctx: BuildContext): { ip: string } | { e
     const gateway = ctx.selfGateways?.find((g) => g !== '')
     return gateway === undefined ? { error: 'uses the host network and no network of the proxy has a gateway to it' } : { ip: gateway }
   }
-  const usable = c.networks.filter((n) => n.ipAddress !== '')
+  // nginx-proxy's container_ip: one network only (never both stacks, which would double the
+  // container's round-robin weight), the first by name the proxy shares; its IPv4 address unless
+  // PREFER_IPV6_NETWORK and it has an IPv6 one (IPv6-only networks: the IPv6 address).
+  const usable = c.networks.filter((n) => n.ipAddress !== '' || (n.ipv6Address ?? '') !== '')
+  const pick = (n: ContainerInfo['networks'][number]): { ip: string } => {
+    const v6 = n.ipv6Address ?? ''
+    return { ip: v6 !== '' && (ctx.preferIpv6Network === true || n.ipAddress === '') ? v6 : n.ipAddress }
+  }
   if (ctx.selfNetworkIds !== undefined) {
     const shared = usable.find((n) => ctx.selfNetworkIds?.has(n.id) === true)
     if (shared === undefined) {
       return { error: `shares no network with the proxy (container networks: ${c.networks.map((n) => n.name).join(', ') || 'none'})` }
     }
-    return { ip: shared.ipAddress }
+    return pick(shared)
   }
   const first = usable[0]
   if (first === undefined) return { error: 'has no IP address on any network' }
-  return { ip: first.ipAddress }
+  return pick(first)
 }

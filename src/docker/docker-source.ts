@@ -16,6 +16,8 @@ export interface DockerSourceOptions {
   debounceMs?: number
   maxBackoffMs?: number
   selfContainerId?: string | undefined
+  /** PREFER_IPV6_NETWORK (desired-state-builder.ts). */
+  preferIpv6Network?: boolean | undefined
 }
 
 interface DockerEvent {
@@ -51,6 +53,7 @@ export class DockerSource {
   #backoffMs = 250
   #stopped = false
   #reconnects = 0
+  readonly #preferIpv6Network: boolean
 
   constructor (docker: EngineApi, listener: ProviderListener, log: Logger, options: DockerSourceOptions = {}) {
     this.#docker = docker
@@ -59,6 +62,7 @@ export class DockerSource {
     this.#debounceMs = options.debounceMs ?? 25
     this.#maxBackoffMs = options.maxBackoffMs ?? 5_000
     this.#selfOverride = options.selfContainerId
+    this.#preferIpv6Network = options.preferIpv6Network === true
   }
 
   get reconnects (): number { return this.#reconnects }
@@ -202,7 +206,8 @@ export class DockerSource {
     const { state, problems } = buildDesiredState(containers, {
       selfId: self?.id,
       selfNetworkIds: scoped === undefined ? undefined : new Set(scoped.networks.map((n) => n.id)),
-      selfGateways: scoped?.networks.map((n) => n.gateway ?? '')
+      selfGateways: scoped?.networks.map((n) => n.gateway ?? ''),
+      preferIpv6Network: this.#preferIpv6Network
     })
     this.#reportProblems(problems)
     const json = JSON.stringify(state)

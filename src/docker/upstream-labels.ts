@@ -5,8 +5,6 @@ import type { LoadBalancing } from '../routing/load-balancer.js'
 
 export const LOADBALANCE_LABEL = 'com.github.nginx-proxy.nginx-proxy.loadbalance'
 export const KEEPALIVE_LABEL = 'com.github.nginx-proxy.nginx-proxy.keepalive'
-/** Warned about: proxyctl serves no /nginx-proxy-debug location. */
-export const DEBUG_ENDPOINT_LABEL = 'com.github.nginx-proxy.nginx-proxy.debug-endpoint'
 
 /**
  * nginx-proxy applies one value per location: of the distinct values its containers set, the

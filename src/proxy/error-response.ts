@@ -24,7 +24,7 @@ export function statusForError (err: unknown): number {
 
 export const REASONS: Record<number, string> = {
   101: 'Switching Protocols', 200: 'OK', 301: 'Moved Permanently', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
-  404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
+  404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Content Too Large', 414: 'URI Too Long', 417: 'Expectation Failed', 421: 'Misdirected Request',
   429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway',
   503: 'Service Unavailable', 504: 'Gateway Timeout'
 }
@@ -34,21 +34,22 @@ export interface ErrorSink {
   headersSent: boolean
   shouldKeepAlive: boolean
   writeHead (status: number, headers: Record<string, string | number>): unknown
-  end (body?: string): unknown
+  end (body?: string | Buffer): unknown
   destroy (): void
 }
 
-export function sendError (res: ErrorSink, status: number, code: string, extra: Record<string, string> = {}): void {
+/** `page`: an HTML body in place of the short text (nginx-proxy's errors/50x.html, error-page.ts). */
+export function sendError (res: ErrorSink, status: number, code: string, extra: Record<string, string> = {}, page?: Buffer): void {
   if (res.headersSent) {
     res.destroy()
     return
   }
-  const body = `${status} ${REASONS[status] ?? 'Error'}\n`
+  const body = page ?? `${status} ${REASONS[status] ?? 'Error'}\n`
   // A malformed request leaves the connection in an unknown state, and a refused one may still be
   // followed by a body nobody reads: close it (as nginx does).
   if (status === 400 || status === 413 || status === 414 || status === 417) res.shouldKeepAlive = false
   res.writeHead(status, {
-    'content-type': 'text/plain; charset=utf-8',
+    'content-type': page === undefined ? 'text/plain; charset=utf-8' : 'text/html',
     'content-length': Buffer.byteLength(body),
     'x-proxyctl-error': code,
     'cache-control': 'no-store',
