@@ -16,6 +16,7 @@ import { ProxyServer } from './proxy/proxy-server.js'
 import { Reconciler } from './routing/reconciler.js'
 import { RouteTableStore } from './routing/route-table-store.js'
 import { VERSION } from './version.js'
+import { DEFAULT_SSL_POLICY, sslPolicy } from './tls/policy.js'
 
 const RETAIN_INTERVAL_MS = 60_000
 
@@ -116,7 +117,8 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
           trustDefaultCert: options.trustDefaultCert,
           enableHttpOnMissingCert: options.enableHttpOnMissingCert,
           nonGetRedirect: options.nonGetRedirect,
-          enableHttp2: options.enableHttp2
+          enableHttp2: options.enableHttp2,
+          sslPolicy: sslPolicy(options.sslPolicy) ?? DEFAULT_SSL_POLICY
         },
     auth,
     vhost,

@@ -40,7 +40,8 @@ const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: strin
   ['UPSTREAM_MAX_CONNECTIONS', 'upstreamMaxConnections', parsePositiveInt],
   ['ENABLE_PROXY_PROTOCOL', 'proxyProtocol', parseBoolean],
   ['ENABLE_HTTP2', 'enableHttp2', parseBoolean],
-  ['ENABLE_IPV6', 'enableIpv6', parseBoolean]
+  ['ENABLE_IPV6', 'enableIpv6', parseBoolean],
+  ['SSL_POLICY', 'sslPolicy', (v) => v]
 ]
 
 export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptions> {

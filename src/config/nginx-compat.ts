@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { sslPolicy } from '../tls/policy.js'
 
 /**
  * nginx-only files a user of nginx-proxy may still mount: never an error, but say what proxyctl
@@ -31,12 +32,7 @@ export function nginxOnlyWarnings (nginxRoot: string, htmlDir?: string): Array<{
   if (errorPage !== undefined && existsSync(errorPage)) {
     out.push({ file: errorPage, message: `${errorPage} is not used yet: proxyctl's own 503 for unknown hosts (nginx-proxy's fallback server, which serves this page) is a short text body` })
   }
-  // Mutual TLS (nginx-proxy: ssl_client_certificate + ssl_verify_client) is not implemented; the
-  // hosts these files cover refuse HTTPS handshakes (tls/host-tls.ts) rather than serve unverified.
-  for (const f of list(join(nginxRoot, 'certs')).filter((n) => n === 'ca.crt' || n.endsWith('.ca.crt') || n.endsWith('.crl.pem'))) {
-    const file = join(nginxRoot, 'certs', f)
-    out.push({ file, message: `${file}: mutual TLS (client certificates) is not supported; hosts it would apply to (ssl_verify_client not off) refuse HTTPS handshakes rather than being served without client verification` })
-  }
+  // Client CA and CRL files (certs/*.ca.crt, ca.crt, *.crl.pem) are read by CertificateStore (mutual TLS).
   return out
 }
 
@@ -48,8 +44,8 @@ export function nginxOnlyEnvWarnings (env: NodeJS.ProcessEnv): Array<{ setting: 
     out.push({ setting: 'ENABLE_HTTP3', message: 'ENABLE_HTTP3 is not supported: proxyctl has no HTTP/3 (QUIC) listener; HTTPS is served over HTTP/2 and HTTP/1.1 on TCP' })
   }
   const policy = env.SSL_POLICY?.trim()
-  if (policy !== undefined && policy !== '' && policy !== 'Mozilla-Intermediate') {
-    out.push({ setting: 'SSL_POLICY', message: `SSL_POLICY=${policy} is not supported: proxyctl uses nginx-proxy's default, Mozilla-Intermediate (TLS 1.2 and 1.3, AEAD suites, the client's order)` })
+  if (policy !== undefined && policy !== '' && sslPolicy(policy) === undefined) {
+    out.push({ setting: 'SSL_POLICY', message: `SSL_POLICY=${policy} is not one of nginx-proxy's policies: proxyctl uses the default, Mozilla-Intermediate (TLS 1.2 and 1.3, AEAD suites, the client's order)` })
   }
   const set = (name: string): string | undefined => { const v = env[name]?.trim(); return v === undefined || v === '' ? undefined : v }
   const isTrue = (name: string): boolean => /^(1|t|true|yes|on)$/i.test(set(name) ?? '')

@@ -86,6 +86,8 @@ export interface ServeOptions {
   enableHttp2: boolean
   /** ENABLE_IPV6: listen on [::] as well as on `host` (nginx-proxy: false). */
   enableIpv6: boolean
+  /** SSL_POLICY as written (nginx-proxy: Mozilla-Intermediate); a name tls/policy.ts lacks is warned about and the default used. */
+  sslPolicy: string
 }
 
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
@@ -126,7 +128,8 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   selfContainerId: undefined,
   proxyProtocol: false,
   enableHttp2: true,
-  enableIpv6: false
+  enableIpv6: false,
+  sslPolicy: 'Mozilla-Intermediate'
 }
 
 /**

@@ -5,6 +5,7 @@ import {
 import { HTTPS_METHODS, type HostTlsSettings, type HttpsMethod, type Protocol } from '../routing/desired-state.js'
 import { compileHostRegex } from '../routing/host-regex.js'
 import type { ContainerInfo } from './container-info.js'
+import { sslPolicy } from '../tls/policy.js'
 
 // The nginx-proxy env contract on app containers, parsed into plain route entries (pure).
 
@@ -313,8 +314,8 @@ export const SSL_VERIFY_CLIENT_LABEL = 'com.github.nginx-proxy.nginx-proxy.ssl_v
  * (env) and NON_GET_REDIRECT (label). Only set keys are returned; an invalid value is a warning
  * and the proxy's value applies.
  */
-function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient'> {
-  const out: Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient'> = {}
+function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient' | 'sslPolicy'> {
+  const out: Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient' | 'sslPolicy'> = {}
   const bool = (value: string | undefined, what: string): boolean | undefined => {
     if (value === undefined || value.trim() === '') return undefined
     try {
@@ -336,15 +337,19 @@ function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsS
   const http2 = bool(c.labels[HTTP2_ENABLE_LABEL], `label ${HTTP2_ENABLE_LABEL}`)
   if (http2 !== undefined) out.http2 = http2
   if ((c.labels[HTTP3_ENABLE_LABEL]?.trim() ?? '') !== '') warnings.push(`label ${HTTP3_ENABLE_LABEL} is not supported: proxyctl has no HTTP/3 (QUIC) listener; HTTPS is served over HTTP/2 and HTTP/1.1`)
-  // Mutual TLS is not implemented: a host whose CA file would turn it on refuses TLS handshakes
-  // (host-tls.ts) rather than being served without client verification.
+  // Passed to nginx's ssl_verify_client as is: another value makes nginx refuse the whole
+  // configuration; here it is warned about and verifies as `on` (tls/host-tls.ts).
   const verify = c.labels[SSL_VERIFY_CLIENT_LABEL]?.trim()
   if (verify !== undefined && verify !== '') {
     out.sslVerifyClient = verify
-    if (verify !== 'off') warnings.push(`label ${SSL_VERIFY_CLIENT_LABEL}=${verify}: mutual TLS is not supported; with a client CA (certs/<host>.ca.crt or certs/ca.crt) the host refuses HTTPS handshakes instead of serving without client verification`)
+    if (!['on', 'off', 'optional', 'optional_no_ca'].includes(verify)) warnings.push(`label ${SSL_VERIFY_CLIENT_LABEL}=${verify}: must be on, off, optional or optional_no_ca (nginx refuses the configuration); client certificates are verified as with on`)
   }
+  // nginx.tmpl writes nothing for a name its table lacks: the proxy's SSL_POLICY applies.
   const policy = c.env.SSL_POLICY?.trim()
-  if (policy !== undefined && policy !== '') warnings.push(`SSL_POLICY=${policy} on a container is not supported: the proxy's SSL_POLICY applies to every host`)
+  if (policy !== undefined && policy !== '') {
+    if (sslPolicy(policy) !== undefined) out.sslPolicy = policy
+    else warnings.push(`SSL_POLICY=${policy} is not one of nginx-proxy's policies; the proxy's SSL_POLICY applies to this host`)
+  }
   return out
 }
 

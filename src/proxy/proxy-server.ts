@@ -3,7 +3,7 @@ import { constants, createSecureServer, type Http2SecureServer, type IncomingHtt
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { SecureContext, TLSSocket } from 'node:tls'
-import { randomUUID } from 'node:crypto'
+import { constants as cryptoConstants, randomUUID } from 'node:crypto'
 import {
   DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CLIENT_CONNECTIONS,
   DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS, DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS
@@ -14,7 +14,8 @@ import type { HostRoutes, Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
 import type { CertificateStore } from '../tls/certificate-store.js'
-import { TLS_POLICY } from '../tls/policy.js'
+import { DEFAULT_SSL_POLICY, policyOptions } from '../tls/policy.js'
+import { DEFAULT_TLS_PROFILE, ProfileContexts, type ClientCertFacts, type TlsProfile } from '../tls/tls-profile.js'
 import { MAX_CLIENT_HELLO_BYTES, UNRECOGNIZED_NAME_ALERT, peekClientHello } from '../tls/client-hello.js'
 import { serveAcmeChallenge } from './acme-challenge.js'
 import { sendError, statusForError } from './error-response.js'
@@ -22,6 +23,7 @@ import { forwardHttp, type ForwardOutcome } from './forward-http.js'
 import { H2Request, H2Response } from './h2-exchange.js'
 import { RawResponse, UpgradeForwarder } from './forward-upgrade.js'
 import { ListenerManager } from './listener-manager.js'
+import { TlsProfileServers } from './tls-profile-servers.js'
 import { adoptParentPeer, readProxyHeader } from './proxy-protocol-socket.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
@@ -112,6 +114,10 @@ export class ProxyServer {
   /** The HTTPS listener's connections: HTTP/2 sessions and HTTP/1.1-over-TLS sockets, for stop(). */
   readonly #h2Sessions = new Set<ServerHttp2Session>()
   readonly #tlsSockets = new Set<TLSSocket>()
+  /** The HTTPS servers per TLS profile (SSL_POLICY, client certificates); the proxy-wide one is #https. */
+  #profileServers: TlsProfileServers | undefined
+  #baseProfile: TlsProfile = DEFAULT_TLS_PROFILE
+  readonly #profileContexts = new ProfileContexts()
   #inflight = 0
   #closing = false
   #port = 0
@@ -147,71 +153,92 @@ export class ProxyServer {
     this.#listenHttp1(this.#http, 'http', limits)
     if (options.proxyProtocol === true) this.#readProxyHeaders(this.#http)
     if (tls !== undefined) {
-      const contextFor = (servername: string, localPort: number | undefined): SecureContext | undefined => this.#contextFor(servername, tls.certs, localPort)
-      const alpnH2 = (servername: string | undefined, localPort: number | undefined): boolean => {
-        const routes = this.#routesForHandshake(servername, localPort)
-        return (routes === undefined ? undefined : this.#router.hostTls(routes)?.http2) ?? tls.enableHttp2 ?? true
-      }
-      this.#https = createSecureServer({
-        ...TLS_POLICY,
-        allowHTTP1: true,
-        maxSessionMemory: 64,
-        settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
-        noDelay: true,
-        // nginx-proxy's `http2 on` per server block: h2 only for hosts with HTTP/2 enabled. Node
-        // calls this after SNICallback, on the TLSSocket; undefined ends the handshake with
-        // no_application_protocol, as nginx does when nothing offered matches.
-        ALPNCallback: function (this: TLSSocket, { servername, protocols }) {
-          const h2 = protocols.includes('h2') && alpnH2(servername, this.localPort)
-          return h2 ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined
-        },
-        // A function, not an arrow: Node calls it on the TLSSocket, whose local port picks the listener.
-        SNICallback: function (this: TLSSocket, servername, cb) {
-          const context = contextFor(servername, this.localPort)
-          // Refused before the handshake began (#screenHandshake); only a table swap in between lands here.
-          if (context === undefined) cb(new Error(`no certificate serves ${servername}`))
-          else cb(null, context)
-        }
-      })
-      this.#screenHandshakes(this.#https, tls.certs, options.requestHeadersTimeoutMs)
-      if (options.proxyProtocol === true) {
-        this.#readProxyHeaders(this.#https)
-        // Before http2's own listener makes the session: the TLS socket answers with the PROXY peer.
-        this.#https.prependListener('secureConnection', adoptParentPeer)
-      }
-      // HTTP/1.1 over TLS (ALPN http/1.1, or none) arrives as 'request'. Adding that listener makes
-      // Node put its HTTP/2 compatibility layer on 'stream' as well; it is taken off again, and
-      // HTTP/2 streams come to #handle as H2Request/H2Response (see h2-exchange.ts for why).
-      this.#https.on('request', (req, res) => { void this.#handle(req as unknown as IncomingMessage, res as unknown as ServerResponse, 'https') })
-      this.#https.removeAllListeners('stream')
-      this.#https.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => { this.#handleStream(stream, headers, rawHeaders) })
-      this.#https.on('session', (session: ServerHttp2Session) => {
-        this.#h2Sessions.add(session)
-        session.once('close', () => { this.#h2Sessions.delete(session) })
-      })
-      this.#https.on('secureConnection', (socket: TLSSocket) => {
-        if (socket.alpnProtocol === 'h2') return
-        this.#tlsSockets.add(socket)
-        socket.once('close', () => { this.#tlsSockets.delete(socket) })
-      })
-      this.#listenHttp1(this.#https, 'https', limits)
-      this.#https.setTimeout(options.keepAliveTimeoutMs)
-      // HTTP/1.1 over TLS goes through node:http's connection handling, which reads its limits from
-      // the server object (Node sets 60 s / 300 s / a 30 s check for allowHTTP1): the same limits
-      // as the plain HTTP listener, so a slow-headers client gets its 408 on 443 too.
-      Object.assign(this.#https, {
-        headersTimeout: options.requestHeadersTimeoutMs,
-        requestTimeout: serverOptions.requestTimeout,
-        keepAliveTimeout: options.keepAliveTimeoutMs,
-        connectionsCheckingInterval: serverOptions.connectionsCheckingInterval
-      })
+      const base: TlsProfile = { policy: tls.sslPolicy ?? DEFAULT_SSL_POLICY, clientVerify: undefined }
+      this.#baseProfile = base
+      this.#profileServers = new TlsProfileServers((profile) => this.#buildHttpsServer(tls, profile, serverOptions))
+      const https = this.#profileServers.create(base)
+      this.#https = https
+      this.#screenHandshakes(https, this.#profileServers, tls.certs, options.requestHeadersTimeoutMs)
+      if (options.proxyProtocol === true) this.#readProxyHeaders(https)
       const refreshDefault = (): void => {
         const d = tls.certs.get('default')
-        if (d !== undefined) this.#https?.setSecureContext({ ...TLS_POLICY, cert: d.cert, key: d.key })
+        if (d !== undefined) https.setSecureContext({ ...policyOptions(base.policy), cert: d.cert, key: d.key })
       }
       tls.certs.onReloaded(refreshDefault)
       refreshDefault()
     }
+  }
+
+  /**
+   * One HTTPS server (HTTP/2 with HTTP/1.1) for a TLS profile; every profile's is built here, so
+   * they differ only in what the profile fixes before SNI: protocol versions, ciphers, and
+   * whether a client certificate is asked for (it is verified, never required, by OpenSSL:
+   * the request path answers as nginx does, see RequestRouter).
+   */
+  #buildHttpsServer (tls: TlsOptions, profile: TlsProfile, serverOptions: { requestTimeout: number, connectionsCheckingInterval: number }): Http2SecureServer {
+    const options = this.#options
+    const limits = this.#limits
+    const handshakeFor = (servername: string, localPort: number | undefined): SecureContext | undefined => this.#handshakeFor(servername, tls.certs, localPort).context
+    const alpnH2 = (servername: string | undefined, localPort: number | undefined): boolean => {
+      const routes = this.#routesForHandshake(servername, localPort)
+      return (routes === undefined ? undefined : this.#router.hostTls(routes)?.http2) ?? tls.enableHttp2 ?? true
+    }
+    const verify = profile.clientVerify !== undefined
+    const server = createSecureServer({
+      ...policyOptions(profile.policy),
+      // The listening server's session ticket keys on every server: a session resumes wherever its host's profile is served.
+      ...(this.#https === undefined ? {} : { ticketKeys: this.#https.getTicketKeys() }),
+      // Client certificates: asked for, verified against the host's CA (its SecureContext), never
+      // fatal in the handshake. No resumption: a session would carry a verification on.
+      ...(verify ? { requestCert: true, rejectUnauthorized: false, secureOptions: cryptoConstants.SSL_OP_NO_TICKET } : {}),
+      allowHTTP1: true,
+      maxSessionMemory: 64,
+      settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
+      noDelay: true,
+      // nginx-proxy's `http2 on` per server block: h2 only for hosts with HTTP/2 enabled. Node
+      // calls this after SNICallback, on the TLSSocket; undefined ends the handshake with
+      // no_application_protocol, as nginx does when nothing offered matches.
+      ALPNCallback: function (this: TLSSocket, { servername, protocols }) {
+        const h2 = protocols.includes('h2') && alpnH2(servername, this.localPort)
+        return h2 ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined
+      },
+      // A function, not an arrow: Node calls it on the TLSSocket, whose local port picks the listener.
+      SNICallback: function (this: TLSSocket, servername, cb) {
+        const context = handshakeFor(servername, this.localPort)
+        // Refused before the handshake began (#screenHandshake); only a table swap in between lands here.
+        if (context === undefined) cb(new Error(`no certificate serves ${servername}`))
+        else cb(null, context)
+      }
+    })
+    // Before http2's own listener makes the session: the TLS socket answers with the PROXY peer.
+    if (options.proxyProtocol === true) server.prependListener('secureConnection', adoptParentPeer)
+    // HTTP/1.1 over TLS (ALPN http/1.1, or none) arrives as 'request'. Adding that listener makes
+    // Node put its HTTP/2 compatibility layer on 'stream' as well; it is taken off again, and
+    // HTTP/2 streams come to #handle as H2Request/H2Response (see h2-exchange.ts for why).
+    server.on('request', (req, res) => { void this.#handle(req as unknown as IncomingMessage, res as unknown as ServerResponse, 'https') })
+    server.removeAllListeners('stream')
+    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => { this.#handleStream(stream, headers, rawHeaders) })
+    server.on('session', (session: ServerHttp2Session) => {
+      this.#h2Sessions.add(session)
+      session.once('close', () => { this.#h2Sessions.delete(session) })
+    })
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') return
+      this.#tlsSockets.add(socket)
+      socket.once('close', () => { this.#tlsSockets.delete(socket) })
+    })
+    this.#listenHttp1(server, 'https', limits)
+    server.setTimeout(options.keepAliveTimeoutMs)
+    // HTTP/1.1 over TLS goes through node:http's connection handling, which reads its limits from
+    // the server object (Node sets 60 s / 300 s / a 30 s check for allowHTTP1): the same limits
+    // as the plain HTTP listener, so a slow-headers client gets its 408 on 443 too.
+    Object.assign(server, {
+      headersTimeout: options.requestHeadersTimeoutMs,
+      requestTimeout: serverOptions.requestTimeout,
+      keepAliveTimeout: options.keepAliveTimeoutMs,
+      connectionsCheckingInterval: serverOptions.connectionsCheckingInterval
+    })
+    return server
   }
 
   get port (): number { return this.#port }
@@ -251,6 +278,7 @@ export class ProxyServer {
     for (const session of this.#h2Sessions) session.destroy()
     for (const socket of this.#tlsSockets) socket.destroy()
     this.#upgrades.close()
+    await this.#profileServers?.close(this.#https)
     let timer: NodeJS.Timeout | undefined
     await Promise.race([closed, new Promise((resolve) => { timer = setTimeout(resolve, 1_000) })])
     clearTimeout(timer)
@@ -263,11 +291,23 @@ export class ProxyServer {
    * host's own (nohttps hosts have no server there), else DEFAULT_HOST's, else nginx-proxy's
    * fallback server's default.crt (trusted or not: it only answers 503). Undefined: the handshake
    * is rejected with unrecognized_name (ssl_reject_handshake), which #screenHandshakes sends.
+   * `profile`: the TLS server the handshake runs on, the host's (by SNI only: a handshake without
+   * SNI, and the fallback server's, run on the proxy-wide profile's).
    */
-  #contextFor (servername: string | undefined, certs: CertificateStore, localPort?: number): SecureContext | undefined {
+  #handshakeFor (servername: string | undefined, certs: CertificateStore, localPort?: number): { context: SecureContext | undefined, profile: TlsProfile } {
+    const base = this.#baseProfile
     const routes = this.#routesForHandshake(servername, localPort)
-    if (routes !== undefined) return this.#router.hostTls(routes)?.cert?.context
-    return certs.get('default')?.context
+    const hostTls = routes === undefined ? undefined : this.#router.hostTls(routes)
+    const cert = routes === undefined ? certs.get('default') : hostTls?.cert
+    const profile = servername === undefined || hostTls === undefined ? base : hostTls.profile
+    if (cert === undefined) return { context: undefined, profile }
+    try {
+      return { context: this.#profileContexts.contextFor(cert, profile), profile }
+    } catch (err) {
+      // An unusable CA or CRL file: nginx would not start with it; this host's handshakes are refused.
+      this.#log.warn({ host: routes?.host, caFile: profile.clientVerify?.ca.file, crlFile: profile.clientVerify?.crl?.file, err: (err as Error).message }, 'TLS context not built: handshake refused')
+      return { context: undefined, profile }
+    }
   }
 
   /** The host a handshake for `servername` is for: by SNI, else DEFAULT_HOST; undefined: the fallback server. */
@@ -285,10 +325,7 @@ export class ProxyServer {
    * without one), everything else goes to the TLS server with the bytes read put back. Replaces
    * tls.Server's own 'connection' listener, which it then calls.
    */
-  #screenHandshakes (server: Http2SecureServer, certs: CertificateStore, timeoutMs: number): void {
-    const listeners = server.listeners('connection') as Array<(socket: Socket) => void>
-    if (listeners.length !== 1) throw new Error('unexpected tls.Server connection listeners')
-    const startTls = listeners[0]!
+  #screenHandshakes (server: Http2SecureServer, servers: TlsProfileServers, certs: CertificateStore, timeoutMs: number): void {
     server.removeAllListeners('connection')
     server.on('connection', (socket: Socket) => {
       let buffered: Buffer = Buffer.alloc(0)
@@ -304,7 +341,8 @@ export class ProxyServer {
         const hello = peekClientHello(buffered)
         if (hello.kind === 'incomplete' && buffered.length <= MAX_CLIENT_HELLO_BYTES + 1_024) return
         done()
-        if (hello.kind === 'hello' && this.#contextFor(hello.servername, certs, socket.localPort) === undefined) {
+        const handshake = hello.kind === 'hello' ? this.#handshakeFor(hello.servername, certs, socket.localPort) : undefined
+        if (handshake !== undefined && handshake.context === undefined) {
           socket.on('error', failed)
           socket.on('timeout', failed)
           socket.setTimeout(timeoutMs)
@@ -313,7 +351,8 @@ export class ProxyServer {
         }
         socket.pause()
         socket.unshift(buffered)
-        startTls.call(server, socket)
+        // On the TLS server of the host's profile: its protocol versions and client certificate request apply from the first byte.
+        servers.startTls(handshake?.profile ?? this.#baseProfile, socket)
       }
       socket.on('data', onData)
       socket.on('error', failed)
@@ -404,7 +443,8 @@ export class ProxyServer {
         authorization: req.headers.authorization,
         contentLength: contentLength === undefined ? undefined : Number(contentLength),
         upgrade: upgrade !== undefined && req.method !== 'CONNECT',
-        localPort
+        localPort,
+        clientCert: scheme === 'https' ? () => clientCertFacts(h2 ? (req as unknown as H2Request).stream.session?.socket as TLSSocket | undefined : req.socket as TLSSocket | null) : undefined
       }, scheme)
       if (decision instanceof Promise) decision = await decision
       switch (decision.kind) {
@@ -528,6 +568,15 @@ function noTarget (loc: Location): { status: number, code: string } {
   return loc.balancer.targets.length === 0
     ? { status: 502, code: 'PROXY_ERR_NO_REACHABLE_UPSTREAM' }
     : { status: 503, code: 'PROXY_ERR_NO_HEALTHY_TARGETS' }
+}
+
+/** The connection's client certificate as verified in its handshake (an HTTP/2 session's socket for its streams). */
+function clientCertFacts (socket: TLSSocket | null | undefined): ClientCertFacts {
+  if (socket === null || socket === undefined) return { servername: undefined, presented: false, verifyError: undefined }
+  const servername = typeof socket.servername === 'string' ? socket.servername : undefined
+  const presented = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0
+  const error = socket.authorizationError as unknown
+  return { servername, presented, verifyError: presented && !socket.authorized ? (typeof error === 'string' ? error : String((error as Error | null)?.message ?? 'UNSPECIFIED')) : undefined }
 }
 
 /** Host field lines as sent (HTTP/2: :authority first); node:http keeps only the first in req.headers. */

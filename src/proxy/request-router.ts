@@ -2,6 +2,8 @@ import type { AcmeChallengeLocation, HttpsMethod } from '../routing/desired-stat
 import type { HostRoutes, Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { CertificateStore } from '../tls/certificate-store.js'
+import type { SslPolicy } from '../tls/policy.js'
+import { clientCertVerdict, type ClientCertFacts } from '../tls/tls-profile.js'
 import { DEFAULT_TLS_DEFAULTS, hostTls, redirectStatus, type HostTls, type RedirectStatus } from '../tls/host-tls.js'
 import { addedHeadersFor } from '../vhost/vhost-directives.js'
 import type { VhostLocationSettings } from '../vhost/vhost-store.js'
@@ -41,6 +43,8 @@ export interface RequestFacts {
   upgrade: boolean
   /** The port the request came in on (the listener: a host is served only on its own ports); undefined: the scheme's default listener. */
   localPort?: number | undefined
+  /** HTTPS: the connection's client certificate, read only for hosts that verify one (ssl_verify_client). */
+  clientCert?: (() => ClientCertFacts) | undefined
 }
 
 export type Decision =
@@ -84,6 +88,8 @@ export interface RouterTlsOptions {
   nonGetRedirect?: RedirectStatus | undefined
   /** ENABLE_HTTP2 (default true): h2 offered by ALPN; the http2.enable label overrides it per host. */
   enableHttp2?: boolean | undefined
+  /** SSL_POLICY (default Mozilla-Intermediate); a container's SSL_POLICY overrides it per host. */
+  sslPolicy?: SslPolicy | undefined
 }
 
 export interface RouterOptions {
@@ -117,6 +123,9 @@ export class RequestRouter {
     if (head.kind === 'invalid') return refuse(head.status ?? 400, head.status === 414 ? 'PROXY_ERR_URI_TOO_LONG' : 'PROXY_ERR_BAD_REQUEST', head.reason)
     const { hostname, path } = head
     const routes = this.routesFor(hostname, scheme, req.localPort)
+    // nginx checks client certificates before any location, the ACME one included.
+    const certRefused = scheme === 'https' && routes !== undefined ? this.#clientCertRefusal(routes, req) : undefined
+    if (certRefused !== undefined) return certRefused
     // Before redirects, network rules and auth, as nginx-proxy's ACME location.
     if (!req.upgrade && path.startsWith(ACME_PREFIX) && this.#servesAcme(scheme, routes)) return { kind: 'acme', path }
     const tls = routes === undefined ? undefined : this.hostTls(routes)
@@ -168,6 +177,28 @@ export class RequestRouter {
   // Private
 
   /**
+   * ssl_verify_client as nginx applies it to each request. A request for a verifying host over a
+   * connection negotiated (SNI) for another host is 421, as ngx_http_set_virtual_server answers:
+   * that connection's certificate was checked, or not, against the other host's CA. Then a
+   * missing or failed certificate is 400, nginx's "No required SSL certificate was sent" and
+   * "The SSL certificate error". No SNI: the certificate the connection has, as nginx.
+   */
+  #clientCertRefusal (routes: HostRoutes, req: RequestFacts): Decision | undefined {
+    const verify = this.hostTls(routes)?.profile.clientVerify
+    if (verify === undefined) return undefined
+    const facts = req.clientCert?.() ?? { servername: undefined, presented: false, verifyError: undefined }
+    const sni = facts.servername?.toLowerCase().replace(/\.$/, '') ?? ''
+    if (sni !== '' && this.routesFor(sni, 'https', req.localPort)?.host !== routes.host) {
+      return refuse(421, 'PROXY_ERR_MISDIRECTED_REQUEST', `TLS connection negotiated for ${sni}`, routes.host)
+    }
+    switch (clientCertVerdict(verify.mode, facts)) {
+      case 'ok': return undefined
+      case 'missing': return refuse(400, 'PROXY_ERR_CLIENT_CERT_REQUIRED', 'No required SSL certificate was sent', routes.host)
+      case 'invalid': return refuse(400, 'PROXY_ERR_CLIENT_CERT_INVALID', `The SSL certificate error: ${facts.verifyError ?? ''}`, routes.host)
+    }
+  }
+
+  /**
    * Whether the server block nginx-proxy would pick for this request has its ACME location
    * (nginx.tmpl): `routes` is that block (routesFor), undefined for the fallback server, which has
    * one only with ACME_HTTP_CHALLENGE_ACCEPT_UNKNOWN_HOST. A redirecting host's HTTP server has it
@@ -210,7 +241,8 @@ export class RequestRouter {
       trustDefaultCert: tls.trustDefaultCert ?? DEFAULT_TLS_DEFAULTS.trustDefaultCert,
       enableHttpOnMissingCert: tls.enableHttpOnMissingCert ?? DEFAULT_TLS_DEFAULTS.enableHttpOnMissingCert,
       nonGetRedirect: tls.nonGetRedirect ?? DEFAULT_TLS_DEFAULTS.nonGetRedirect,
-      http2: tls.enableHttp2
+      http2: tls.enableHttp2,
+      sslPolicy: tls.sslPolicy
     })
   }
 }

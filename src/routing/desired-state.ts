@@ -46,6 +46,8 @@ export interface HostTlsSettings {
   http2?: boolean | undefined
   /** The `com.github.nginx-proxy.nginx-proxy.ssl_verify_client` label (nginx-proxy's default: on). */
   sslVerifyClient?: string | undefined
+  /** SSL_POLICY on the app container, a name nginx-proxy's table knows; unset: the proxy's. */
+  sslPolicy?: string | undefined
 }
 
 export interface RouteSpec {

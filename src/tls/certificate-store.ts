@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createSecureContext, type SecureContext } from 'node:tls'
@@ -16,12 +17,22 @@ export interface CertificateEntry {
   key: Buffer
 }
 
+/** A client CA (`<host>.ca.crt`, `ca.crt`) or CRL (`<host>.crl.pem`, `ca.crl.pem`) file, as read. */
+export interface PemFile {
+  file: string
+  pem: Buffer
+  /** SHA-256 of the bytes: per-host TLS contexts are cached by it. */
+  digest: string
+}
+
 export class CertificateStore {
   readonly dir: string
   readonly #log: Logger
   #entries = new Map<string, CertificateEntry>()
   /** Names with a .crt file, usable or not (nginx-proxy's selection looks at the .crt alone). */
   #crtFiles = new Set<string>()
+  /** Mutual TLS files by name: `<host>.ca` / `ca` (from .crt) and `<host>.crl` / `ca.crl` (from .pem). */
+  #pemFiles = new Map<string, PemFile>()
   readonly #directory: WatchedDirectory
   #onReloaded: Array<() => void> = []
 
@@ -42,8 +53,11 @@ export class CertificateStore {
 
   get (name: string): CertificateEntry | undefined { return this.#entries.get(name) }
 
-  /** Whether `<name>.crt` exists, usable or not (e.g. a client CA, `<host>.ca.crt`). */
-  hasCrtFile (name: string): boolean { return this.#crtFiles.has(name) }
+  /** nginx-proxy's client CA `<name>.ca.crt` (`name` 'ca' is the global `ca.crt`), when present. */
+  clientCa (name: string): PemFile | undefined { return name === 'ca' ? this.#pemFiles.get('ca') : this.#pemFiles.get(`${name}.ca`) }
+
+  /** nginx-proxy's CRL `<name>.crl.pem` (`ca.crl.pem` for name 'ca'), when present. */
+  crl (name: string): PemFile | undefined { return this.#pemFiles.get(`${name}.crl`) }
 
   /**
    * nginx-proxy's certificate selection for a virtual host (nginx.tmpl, docs "Certificate
@@ -73,6 +87,7 @@ export class CertificateStore {
     }
     const next = new Map<string, CertificateEntry>()
     const names = files.filter((f) => f.endsWith('.crt')).map((f) => f.slice(0, -4))
+    const pemFiles = await this.#loadPemFiles(names.filter(isClientCaName).map((n) => `${n}.crt`).concat(files.filter((f) => f.endsWith('.crl.pem'))))
     for (const name of names) {
       const certFile = join(this.dir, `${name}.crt`)
       const keyFile = join(this.dir, `${name}.key`)
@@ -86,16 +101,40 @@ export class CertificateStore {
         next.set(name, { name, cert, key, context: createSecureContext({ ...TLS_POLICY, cert, key }) })
       } catch (err) {
         const previous = this.#entries.get(name)
+        // A client CA comes without a key: not a pair, nothing to say.
+        if (isClientCaName(name) && (err as NodeJS.ErrnoException).code === 'ENOENT') continue
         this.#log.warn({ certFile, keyFile, err: (err as Error).message, keptPrevious: previous !== undefined }, 'Certificate pair skipped')
         if (previous !== undefined) next.set(name, previous)
       }
     }
     this.#crtFiles = new Set(names)
-    const changed = next.size !== this.#entries.size || [...next].some(([n, e]) => this.#entries.get(n) !== e)
+    const changed = next.size !== this.#entries.size || [...next].some(([n, e]) => this.#entries.get(n) !== e) ||
+      pemFiles.size !== this.#pemFiles.size || [...pemFiles].some(([n, f]) => this.#pemFiles.get(n)?.digest !== f.digest)
     this.#entries = next
+    this.#pemFiles = pemFiles
     if (changed) {
       this.#log.info({ dir: this.dir, certificates: this.names }, 'Certificates loaded')
       for (const fn of this.#onReloaded) fn()
     }
   }
+
+  /** Keyed by file name without .crt / .pem; an unreadable file keeps its previous content. */
+  async #loadPemFiles (files: string[]): Promise<Map<string, PemFile>> {
+    const out = new Map<string, PemFile>()
+    for (const f of files) {
+      const key = f.replace(/\.(crt|pem)$/, '')
+      const file = join(this.dir, f)
+      try {
+        const pem = await readFile(file)
+        out.set(key, { file, pem, digest: createHash('sha256').update(pem).digest('hex') })
+      } catch (err) {
+        const previous = this.#pemFiles.get(key)
+        this.#log.warn({ file, err: (err as Error).message, keptPrevious: previous !== undefined }, 'Client CA or CRL file not read')
+        if (previous !== undefined) out.set(key, previous)
+      }
+    }
+    return out
+  }
 }
+
+function isClientCaName (name: string): boolean { return name === 'ca' || name.endsWith('.ca') }

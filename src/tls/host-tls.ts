@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { HostTlsSettings, HttpsMethod } from '../routing/desired-state.js'
 import type { CertificateEntry, CertificateStore } from './certificate-store.js'
+import { DEFAULT_SSL_POLICY, sslPolicy, type SslPolicy } from './policy.js'
+import type { ClientVerifyMode, TlsProfile } from './tls-profile.js'
 
 // nginx-proxy 1.7's per-virtual-host TLS decision (nginx.tmpl, the vhost loop): which certificate
 // the host's HTTPS server presents, its effective HTTPS_METHOD after the missing-certificate
@@ -23,6 +25,8 @@ export interface TlsDefaults {
   nonGetRedirect: RedirectStatus
   /** ENABLE_HTTP2: h2 offered by ALPN (default true). */
   http2?: boolean | undefined
+  /** SSL_POLICY (default Mozilla-Intermediate). */
+  sslPolicy?: SslPolicy | undefined
 }
 
 export const DEFAULT_TLS_DEFAULTS: Omit<TlsDefaults, 'httpsMethod' | 'hsts'> = {
@@ -41,24 +45,17 @@ export interface HostTls {
   nonGetRedirect: RedirectStatus
   /** ALPN offers h2 for this host (ENABLE_HTTP2, the http2.enable label); else http/1.1 only. */
   http2: boolean
-  /**
-   * A client CA file (`<host>.ca.crt`, else `ca.crt`) would make nginx-proxy require client
-   * certificates; proxyctl has no mutual TLS, so the host's HTTPS side refuses handshakes (fail closed).
-   */
-  clientCertRequired: boolean
+  /** SSL_POLICY and client verification: which TLS server and SecureContext its handshakes get. */
+  profile: TlsProfile
 }
 
 export function hostTls (vhost: string, settings: HostTlsSettings, certs: CertificateStore, defaults: TlsDefaults): HostTls {
   const trustDefault = settings.trustDefaultCert ?? defaults.trustDefaultCert
-  // nginx.tmpl: ssl_client_certificate <vhost file name>.ca.crt, else ca.crt, with ssl_verify_client (label, default on).
-  const fileName = vhost.startsWith('~') ? createHash('sha1').update(vhost).digest('hex') : vhost
-  const clientCertRequired = (certs.hasCrtFile(`${fileName}.ca`) || certs.hasCrtFile('ca')) && (settings.sslVerifyClient ?? 'on') !== 'off'
-  const cert = clientCertRequired ? undefined : certs.certificateFor(vhost, settings.certName, trustDefault)
+  const cert = certs.certificateFor(vhost, settings.certName, trustDefault)
   let httpsMethod = settings.httpsMethod ?? defaults.httpsMethod
   // "When no trusted certs (default and/or vhost) are present we want to ensure that HTTP is
   // enabled; hence switching from 'nohttp' or 'redirect' to 'noredirect'" (nginx.tmpl).
-  // Never for a host that asks for client certificates: its HTTP side would serve it open.
-  if ((httpsMethod === 'redirect' || httpsMethod === 'nohttp') && cert === undefined && !clientCertRequired && (settings.enableHttpOnMissingCert ?? defaults.enableHttpOnMissingCert)) {
+  if ((httpsMethod === 'redirect' || httpsMethod === 'nohttp') && cert === undefined && (settings.enableHttpOnMissingCert ?? defaults.enableHttpOnMissingCert)) {
     httpsMethod = 'noredirect'
   }
   const hsts = (settings.hsts ?? defaults.hsts).trim()
@@ -70,8 +67,28 @@ export function hostTls (vhost: string, settings: HostTlsSettings, certs: Certif
     hsts: cert === undefined || httpsMethod === 'noredirect' || httpsMethod === 'nohttps' || hsts === 'off' || hsts === '' ? undefined : hsts,
     nonGetRedirect: settings.nonGetRedirect ?? defaults.nonGetRedirect,
     http2: settings.http2 ?? defaults.http2 ?? true,
-    clientCertRequired
+    profile: {
+      // A container's unknown SSL_POLICY is dropped (warned) by virtual-host.ts: nginx.tmpl writes nothing, the proxy's applies.
+      policy: (settings.sslPolicy === undefined ? undefined : sslPolicy(settings.sslPolicy)) ?? defaults.sslPolicy ?? DEFAULT_SSL_POLICY,
+      clientVerify: clientVerification(vhost, settings.sslVerifyClient, certs)
+    }
   }
+}
+
+/**
+ * nginx.tmpl's "SSL Client Certificate Validation": `<vhost file name>.ca.crt` (a ~regex host: the
+ * SHA-1 of the entry) with its `<name>.crl.pem`, else the global `ca.crt` with `ca.crl.pem`, under
+ * ssl_verify_client = the label's value, default on. No CA file: nothing is verified, whatever the label.
+ * A value nginx would refuse (warned by virtual-host.ts) verifies as `on`: never less than asked.
+ */
+function clientVerification (vhost: string, label: string | undefined, certs: CertificateStore): TlsProfile['clientVerify'] {
+  const mode = label === 'off' ? undefined : label === 'optional' || label === 'optional_no_ca' ? label : 'on' satisfies ClientVerifyMode
+  if (mode === undefined) return undefined
+  const fileName = vhost.startsWith('~') ? createHash('sha1').update(vhost).digest('hex') : vhost
+  const own = certs.clientCa(fileName)
+  if (own !== undefined) return { mode, ca: own, crl: certs.crl(fileName) }
+  const global = certs.clientCa('ca')
+  return global === undefined ? undefined : { mode, ca: global, crl: certs.crl('ca') }
 }
 
 /**

@@ -13,15 +13,19 @@ function container (env: Record<string, string>, labels: Record<string, string> 
 }
 const L = 'com.github.nginx-proxy.nginx-proxy.'
 
-t.test('container labels: http2.enable, ssl_verify_client; warned: http3.enable, SSL_POLICY', async (t) => {
+t.test('container labels: http2.enable, ssl_verify_client, SSL_POLICY; warned: http3.enable, unknown values', async (t) => {
   const cases: Array<{ desc: string, env?: Record<string, string>, labels?: Record<string, string>, tls: Record<string, unknown>, warnings: RegExp[] }> = [
     { desc: 'http2.enable=false', labels: { [`${L}http2.enable`]: 'false' }, tls: { http2: false }, warnings: [] },
     { desc: 'http2.enable=true', labels: { [`${L}http2.enable`]: 'true' }, tls: { http2: true }, warnings: [] },
     { desc: 'http2.enable not a boolean', labels: { [`${L}http2.enable`]: 'maybe' }, tls: {}, warnings: [/http2\.enable/] },
-    { desc: 'ssl_verify_client=on', labels: { [`${L}ssl_verify_client`]: 'on' }, tls: { sslVerifyClient: 'on' }, warnings: [/mutual TLS is not supported/] },
+    { desc: 'ssl_verify_client=on', labels: { [`${L}ssl_verify_client`]: 'on' }, tls: { sslVerifyClient: 'on' }, warnings: [] },
+    { desc: 'ssl_verify_client=optional_no_ca', labels: { [`${L}ssl_verify_client`]: 'optional_no_ca' }, tls: { sslVerifyClient: 'optional_no_ca' }, warnings: [] },
+    { desc: 'ssl_verify_client=yes (nginx refuses it)', labels: { [`${L}ssl_verify_client`]: 'yes' }, tls: { sslVerifyClient: 'yes' }, warnings: [/must be on, off, optional or optional_no_ca.*verified as with on/] },
     { desc: 'ssl_verify_client=off', labels: { [`${L}ssl_verify_client`]: 'off' }, tls: { sslVerifyClient: 'off' }, warnings: [] },
     { desc: 'http3.enable', labels: { [`${L}http3.enable`]: 'true' }, tls: {}, warnings: [/HTTP\/3/] },
-    { desc: 'SSL_POLICY on a container', env: { SSL_POLICY: 'Mozilla-Modern' }, tls: {}, warnings: [/proxy's SSL_POLICY applies/] }
+    { desc: 'SSL_POLICY on a container', env: { SSL_POLICY: 'Mozilla-Modern' }, tls: { sslPolicy: 'Mozilla-Modern' }, warnings: [] },
+    { desc: 'an AWS SSL_POLICY', env: { SSL_POLICY: 'AWS-FS-1-2-Res-2020-10' }, tls: { sslPolicy: 'AWS-FS-1-2-Res-2020-10' }, warnings: [] },
+    { desc: 'an unknown SSL_POLICY', env: { SSL_POLICY: 'Mozilla-Strict' }, tls: {}, warnings: [/not one of nginx-proxy's policies; the proxy's SSL_POLICY applies/] }
   ]
   for (const c of cases) {
     const r = parseContainer(container({ VIRTUAL_HOST: 'a.test', ...c.env }, c.labels))
@@ -41,12 +45,12 @@ t.test('proxy env: ENABLE_PROXY_PROTOCOL, ENABLE_HTTP2, ENABLE_IPV6; listen host
   t.equal(listenHost({ host: '10.0.0.5', enableIpv6: true }), '10.0.0.5', 'an explicit PROXYCTL_LISTEN_HOST is kept')
 })
 
-t.test('start warnings: ENABLE_HTTP3, client CA and CRL files', async (t) => {
+t.test('start warnings: ENABLE_HTTP3; client CA and CRL files are read, not warned about', async (t) => {
   t.match(nginxOnlyEnvWarnings({ ENABLE_HTTP3: 'true' }), [{ setting: 'ENABLE_HTTP3' }])
   t.same(nginxOnlyEnvWarnings({ ENABLE_HTTP3: 'false' }), [])
   const root = mkdtempSync(join(tmpdir(), 'pxt-compat-'))
   mkdirSync(join(root, 'certs'))
   for (const f of ['a.test.crt', 'a.test.key', 'a.test.ca.crt', 'ca.crt', 'ca.crl.pem']) writeFileSync(join(root, 'certs', f), 'x')
   const files = nginxOnlyWarnings(root).map((w) => w.file).sort()
-  t.same(files, ['a.test.ca.crt', 'ca.crl.pem', 'ca.crt'].map((f) => join(root, 'certs', f)))
+  t.same(files, [])
 })

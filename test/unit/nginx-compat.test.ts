@@ -21,12 +21,14 @@ t.test('nginx-only files each get a warning naming them; nothing else does', asy
   t.same(nginxOnlyWarnings(root).map((w) => w.file).sort(), [join(root, 'conf.d', 'my.conf'), join(root, 'proxy.conf')].sort())
 })
 
-t.test('SSL_POLICY other than nginx-proxy\'s default is named in a warning', async (t) => {
+t.test('SSL_POLICY: nginx-proxy\'s policies are followed, an unknown name is warned about', async (t) => {
   t.same(nginxOnlyEnvWarnings({}), [])
   t.same(nginxOnlyEnvWarnings({ SSL_POLICY: 'Mozilla-Intermediate' }), [])
-  const w = nginxOnlyEnvWarnings({ SSL_POLICY: 'Mozilla-Modern' })
+  t.same(nginxOnlyEnvWarnings({ SSL_POLICY: 'Mozilla-Modern' }), [])
+  t.same(nginxOnlyEnvWarnings({ SSL_POLICY: 'AWS-2015-02' }), [])
+  const w = nginxOnlyEnvWarnings({ SSL_POLICY: 'Mozilla-Strict' })
   t.equal(w.length, 1)
-  t.match(w[0]!.message, /SSL_POLICY=Mozilla-Modern is not supported/)
+  t.match(w[0]!.message, /SSL_POLICY=Mozilla-Strict is not one of nginx-proxy's policies: proxyctl uses the default, Mozilla-Intermediate/)
 })
 
 t.test('HTTPS_METHOD, HSTS and CERT_NAME on app containers', async (t) => {
