@@ -8,6 +8,8 @@ import { RolloutHistory } from './history/rollout-history.js'
 import { Metrics } from './metrics/metrics.js'
 import { TrafficStats } from './metrics/traffic-stats.js'
 import { BasicAuthStore } from './proxy/basic-auth.js'
+import { DEFAULT_DEFAULT_ROOT, parseDefaultRoot, type DefaultRoot } from './proxy/default-root.js'
+import { ErrorPage } from './proxy/error-page.js'
 import { CertificateStore } from './tls/certificate-store.js'
 import { VhostStore } from './vhost/vhost-store.js'
 import { DockerSource } from './docker/docker-source.js'
@@ -62,19 +64,21 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     stateChanged: (state) => { reconciler.apply(state) },
     groupWithdrawn: (id, reason) => { reconciler.withdraw(id, reason) },
     groupStarted: (id, reason) => { reconciler.restore(id, reason) }
-  }, root.child({ component: 'docker' }), { selfContainerId: options.selfContainerId })
+  }, root.child({ component: 'docker' }), { selfContainerId: options.selfContainerId, preferIpv6Network: options.preferIpv6Network })
   await source.start()
   dockerReconnects = () => source.reconnects
 
   // Check what is already running before the listener opens: a proxy restart must not 503 healthy apps.
   await reconciler.probeAll(options.bootHealthWaitMs)
 
-  for (const w of nginxOnlyWarnings(options.nginxRoot, options.htmlDir)) log.warn({ file: w.file }, w.message)
+  for (const w of nginxOnlyWarnings(options.nginxRoot)) log.warn({ file: w.file }, w.message)
   for (const w of nginxOnlyEnvWarnings(process.env)) log.warn({ setting: w.setting }, w.message)
   const certs = new CertificateStore(join(options.nginxRoot, 'certs'), root.child({ component: 'tls' }))
   const auth = new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' }))
   const vhost = new VhostStore(join(options.nginxRoot, 'vhost.d'), root.child({ component: 'vhost' }))
-  await Promise.all([certs.load(), auth.load(), vhost.load()])
+  const errorPage = new ErrorPage(options.htmlDir, root.child({ component: 'proxy' }))
+  await Promise.all([certs.load(), auth.load(), vhost.load(), errorPage.load()])
+  errorPage.watch()
   certs.watch()
   auth.watch()
   vhost.watch()
@@ -124,6 +128,9 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     vhost,
     htmlDir: options.htmlDir,
     acme: { location: options.acmeChallenge, acceptUnknownHost: options.acmeAcceptUnknownHost },
+    errorPage,
+    defaultRoot: defaultRootOf(options.defaultRoot),
+    debugEndpoint: { enabled: options.debugEndpoint, global: debugGlobals(options) },
     requestIds: options.requestIds,
     proxyProtocol: options.proxyProtocol,
     observer: {
@@ -161,7 +168,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   return {
     port,
     reload: async () => {
-      await Promise.all([certs.load(), auth.load(), vhost.load()])
+      await Promise.all([certs.load(), auth.load(), vhost.load(), errorPage.load()])
       log.info({ certificates: certs.names.length }, 'Reloaded')
     },
     stop: async () => {
@@ -174,6 +181,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
         await endpoint.api.close()
         certs.stop()
         vhost.stop()
+        errorPage.stop()
         await auth.stop()
         await closeAdminServer(admin)
         await reconciler.stop()
@@ -181,5 +189,39 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
       })()
       await stopping
     }
+  }
+}
+
+/** DEFAULT_ROOT parsed; one nginx would refuse was warned about at start (nginx-compat.ts): 404. */
+function defaultRootOf (value: string): DefaultRoot {
+  const parsed = parseDefaultRoot(value)
+  return 'error' in parsed ? DEFAULT_DEFAULT_ROOT : parsed
+}
+
+/** /nginx-proxy-debug's `global`: nginx-proxy's names for the settings proxyctl follows (no secrets, no paths). */
+function debugGlobals (o: ServeOptions): Record<string, string | number | boolean | null> {
+  return {
+    acme_http_challenge: String(o.acmeChallenge),
+    acme_http_challenge_accept_unknown_host: o.acmeAcceptUnknownHost,
+    default_host: o.defaultHost ?? null,
+    default_root_response: o.defaultRoot,
+    enable_access_log: o.accessLog,
+    enable_debug_endpoint: String(o.debugEndpoint),
+    enable_http2: String(o.enableHttp2),
+    enable_http3: 'false',
+    enable_http_on_missing_cert: String(o.enableHttpOnMissingCert),
+    enable_ipv6: o.enableIpv6,
+    enable_proxy_protocol: o.proxyProtocol,
+    external_http_port: String(o.port),
+    external_https_port: o.httpsPort === undefined ? null : String(o.httpsPort),
+    hsts: o.defaultHsts,
+    https_method: o.defaultHttpsMethod,
+    non_get_redirect: String(o.nonGetRedirect),
+    nginx_proxy_version: null,
+    prefer_ipv6_network: o.preferIpv6Network,
+    proxyctl_version: VERSION,
+    ssl_policy: o.sslPolicy,
+    trust_default_cert: String(o.trustDefaultCert),
+    trust_downstream_proxy: o.trustDownstreamProxy
   }
 }

@@ -41,7 +41,10 @@ const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: strin
   ['ENABLE_PROXY_PROTOCOL', 'proxyProtocol', parseBoolean],
   ['ENABLE_HTTP2', 'enableHttp2', parseBoolean],
   ['ENABLE_IPV6', 'enableIpv6', parseBoolean],
-  ['SSL_POLICY', 'sslPolicy', (v) => v]
+  ['SSL_POLICY', 'sslPolicy', (v) => v],
+  ['PREFER_IPV6_NETWORK', 'preferIpv6Network', parseBoolean],
+  ['DEBUG_ENDPOINT', 'debugEndpoint', parseBoolean],
+  ['DEFAULT_ROOT', 'defaultRoot', (v) => v]
 ]
 
 export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptions> {

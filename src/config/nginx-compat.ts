@@ -1,12 +1,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { sslPolicy } from '../tls/policy.js'
+import { parseDefaultRoot } from '../proxy/default-root.js'
 
 /**
  * nginx-only files a user of nginx-proxy may still mount: never an error, but say what proxyctl
  * does instead, naming the file.
  */
-export function nginxOnlyWarnings (nginxRoot: string, htmlDir?: string): Array<{ file: string, message: string }> {
+export function nginxOnlyWarnings (nginxRoot: string): Array<{ file: string, message: string }> {
   const out: Array<{ file: string, message: string }> = []
   const list = (dir: string): string[] => {
     try { return statSync(dir).isDirectory() ? readdirSync(dir) : [] } catch { return [] }
@@ -28,10 +29,7 @@ export function nginxOnlyWarnings (nginxRoot: string, htmlDir?: string): Array<{
   for (const file of dhparams.filter((f) => existsSync(f))) {
     out.push({ file, message: `${file} is not read: proxyctl's TLS (Node/OpenSSL) uses ECDHE and OpenSSL's built-in RFC 7919 groups, no custom Diffie-Hellman parameters` })
   }
-  const errorPage = htmlDir === undefined ? undefined : join(htmlDir, 'errors', '50x.html')
-  if (errorPage !== undefined && existsSync(errorPage)) {
-    out.push({ file: errorPage, message: `${errorPage} is not used yet: proxyctl's own 503 for unknown hosts (nginx-proxy's fallback server, which serves this page) is a short text body` })
-  }
+  // errors/50x.html is served by ErrorPage (src/proxy/error-page.ts), which warns about a bad file.
   // Client CA and CRL files (certs/*.ca.crt, ca.crt, *.crl.pem) are read by CertificateStore (mutual TLS).
   return out
 }
@@ -53,13 +51,11 @@ export function nginxOnlyEnvWarnings (env: NodeJS.ProcessEnv): Array<{ setting: 
   for (const name of ['LOG_FORMAT', 'LOG_FORMAT_ESCAPE']) {
     if (set(name) !== undefined) warn(name, 'is not read: proxyctl\'s access log is always one JSON line per request with fixed keys (README "Forwarding"); LOG_JSON needs nothing')
   }
+  // DEFAULT_ROOT, DEBUG_ENDPOINT and PREFER_IPV6_NETWORK are followed; a DEFAULT_ROOT nginx would refuse is said here.
   const root = set('DEFAULT_ROOT')
-  if (root !== undefined && root !== '404') {
-    warn('DEFAULT_ROOT', 'is not followed yet: a path no VIRTUAL_PATH of a host matches is answered 404')
-  }
-  if (isTrue('DEBUG_ENDPOINT')) warn('DEBUG_ENDPOINT', 'is not served: proxyctl has no /nginx-proxy-debug location; `proxyctl status --json` and the admin API show each host\'s routing')
+  const parsed = root === undefined ? undefined : parseDefaultRoot(root)
+  if (parsed !== undefined && 'error' in parsed) warn('DEFAULT_ROOT', `is not followed (${parsed.error}): a path no VIRTUAL_PATH of a host matches is answered 404`)
   if (set('DHPARAM_BITS') !== undefined || isTrue('DHPARAM_SKIP')) warn(set('DHPARAM_BITS') !== undefined ? 'DHPARAM_BITS' : 'DHPARAM_SKIP', 'has no effect: proxyctl\'s TLS (Node/OpenSSL) uses ECDHE and OpenSSL\'s built-in RFC 7919 groups, no Diffie-Hellman parameter file')
-  if (isTrue('PREFER_IPV6_NETWORK')) warn('PREFER_IPV6_NETWORK', 'is not followed yet: proxyctl reaches containers at their IPv4 address on a shared network')
   const notApplicable: Record<string, string> = {
     RESOLVERS: 'is not applicable: upstream addresses come from Docker, proxyctl resolves no names',
     SHA1_UPSTREAM_NAME: 'is not applicable: it names nginx upstream blocks, which proxyctl has none of',

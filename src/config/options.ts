@@ -88,6 +88,12 @@ export interface ServeOptions {
   enableIpv6: boolean
   /** SSL_POLICY as written (nginx-proxy: Mozilla-Intermediate); a name tls/policy.ts lacks is warned about and the default used. */
   sslPolicy: string
+  /** PREFER_IPV6_NETWORK: reach a container at its IPv6 address when it has both (nginx-proxy: false). */
+  preferIpv6Network: boolean
+  /** DEBUG_ENDPOINT: serve /nginx-proxy-debug on every host (nginx-proxy: false); the label overrides it per host. */
+  debugEndpoint: boolean
+  /** DEFAULT_ROOT as written (nginx-proxy: 404); proxy/default-root.ts parses it, and an invalid value is warned about (404 then). */
+  defaultRoot: string
 }
 
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
@@ -129,7 +135,10 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   proxyProtocol: false,
   enableHttp2: true,
   enableIpv6: false,
-  sslPolicy: 'Mozilla-Intermediate'
+  sslPolicy: 'Mozilla-Intermediate',
+  preferIpv6Network: false,
+  debugEndpoint: false,
+  defaultRoot: '404'
 }
 
 /**

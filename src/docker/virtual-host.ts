@@ -308,14 +308,16 @@ export const NON_GET_REDIRECT_LABEL = 'com.github.nginx-proxy.nginx-proxy.non-ge
 export const HTTP2_ENABLE_LABEL = 'com.github.nginx-proxy.nginx-proxy.http2.enable'
 export const HTTP3_ENABLE_LABEL = 'com.github.nginx-proxy.nginx-proxy.http3.enable'
 export const SSL_VERIFY_CLIENT_LABEL = 'com.github.nginx-proxy.nginx-proxy.ssl_verify_client'
+/** Serves /nginx-proxy-debug on the container's hosts (request-router.ts); unset: DEBUG_ENDPOINT. */
+export const DEBUG_ENDPOINT_LABEL = 'com.github.nginx-proxy.nginx-proxy.debug-endpoint'
 
 /**
  * nginx-proxy's per-container overrides of TRUST_DEFAULT_CERT (label), ENABLE_HTTP_ON_MISSING_CERT
  * (env) and NON_GET_REDIRECT (label). Only set keys are returned; an invalid value is a warning
  * and the proxy's value applies.
  */
-function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient' | 'sslPolicy'> {
-  const out: Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient' | 'sslPolicy'> = {}
+function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient' | 'debugEndpoint' | 'sslPolicy'> {
+  const out: Pick<HostTlsSettings, 'trustDefaultCert' | 'enableHttpOnMissingCert' | 'nonGetRedirect' | 'http2' | 'sslVerifyClient' | 'debugEndpoint' | 'sslPolicy'> = {}
   const bool = (value: string | undefined, what: string): boolean | undefined => {
     if (value === undefined || value.trim() === '') return undefined
     try {
@@ -336,6 +338,8 @@ function parseTlsFallbacks (c: ContainerInfo, warnings: string[]): Pick<HostTlsS
   }
   const http2 = bool(c.labels[HTTP2_ENABLE_LABEL], `label ${HTTP2_ENABLE_LABEL}`)
   if (http2 !== undefined) out.http2 = http2
+  const debug = bool(c.labels[DEBUG_ENDPOINT_LABEL], `label ${DEBUG_ENDPOINT_LABEL}`)
+  if (debug !== undefined) out.debugEndpoint = debug
   if ((c.labels[HTTP3_ENABLE_LABEL]?.trim() ?? '') !== '') warnings.push(`label ${HTTP3_ENABLE_LABEL} is not supported: proxyctl has no HTTP/3 (QUIC) listener; HTTPS is served over HTTP/2 and HTTP/1.1`)
   // Passed to nginx's ssl_verify_client as is: another value makes nginx refuse the whole
   // configuration; here it is warned about and verifies as `on` (tls/host-tls.ts).

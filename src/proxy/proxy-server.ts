@@ -18,6 +18,8 @@ import { DEFAULT_SSL_POLICY, policyOptions } from '../tls/policy.js'
 import { DEFAULT_TLS_PROFILE, ProfileContexts, type ClientCertFacts, type TlsProfile } from '../tls/tls-profile.js'
 import { MAX_CLIENT_HELLO_BYTES, UNRECOGNIZED_NAME_ALERT, peekClientHello } from '../tls/client-hello.js'
 import { serveAcmeChallenge } from './acme-challenge.js'
+import { debugResponse, type DebugGlobals } from './debug-endpoint.js'
+import type { DefaultRoot } from './default-root.js'
 import { sendError, statusForError } from './error-response.js'
 import { forwardHttp, type ForwardOutcome } from './forward-http.js'
 import { H2Request, H2Response } from './h2-exchange.js'
@@ -51,6 +53,12 @@ export interface ProxyServerOptions {
   vhost?: Pick<VhostStore, 'settingsFor'> | undefined
   /** acme-companion's html volume; challenges are served from it (request-router.ts: which hosts, which scheme). */
   htmlDir?: string | undefined
+  /** nginx-proxy's errors/50x.html (error-page.ts): the body of the fallback server's 503 when present. */
+  errorPage?: { body (): Buffer | undefined } | undefined
+  /** DEFAULT_ROOT (default-root.ts); nginx-proxy's 404 when unset. */
+  defaultRoot?: DefaultRoot | undefined
+  /** DEBUG_ENDPOINT and the `global` part of /nginx-proxy-debug's JSON (the proxy's settings, no secrets). */
+  debugEndpoint?: { enabled: boolean, global: DebugGlobals } | undefined
   /** nginx-proxy's ACME_HTTP_CHALLENGE_* settings; its defaults when unset. */
   acme?: AcmeOptions | undefined
   /** X-Request-ID: passed through when present, generated when absent (default on). */
@@ -131,7 +139,7 @@ export class ProxyServer {
     const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits }
     this.#limits = limits
     const tls = options.tls
-    this.#router = new RequestRouter(store, { tls, auth: options.auth, htmlDir: options.htmlDir, acme: options.acme, httpsPort: () => this.#httpsPort, httpPort: () => this.#port, vhost: options.vhost })
+    this.#router = new RequestRouter(store, { tls, auth: options.auth, htmlDir: options.htmlDir, acme: options.acme, httpsPort: () => this.#httpsPort, httpPort: () => this.#port, vhost: options.vhost, defaultRoot: options.defaultRoot, debugEndpoint: options.debugEndpoint?.enabled })
     const serverOptions = {
       headersTimeout: options.requestHeadersTimeoutMs,
       requestTimeout: 300_000,
@@ -451,12 +459,45 @@ export class ProxyServer {
         case 'refuse':
           status = decision.status; code = decision.code; reason = decision.reason
           if (decision.routeHost !== undefined) routeHost = decision.routeHost
-          sendError(res, status, code, { ...idHeader, ...decision.headers })
+          // nginx-proxy's fallback server: `error_page 500 502 503 504 /50x.html` when the file exists.
+          sendError(res, status, code, { ...idHeader, ...decision.headers }, decision.fallback === true && status >= 500 ? this.#options.errorPage?.body() : undefined)
           return
         case 'redirect':
           status = decision.status
           res.writeHead(status, { location: decision.location, 'content-length': 0, ...idHeader }).end()
           return
+        case 'return': {
+          routeHost = decision.routeHost
+          const answer = decision.answer
+          // 444: nginx closes the connection without a response.
+          if (answer.kind === 'close') { status = 444; res.destroy(); return }
+          status = answer.status
+          const body = answer.kind === 'body' ? answer.body : ''
+          res.writeHead(status, {
+            ...(answer.kind === 'redirect' ? { location: answer.location } : {}),
+            // nginx's default_type (nginx-proxy's nginx.conf): the text is sent as it is written.
+            ...(answer.kind === 'body' ? { 'content-type': 'application/octet-stream' } : {}),
+            'content-length': Buffer.byteLength(body),
+            ...decision.headers,
+            ...idHeader
+          }).end(body)
+          return
+        }
+        case 'debug': {
+          routeHost = decision.host.routes.host
+          const tlsSocket = scheme === 'https' ? req.socket as TLSSocket | null : null
+          const json = debugResponse(this.#options.debugEndpoint?.global ?? {}, {
+            host: decision.hostname,
+            https: scheme === 'https',
+            http2: h2,
+            sslCipher: tlsSocket?.getCipher?.()?.name,
+            sslProtocol: tlsSocket?.getProtocol?.() ?? undefined
+          }, decision.host)
+          status = 200
+          const hsts = scheme === 'https' ? decision.host.tls?.hsts : undefined
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store', ...(hsts !== undefined ? { 'strict-transport-security': hsts } : {}), ...idHeader }).end(json)
+          return
+        }
         case 'acme':
           status = await serveAcmeChallenge(this.#options.htmlDir ?? '', decision.path, res)
           return

@@ -9,6 +9,8 @@ import { addedHeadersFor } from '../vhost/vhost-directives.js'
 import type { VhostLocationSettings } from '../vhost/vhost-store.js'
 import type { AuthVerdict } from './basic-auth.js'
 import { ACME_PREFIX } from './acme-challenge.js'
+import { DEBUG_PATH, type DebugHost } from './debug-endpoint.js'
+import { DEFAULT_DEFAULT_ROOT, defaultRootAnswer, type DefaultRoot, type DefaultRootAnswer } from './default-root.js'
 import { isInternalAddress } from './forwarded-headers.js'
 import { parseRequestHead } from './request-target.js'
 
@@ -48,7 +50,12 @@ export interface RequestFacts {
 }
 
 export type Decision =
-  | { kind: 'refuse', status: number, code: string, reason?: string, headers?: Record<string, string>, routeHost?: string }
+  /** `fallback`: nginx-proxy's fallback server answers it (names no host serves), with errors/50x.html when present. */
+  | { kind: 'refuse', status: number, code: string, reason?: string, headers?: Record<string, string>, routeHost?: string, fallback?: true }
+  /** DEFAULT_ROOT: a host's path none of its locations matches. */
+  | { kind: 'return', answer: DefaultRootAnswer, routeHost: string, headers: Record<string, string> | undefined }
+  /** nginx-proxy's /nginx-proxy-debug location (DEBUG_ENDPOINT, the debug-endpoint label). */
+  | { kind: 'debug', hostname: string, host: DebugHost }
   | { kind: 'redirect', status: RedirectStatus, location: string }
   | { kind: 'acme', path: string }
   | {
@@ -102,6 +109,10 @@ export interface RouterOptions {
   httpPort?: () => number
   /** nginx-proxy's vhost.d files (VhostStore), read per request from its current snapshot. */
   vhost?: { settingsFor (host: string, path: string): VhostLocationSettings | undefined } | undefined
+  /** DEFAULT_ROOT (nginx-proxy: 404): what a path no location of its host matches gets. */
+  defaultRoot?: DefaultRoot | undefined
+  /** DEBUG_ENDPOINT (nginx-proxy: false); the debug-endpoint label overrides it per host. */
+  debugEndpoint?: boolean | undefined
 }
 
 export class RequestRouter {
@@ -131,14 +142,34 @@ export class RequestRouter {
     const tls = routes === undefined ? undefined : this.hostTls(routes)
     // No handshake completes as a host without a usable certificate; one named over another
     // host's connection gets what nginx-proxy's fallback server answers.
-    if (scheme === 'https' && tls !== undefined && tls.cert === undefined) return refuse(503, 'PROXY_ERR_HOST_NOT_FOUND')
+    if (scheme === 'https' && tls !== undefined && tls.cert === undefined) return fallback()
+    // nginx-proxy's debug location sits in the host's HTTP server even when that only redirects;
+    // a longer VIRTUAL_PATH prefix wins over it (nginx's longest prefix match).
+    if (routes !== undefined && (routes.tls.debugEndpoint ?? this.#options.debugEndpoint ?? false) && path.startsWith(DEBUG_PATH)) {
+      const longer = routes.match(path)
+      if (longer === undefined || longer.path.length <= DEBUG_PATH.length) {
+        const httpsPort = this.#options.tls === undefined ? undefined : routes.externalPorts?.https ?? this.#options.httpsPort()
+        return {
+          kind: 'debug',
+          hostname,
+          host: {
+            routes,
+            tls,
+            isDefault: this.#store.current.defaultHost === routes.host,
+            acme: routes.tls.acmeChallenge ?? (this.#options.acme ?? DEFAULT_ACME_OPTIONS).location,
+            ports: { http: routes.externalPorts?.http ?? this.#options.httpPort?.() ?? 0, https: httpsPort }
+          }
+        }
+      }
+    }
     if (scheme === 'http' && tls?.httpsMethod === 'redirect') {
       // nginx-proxy redirects to the host's external HTTPS port, omitted when it is 443.
       const port = routes?.externalPorts?.https ?? this.#options.httpsPort()
       return { kind: 'redirect', status: redirectStatus(req.method, tls), location: `https://${hostname}${port === 443 ? '' : `:${port}`}${path}` }
     }
-    const loc = routes?.match(path)
-    if (routes === undefined || loc === undefined) return refuse(routes === undefined ? 503 : 404, 'PROXY_ERR_HOST_NOT_FOUND')
+    if (routes === undefined) return fallback()
+    const loc = routes.match(path)
+    if (loc === undefined) return this.#defaultRoot(req, scheme, hostname, path, routes, tls)
     const vhost = this.#options.vhost?.settingsFor(loc.host, loc.path)
     // add_header ... always: on the proxy's own answers for this location too, as nginx.
     const hsts = scheme === 'https' ? tls?.hsts : undefined
@@ -199,6 +230,22 @@ export class RequestRouter {
   }
 
   /**
+   * nginx-proxy's `location / { return $DEFAULT_ROOT; }` of a host without a `/` VIRTUAL_PATH. With
+   * `none` it has no such location: nginx serves its own root (absent in the image), 404; a
+   * `location /` of vhost.d's is not read (vhost-store.ts warns about blocks).
+   */
+  #defaultRoot (req: RequestFacts, scheme: Scheme, hostname: string, path: string, routes: HostRoutes, tls: HostTls | undefined): Decision {
+    const root = this.#options.defaultRoot ?? DEFAULT_DEFAULT_ROOT
+    // HSTS is `add_header ... always` at server level: inherited by this location.
+    const hsts = scheme === 'https' && tls?.hsts !== undefined ? { 'strict-transport-security': tls.hsts } : undefined
+    if (root.kind === 'none') return refuse(404, 'PROXY_ERR_HOST_NOT_FOUND', undefined, routes.host, hsts)
+    const defaultPort = (scheme === 'https' ? this.#options.httpsPort : this.#options.httpPort)?.() ?? 0
+    const answer = defaultRootAnswer(root, { scheme, host: hostname, requestUri: path, method: req.method, port: req.localPort ?? defaultPort, serverName: routes.host })
+    if (answer.kind === 'status' && answer.status >= 400) return refuse(answer.status, 'PROXY_ERR_HOST_NOT_FOUND', undefined, routes.host, hsts)
+    return { kind: 'return', answer, routeHost: routes.host, headers: hsts }
+  }
+
+  /**
    * Whether the server block nginx-proxy would pick for this request has its ACME location
    * (nginx.tmpl): `routes` is that block (routesFor), undefined for the fallback server, which has
    * one only with ACME_HTTP_CHALLENGE_ACCEPT_UNKNOWN_HOST. A redirecting host's HTTP server has it
@@ -255,6 +302,11 @@ export function alwaysHeaders (vhost: VhostLocationSettings | undefined): Record
   const out: Record<string, string> = {}
   for (let i = 0; i < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!
   return out
+}
+
+/** What nginx-proxy's fallback server answers (`location ^~ / { return 503; }`). */
+function fallback (): Decision {
+  return { kind: 'refuse', status: 503, code: 'PROXY_ERR_HOST_NOT_FOUND', fallback: true }
 }
 
 function refuse (status: number, code: string, reason?: string, routeHost?: string, headers?: Record<string, string>): Decision {

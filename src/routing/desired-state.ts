@@ -48,6 +48,8 @@ export interface HostTlsSettings {
   sslVerifyClient?: string | undefined
   /** SSL_POLICY on the app container, a name nginx-proxy's table knows; unset: the proxy's. */
   sslPolicy?: string | undefined
+  /** The `com.github.nginx-proxy.nginx-proxy.debug-endpoint` label; unset: DEBUG_ENDPOINT. */
+  debugEndpoint?: boolean | undefined
 }
 
 export interface RouteSpec {
