@@ -15,7 +15,8 @@ export class WatchedDirectory {
   readonly #rebuild: () => Promise<void>
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
-  #reloading: Promise<void> | undefined
+  #running: Promise<void> | undefined
+  #queued: Promise<void> | undefined
 
   constructor (dir: string, what: string, log: Logger, rebuild: () => Promise<void>) {
     this.dir = dir
@@ -24,10 +25,21 @@ export class WatchedDirectory {
     this.#rebuild = rebuild
   }
 
-  /** Rebuild now; a call while one runs shares it. */
+  /**
+   * Rebuild now. One runs at a time: a call while one runs may come from a change that rebuild
+   * already read past, so it gets one more rebuild after it (shared by every call meanwhile).
+   */
   async load (): Promise<void> {
-    this.#reloading ??= this.#rebuild().finally(() => { this.#reloading = undefined })
-    await this.#reloading
+    if (this.#running === undefined) {
+      this.#running = this.#rebuild().finally(() => { this.#running = undefined })
+      await this.#running
+      return
+    }
+    this.#queued ??= this.#running.catch(() => {}).then(async () => {
+      this.#queued = undefined
+      await this.load()
+    })
+    await this.#queued
   }
 
   watch (): void {
