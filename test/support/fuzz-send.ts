@@ -50,15 +50,7 @@ async function sendH1 (c: Extract<FuzzCase, { kind: 'h1' }>, bytes: string, ep: 
       ? netConnect(ep.port, '127.0.0.1')
       : tlsConnect({ port: ep.httpsPort, host: '127.0.0.1', servername: c.servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
     let got = ''
-    let done = false
-    const finish = (a: Omit<Answer, 'ms'>): void => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      s.destroy()
-      resolve({ ...a, ms: Date.now() - started })
-    }
-    const timer = setTimeout(() => { finish({ outcome: 'timeout', head: got.slice(0, 2_000) }) }, ep.boundMs)
+    const { finish, settled } = answerOnce(started, ep.boundMs, () => { s.destroy() }, resolve, () => ({ outcome: 'timeout', head: got.slice(0, 2_000) }))
     s.on('data', (chunk: Buffer) => {
       got += chunk.toString('latin1')
       const head = parseHead(got)
@@ -72,12 +64,12 @@ async function sendH1 (c: Extract<FuzzCase, { kind: 'h1' }>, bytes: string, ep: 
         const cuts = [...new Set(c.req.splits.map((n) => bytes.length === 0 ? 0 : n % bytes.length))].sort((a, b) => a - b)
         let from = 0
         for (const cut of [...cuts, bytes.length]) {
-          if (done) return
+          if (settled()) return
           if (cut > from) s.write(Buffer.from(bytes.slice(from, cut), 'latin1'))
           from = cut
           if (cut < bytes.length) await new Promise((resolve) => setTimeout(resolve, 5))
         }
-        if (c.req.halfClose && !done) s.end()
+        if (c.req.halfClose && !settled()) s.end()
       })()
     })
   })
@@ -87,15 +79,7 @@ async function sendH2 (c: Extract<FuzzCase, { kind: 'h2' }>, id: string, ep: End
   const started = Date.now()
   let session: ClientHttp2Session | undefined
   return await new Promise<Answer>((resolve) => {
-    let done = false
-    const finish = (a: Omit<Answer, 'ms'>): void => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      session?.destroy()
-      resolve({ ...a, ms: Date.now() - started })
-    }
-    const timer = setTimeout(() => { finish({ outcome: 'timeout' }) }, ep.boundMs)
+    const { finish } = answerOnce(started, ep.boundMs, () => { session?.destroy() }, resolve, () => ({ outcome: 'timeout' }))
     session = h2connect(`https://127.0.0.1:${ep.httpsPort}`, { servername: c.servername, rejectUnauthorized: false })
     session.on('error', (err: NodeJS.ErrnoException) => { finish({ outcome: 'reset', detail: `session: ${err.code ?? err.message}` }) })
     session.on('close', () => { finish({ outcome: 'closed', detail: 'session closed' }) })
@@ -139,15 +123,7 @@ async function sendH2Frames (c: Extract<FuzzCase, { kind: 'h2-frames' }>, bytes:
   return await new Promise<Answer>((resolve) => {
     const s = tlsConnect({ port: ep.httpsPort, host: '127.0.0.1', servername: c.servername, rejectUnauthorized: false, ALPNProtocols: ['h2'] })
     let buf = Buffer.alloc(0)
-    let done = false
-    const finish = (a: Omit<Answer, 'ms'>): void => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      s.destroy()
-      resolve({ ...a, ms: Date.now() - started })
-    }
-    const timer = setTimeout(() => { finish({ outcome: 'timeout' }) }, ep.boundMs)
+    const { finish } = answerOnce(started, ep.boundMs, () => { s.destroy() }, resolve, () => ({ outcome: 'timeout' }))
     s.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk])
       while (buf.length >= 9) {
@@ -177,4 +153,22 @@ export async function sendCase (c: FuzzCase, id: string, ep: Endpoint): Promise<
   }
   const bytes = h2FrameBytes(c, id)
   return { id, fuzzCase: c, bytes: bytes.toString('latin1'), answer: await sendH2Frames(c, bytes, ep) }
+}
+
+/**
+ * One answer per case: the first finish() wins and closes the connection; if none comes within
+ * boundMs, the timeout's answer does.
+ */
+function answerOnce (started: number, boundMs: number, close: () => void, resolve: (a: Answer) => void, timeout: () => Omit<Answer, 'ms'>):
+{ finish: (a: Omit<Answer, 'ms'>) => void, settled: () => boolean } {
+  let done = false
+  const finish = (a: Omit<Answer, 'ms'>): void => {
+    if (done) return
+    done = true
+    clearTimeout(timer)
+    close()
+    resolve({ ...a, ms: Date.now() - started })
+  }
+  const timer = setTimeout(() => { finish(timeout()) }, boundMs)
+  return { finish, settled: () => done }
 }
