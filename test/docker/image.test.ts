@@ -7,10 +7,9 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { installCert, makeCert } from '../support/certs.ts'
-import { createNetwork, docker, dockerSocketGid, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { createNetwork, docker, dockerSocketGid, requireDocker, runApp, runProxyImage, uniqueName } from '../support/docker.ts'
 import { h2Session, httpsGet } from '../support/https-client.ts'
 import { get } from '../support/http-client.ts'
-import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
 import { CLI } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
@@ -40,13 +39,12 @@ if (requireDocker(t)) {
       chownSync(acmeKey, 0, 0)
       chmodSync(acmeKey, 0o600)
     }
-    const proxyName = uniqueName('edge')
     // As an nginx-proxy user runs it: no --user, no --group-add. The proxy keeps the socket's group
     // and becomes node itself (src/privileges.ts).
-    await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '--network', net,
-      '-p', `127.0.0.1:${port}:80`, '-p', `127.0.0.1:${httpsPort}:443`, '-v', '/var/run/docker.sock:/tmp/docker.sock:ro',
-      '-v', `${join(nginxDir, 'certs')}:/etc/nginx/certs:ro`, '-v', `${join(nginxDir, 'vhost.d')}:/etc/nginx/vhost.d:ro`, PROXY_IMAGE)
-    t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
+    const proxyName = await runProxyImage(t, {
+      network: net, publish: { [port]: 80, [httpsPort]: 443 },
+      mounts: { [join(nginxDir, 'certs')]: '/etc/nginx/certs', [join(nginxDir, 'vhost.d')]: '/etc/nginx/vhost.d' }
+    })
     const shared = uniqueName('shared')
     await runApp(t, { name: shared, network: net, env: { VIRTUAL_HOST: 'image.test,acme.test', APP_VERSION: 'in-image' } })
     const isolated = uniqueName('isolated')
@@ -123,9 +121,7 @@ if (requireDocker(t)) {
   })
 
   t.test('run with --user and without the socket\'s group, the proxy says so and exits 6 (Docker unavailable)', async (t) => {
-    const proxyName = uniqueName('nogroup')
-    await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '--user', '1000:1000', '-v', '/var/run/docker.sock:/tmp/docker.sock:ro', PROXY_IMAGE)
-    t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
+    const proxyName = await runProxyImage(t, { args: ['--user', '1000:1000'] })
     t.equal(await docker('wait', proxyName), '6')
     const { stdout, stderr } = await execFileP('docker', ['logs', proxyName])
     t.match(stdout + stderr, /Docker socket \/tmp\/docker\.sock is not readable and writable by this user/)

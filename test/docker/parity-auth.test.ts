@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import bcrypt from 'bcryptjs'
 import t, { type Test } from 'tap'
-import { createNetwork, docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { createNetwork, requireDocker, runApp, runProxyImage, uniqueName } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
 import { waitFor } from '../support/wait.ts'
 
@@ -25,13 +24,7 @@ function readableDir (prefix: string): string {
 
 async function startProxy (t: Test, net: string, mounts: Record<string, string>, env: Record<string, string> = {}): Promise<number> {
   const port = await freePort()
-  const name = uniqueName('edge')
-  const args = ['run', '-d', '--name', name, '--label', `${TEST_LABEL}=1`, '--network', net, '-p', `127.0.0.1:${port}:80`,
-    '-v', '/var/run/docker.sock:/tmp/docker.sock:ro']
-  for (const [host, container] of Object.entries(mounts)) args.push('-v', `${host}:${container}:ro`)
-  for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`)
-  await docker(...args, PROXY_IMAGE)
-  t.teardown(async () => { await docker('rm', '-f', name).catch(() => {}) })
+  await runProxyImage(t, { network: net, publish: { [port]: 80 }, mounts, env })
   return port
 }
 

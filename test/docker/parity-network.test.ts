@@ -1,7 +1,6 @@
 import t from 'tap'
-import { createNetwork, docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { createNetwork, docker, requireDocker, runApp, runProxyImage, uniqueName } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
 import { startProxyProcess } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
@@ -48,12 +47,8 @@ if (requireDocker(t)) {
     const net = uniqueName('net')
     await createNetwork(t, net)
     const port = await freePort()
-    const edge = uniqueName('edge-host')
     // As an nginx-proxy user runs it with network_mode: host (the ports are the host's: unused ones).
-    await docker('run', '-d', '--name', edge, '--label', `${TEST_LABEL}=1`, '--network', 'host',
-      '-e', `HTTP_PORT=${port}`, '-e', 'HTTPS_PORT=off', '-e', 'PROXYCTL_LISTEN_HOST=127.0.0.1',
-      '-v', '/var/run/docker.sock:/tmp/docker.sock:ro', PROXY_IMAGE)
-    t.teardown(async () => { await docker('rm', '-f', edge).catch(() => {}) })
+    const edge = await runProxyImage(t, { network: 'host', env: { HTTP_PORT: String(port), HTTPS_PORT: 'off', PROXYCTL_LISTEN_HOST: '127.0.0.1' } })
     await runApp(t, { name: uniqueName('bridged'), network: net, env: { VIRTUAL_HOST: 'bridged.test', APP_VERSION: 'bridged' } })
     const appPort = await freePort()
     await runApp(t, { name: uniqueName('hostapp'), network: 'host', env: { VIRTUAL_HOST: 'hostapp.test', VIRTUAL_PORT: String(appPort), PORT: String(appPort), APP_VERSION: 'host-app' } })

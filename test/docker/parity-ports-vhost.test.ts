@@ -2,9 +2,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { createNetwork, docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { createNetwork, requireDocker, runApp, runProxyImage, uniqueName } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
 import { waitFor } from '../support/wait.ts'
 
@@ -21,12 +20,11 @@ if (requireDocker(t)) {
     const nginxDir = mkdtempSync(join(tmpdir(), 'pxt-nginx-'))
     mkdirSync(join(nginxDir, 'vhost.d'))
     writeFileSync(join(nginxDir, 'vhost.d', 'small.test'), 'client_max_body_size 1k;\n')
-    const proxyName = uniqueName('edge')
     // The external port is published as nginx-proxy users publish it: container 8081.
-    await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '--network', net,
-      '-p', `127.0.0.1:${port}:80`, '-p', `127.0.0.1:${externalPort}:8081`, '-e', 'HTTPS_PORT=off',
-      '-v', '/var/run/docker.sock:/tmp/docker.sock:ro', '-v', `${join(nginxDir, 'vhost.d')}:/etc/nginx/vhost.d:ro`, PROXY_IMAGE)
-    t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
+    await runProxyImage(t, {
+      network: net, publish: { [port]: 80, [externalPort]: 8081 }, env: { HTTPS_PORT: 'off' },
+      mounts: { [join(nginxDir, 'vhost.d')]: '/etc/nginx/vhost.d' }
+    })
     await runApp(t, { name: uniqueName('ext'), network: net, env: { VIRTUAL_HOST: 'ext.test', EXTERNAL_HTTP_PORT: '8081', APP_VERSION: 'ext' } })
     await runApp(t, { name: uniqueName('small'), network: net, env: { VIRTUAL_HOST: 'small.test', APP_VERSION: 'small' } })
 

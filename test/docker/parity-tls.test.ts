@@ -4,10 +4,9 @@ import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import t from 'tap'
 import { installCert, makeCert } from '../support/certs.ts'
-import { createNetwork, docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
+import { createNetwork, requireDocker, runApp, runProxyImage, uniqueName } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
 import { httpsGet } from '../support/https-client.ts'
-import { PROXY_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
 import { waitFor } from '../support/wait.ts'
 
@@ -38,11 +37,7 @@ if (requireDocker(t)) {
     const nginxDir = mkdtempSync(join(tmpdir(), 'pxt-nginx-'))
     mkdirSync(join(nginxDir, 'certs'))
     installCert(join(nginxDir, 'certs'), 'default', makeCert('default-cert'))
-    const proxyName = uniqueName('edge')
-    await docker('run', '-d', '--name', proxyName, '--label', `${TEST_LABEL}=1`, '--network', net,
-      '-p', `127.0.0.1:${port}:80`, '-p', `127.0.0.1:${httpsPort}:443`, '-v', '/var/run/docker.sock:/tmp/docker.sock:ro',
-      '-v', `${join(nginxDir, 'certs')}:/etc/nginx/certs:ro`, PROXY_IMAGE)
-    t.teardown(async () => { await docker('rm', '-f', proxyName).catch(() => {}) })
+    await runProxyImage(t, { network: net, publish: { [port]: 80, [httpsPort]: 443 }, mounts: { [join(nginxDir, 'certs')]: '/etc/nginx/certs' } })
     await runApp(t, { name: uniqueName('trusted'), network: net, env: { VIRTUAL_HOST: 'trusted.test' } })
     await runApp(t, {
       name: uniqueName('distrust'), network: net, env: { VIRTUAL_HOST: 'distrust.test' },

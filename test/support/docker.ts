@@ -2,7 +2,7 @@ import { execFile, spawnSync } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
-import { TEST_APP_IMAGE, TEST_LABEL } from './images.ts'
+import { PROXY_IMAGE, TEST_APP_IMAGE, TEST_LABEL } from './images.ts'
 
 const execFileP = promisify(execFile)
 
@@ -63,4 +63,29 @@ export async function createNetwork (t: Test, name: string): Promise<string> {
   const id = await docker('network', 'create', '--label', `${TEST_LABEL}=1`, name)
   t.teardown(async () => { await docker('network', 'rm', name).catch(() => {}) })
   return id
+}
+
+export interface ProxyImageOptions {
+  /** A network to join, or 'host' for the host's network. */
+  network?: string
+  /** Host port -> container port, published on 127.0.0.1. */
+  publish?: Record<number, number>
+  /** Host path -> container path, mounted read-only (beside the Docker socket at /tmp/docker.sock, as nginx-proxy users mount it). */
+  mounts?: Record<string, string>
+  env?: Record<string, string>
+  /** Extra `docker run` arguments (e.g. --user). */
+  args?: string[]
+}
+
+/** The proxy image run as nginx-proxy users run theirs; removed in teardown. Returns its name. */
+export async function runProxyImage (t: Test, o: ProxyImageOptions = {}): Promise<string> {
+  const name = uniqueName('edge')
+  const args = ['run', '-d', '--name', name, '--label', `${TEST_LABEL}=1`, ...(o.network !== undefined ? ['--network', o.network] : []), ...(o.args ?? [])]
+  for (const [host, container] of Object.entries(o.publish ?? {})) args.push('-p', `127.0.0.1:${host}:${container}`)
+  args.push('-v', `${DOCKER_SOCKET}:/tmp/docker.sock:ro`)
+  for (const [host, container] of Object.entries(o.mounts ?? {})) args.push('-v', `${host}:${container}:ro`)
+  for (const [k, v] of Object.entries(o.env ?? {})) args.push('-e', `${k}=${v}`)
+  await docker(...args, PROXY_IMAGE)
+  t.teardown(async () => { await docker('rm', '-f', name).catch(() => {}) })
+  return name
 }
