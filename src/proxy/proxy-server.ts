@@ -29,7 +29,7 @@ import { TlsProfileServers } from './tls-profile-servers.js'
 import { adoptParentPeer, readProxyHeader } from './proxy-protocol-socket.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
-import { RequestRouter, alwaysHeaders, type AccessCheck, type AcmeOptions, type Scheme, type RouterTlsOptions } from './request-router.js'
+import { RequestRouter, type AccessCheck, type AcmeOptions, type Scheme, type RouterTlsOptions } from './request-router.js'
 import type { VhostStore } from '../vhost/vhost-store.js'
 
 export interface TlsOptions extends RouterTlsOptions {
@@ -509,8 +509,7 @@ export class ProxyServer {
       const vhost = decision.vhost
       // The proxy's own errors for this location carry vhost.d's `add_header ... always` fields.
       // nginx-proxy's HSTS is `add_header ... always` as well: on 502/503/504 too.
-      const hstsHeader = decision.hsts === undefined ? undefined : { 'strict-transport-security': decision.hsts }
-      const errorHeaders = vhost === undefined && hstsHeader === undefined ? idHeader : { ...alwaysHeaders(vhost), ...hstsHeader, ...idHeader }
+      const errorHeaders = decision.always === undefined ? idHeader : { ...decision.always, ...idHeader }
       const headers = upstreamRequestHeaders(req, {
         remoteAddress: remote,
         scheme,

@@ -71,6 +71,8 @@ export type Decision =
     maxBodyBytes: number | undefined
     /** vhost.d directives for this location (timeouts, add_header). */
     vhost: VhostLocationSettings | undefined
+    /** Fields for the proxy's own answers on this location: vhost.d's `add_header … always` and HSTS. */
+    always: Record<string, string> | undefined
   }
 
 /** nginx-proxy's ACME_HTTP_CHALLENGE_LOCATION and ACME_HTTP_CHALLENGE_ACCEPT_UNKNOWN_HOST. */
@@ -118,6 +120,8 @@ export interface RouterOptions {
 export class RequestRouter {
   readonly #store: RouteTableStore
   readonly #options: RouterOptions
+  /** hostTls per table entry (immutable) and certificate-store generation: asked several times a request. */
+  #tlsCache = new WeakMap<HostRoutes, { generation: number, tls: HostTls }>()
 
   constructor (store: RouteTableStore, options: RouterOptions) {
     this.#store = store
@@ -134,12 +138,12 @@ export class RequestRouter {
     if (head.kind === 'invalid') return refuse(head.status ?? 400, head.status === 414 ? 'PROXY_ERR_URI_TOO_LONG' : 'PROXY_ERR_BAD_REQUEST', head.reason)
     const { hostname, path } = head
     const routes = this.routesFor(hostname, scheme, req.localPort)
+    const tls = routes === undefined ? undefined : this.hostTls(routes)
     // nginx checks client certificates before any location, the ACME one included.
-    const certRefused = scheme === 'https' && routes !== undefined ? this.#clientCertRefusal(routes, req) : undefined
+    const certRefused = scheme === 'https' && routes !== undefined ? this.#clientCertRefusal(routes, tls, req) : undefined
     if (certRefused !== undefined) return certRefused
     // Before redirects, network rules and auth, as nginx-proxy's ACME location.
     if (!req.upgrade && path.startsWith(ACME_PREFIX) && this.#servesAcme(scheme, routes)) return { kind: 'acme', path }
-    const tls = routes === undefined ? undefined : this.hostTls(routes)
     // No handshake completes as a host without a usable certificate; one named over another
     // host's connection gets what nginx-proxy's fallback server answers.
     if (scheme === 'https' && tls !== undefined && tls.cert === undefined) return fallback()
@@ -189,7 +193,8 @@ export class RequestRouter {
       upstreamPath: loc.dest === '' ? path : loc.dest + path.slice(loc.path.length),
       hsts,
       maxBodyBytes: limit,
-      vhost
+      vhost,
+      always
     }
     const auth = this.#options.auth
     if (auth === undefined) return forward
@@ -214,8 +219,8 @@ export class RequestRouter {
    * missing or failed certificate is 400, nginx's "No required SSL certificate was sent" and
    * "The SSL certificate error". No SNI: the certificate the connection has, as nginx.
    */
-  #clientCertRefusal (routes: HostRoutes, req: RequestFacts): Decision | undefined {
-    const verify = this.hostTls(routes)?.profile.clientVerify
+  #clientCertRefusal (routes: HostRoutes, tls: HostTls | undefined, req: RequestFacts): Decision | undefined {
+    const verify = tls?.profile.clientVerify
     if (verify === undefined) return undefined
     const facts = req.clientCert?.() ?? { servername: undefined, presented: false, verifyError: undefined }
     const sni = facts.servername?.toLowerCase().replace(/\.$/, '') ?? ''
@@ -282,7 +287,10 @@ export class RequestRouter {
   hostTls (routes: HostRoutes): HostTls | undefined {
     const tls = this.#options.tls
     if (tls === undefined) return undefined
-    return hostTls(routes.host, routes.tls, tls.certs, {
+    const generation = tls.certs.generation
+    const cached = this.#tlsCache.get(routes)
+    if (cached?.generation === generation) return cached.tls
+    const value = hostTls(routes.host, routes.tls, tls.certs, {
       httpsMethod: tls.defaultHttpsMethod,
       hsts: tls.defaultHsts,
       trustDefaultCert: tls.trustDefaultCert ?? DEFAULT_TLS_DEFAULTS.trustDefaultCert,
@@ -291,6 +299,8 @@ export class RequestRouter {
       http2: tls.enableHttp2,
       sslPolicy: tls.sslPolicy
     })
+    this.#tlsCache.set(routes, { generation, tls: value })
+    return value
   }
 }
 

@@ -35,6 +35,7 @@ export class CertificateStore {
   #pemFiles = new Map<string, PemFile>()
   readonly #directory: WatchedDirectory
   #onReloaded: Array<() => void> = []
+  #generation = 0
 
   constructor (dir: string, log: Logger) {
     this.dir = dir
@@ -46,6 +47,9 @@ export class CertificateStore {
 
   /** Called after every reload (the HTTPS server refreshes its default certificate). */
   onReloaded (fn: () => void): void { this.#onReloaded.push(fn) }
+
+  /** Bumped whenever anything a lookup answers from changes, so callers may cache per generation. */
+  get generation (): number { return this.#generation }
 
   async load (): Promise<void> { await this.#directory.load() }
   watch (): void { this.#directory.watch() }
@@ -107,12 +111,15 @@ export class CertificateStore {
         if (previous !== undefined) next.set(name, previous)
       }
     }
+    // A .crt without a usable key changes what certificateFor answers (no fallback past it) too.
+    const crtFilesChanged = names.length !== this.#crtFiles.size || names.some((n) => !this.#crtFiles.has(n))
     this.#crtFiles = new Set(names)
-    const changed = next.size !== this.#entries.size || [...next].some(([n, e]) => this.#entries.get(n) !== e) ||
+    const changed = crtFilesChanged || next.size !== this.#entries.size || [...next].some(([n, e]) => this.#entries.get(n) !== e) ||
       pemFiles.size !== this.#pemFiles.size || [...pemFiles].some(([n, f]) => this.#pemFiles.get(n)?.digest !== f.digest)
     this.#entries = next
     this.#pemFiles = pemFiles
     if (changed) {
+      this.#generation++
       this.#log.info({ dir: this.dir, certificates: this.names }, 'Certificates loaded')
       for (const fn of this.#onReloaded) fn()
     }
