@@ -47,7 +47,7 @@ export function sendError (res: ErrorSink, status: number, code: string, extra: 
   const body = page ?? `${status} ${REASONS[status] ?? 'Error'}\n`
   // A malformed request leaves the connection in an unknown state, and a refused one may still be
   // followed by a body nobody reads: close it (as nginx does).
-  if (status === 400 || status === 413 || status === 414 || status === 417) res.shouldKeepAlive = false
+  if (status === 400 || status === 408 || status === 413 || status === 414 || status === 417) res.shouldKeepAlive = false
   res.writeHead(status, {
     'content-type': page === undefined ? 'text/plain; charset=utf-8' : 'text/html',
     'content-length': Buffer.byteLength(body),

@@ -35,6 +35,8 @@ export interface ForwardRequest {
   sendTimeoutMs?: number | undefined
   /** vhost.d proxy_connect_timeout: the request must get a connection within this (the pool's own bound still applies). */
   connectTimeoutMs?: number | undefined
+  /** nginx client_body_timeout: the client must send the next body chunk within this, or 408. */
+  bodyTimeoutMs: number
 }
 
 /** HTTP/1 takes the flat list with the status text; HTTP/2 has no status text. */
@@ -59,6 +61,31 @@ async function * limitBody (source: AsyncIterable<Buffer>, max: number): AsyncGe
     size += chunk.length
     if (size > max) throw new ProxyError('PROXY_ERR_BODY_TOO_LARGE', `request body over ${max} bytes`, { statusCode: 413 })
     yield chunk
+  }
+}
+
+/**
+ * nginx client_body_timeout: once the upstream asks for the body, each chunk must arrive within
+ * `timeoutMs`. A client that announces a body and stalls (alone, or a thousand of them) holds an
+ * upstream connection only that long. On HTTP/1.1 the connection's own idle timeout may come
+ * first (same length, started earlier): node:http leaves the socket open when the unfinished
+ * request has a 'timeout' listener, so that one answers 408 as well; an HTTP/2 stream's idle
+ * timer asks its H2Request the same way.
+ */
+async function * guardReceive (source: AsyncIterable<Buffer>, timeoutMs: number, req: IncomingMessage | H2Request, stalled: () => void): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]()
+  for (;;) {
+    const timer = setTimeout(stalled, timeoutMs)
+    req.once('timeout', stalled)
+    let next: IteratorResult<Buffer>
+    try {
+      next = await it.next()
+    } finally {
+      clearTimeout(timer)
+      req.off('timeout', stalled)
+    }
+    if (next.done === true) return
+    yield next.value
   }
 }
 
@@ -111,9 +138,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const { maxBodyBytes: max, sendTimeoutMs: send, readTimeoutMs: read, connectTimeoutMs: connect } = this.#fwd
     let body: AsyncIterable<Buffer> | Readable | null = null
     if (this.#fwd.hasBody) {
-      if (this.#req instanceof H2Request) body = this.#req.body()
-      // Counting reads through an iterator that leaves the request open, so a 413 can still be sent.
-      else body = max === undefined && send === undefined ? this.#req : this.#req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>
+      // An iterator that leaves the request open, so that a 408 or 413 can still be sent.
+      body = this.#req instanceof H2Request ? this.#req.body() : this.#req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>
+      body = guardReceive(body, this.#fwd.bodyTimeoutMs, this.#req, () => {
+        this.#abort?.(new ProxyError('PROXY_ERR_CLIENT_BODY_TIMEOUT', `the client sent no request body for ${this.#fwd.bodyTimeoutMs} ms (client_body_timeout)`, { statusCode: 408 }))
+      })
       if (max !== undefined) body = limitBody(body, max)
       if (send !== undefined) {
         body = guardSend(body, send, () => {

@@ -17,6 +17,7 @@ export class H2Request {
   readonly rawHeaders: string[]
   readonly socket: { remoteAddress: string | undefined, localPort: number | undefined }
   readonly stream: ServerHttp2Stream
+  #onTimeout: (() => void) | undefined
 
   constructor (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
     this.stream = stream
@@ -29,6 +30,18 @@ export class H2Request {
 
   /** The request body is the stream's readable side. */
   get readableDidRead (): boolean { return this.stream.readableDidRead }
+
+  /** As IncomingMessage's 'timeout' while its body is unfinished: a listener answers for the idle stream. */
+  once (_event: 'timeout', fn: () => void): this { this.#onTimeout = fn; return this }
+  off (_event: 'timeout', fn: () => void): this { if (this.#onTimeout === fn) this.#onTimeout = undefined; return this }
+
+  /** The stream's idle timer fired: true when a 'timeout' listener took it (else the stream is reset). */
+  timedOut (): boolean {
+    const fn = this.#onTimeout
+    this.#onTimeout = undefined
+    fn?.()
+    return fn !== undefined
+  }
 
   /**
    * The body for undici, which destroys a stream body once it has sent it: the stream itself

@@ -74,7 +74,10 @@ export interface RequestObserver {
 }
 
 export interface ProxyLimits {
-  /** A client that neither sends nor reads for this long is disconnected (nginx send_timeout/client_body_timeout: 60 s). */
+  /**
+   * A client that neither sends nor reads for this long is disconnected (nginx send_timeout: 60 s);
+   * a request body whose next chunk takes this long ends with 408 (nginx client_body_timeout: 60 s).
+   */
   clientIdleTimeoutMs: number
   /** Connections per listener; beyond it new ones are closed at once (nginx-proxy: worker_connections 10240). */
   maxClientConnections: number
@@ -400,14 +403,16 @@ export class ProxyServer {
   #handleStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
     // A reset by the client (or a write after it) is that stream's end, never the process's.
     stream.on('error', () => {})
-    // The session's own timeout only sees the connection; one stream that stops moving is reset alone.
-    stream.setTimeout(this.#limits.clientIdleTimeoutMs, () => { stream.close(constants.NGHTTP2_CANCEL) })
+    const req = new H2Request(stream, headers, rawHeaders)
+    // The session's own timeout only sees the connection; one stream that stops moving is reset
+    // alone, unless it stalled in its request body: that one is answered 408 (forward-http.ts).
+    stream.setTimeout(this.#limits.clientIdleTimeoutMs, () => { if (!req.timedOut()) stream.close(constants.NGHTTP2_CANCEL) })
     if (headers[':method'] === 'CONNECT') {
       // No extended CONNECT (RFC 8441) is advertised, so no tunnel can be asked for.
       stream.respond({ ':status': 405 }, { endStream: true })
       return
     }
-    void this.#handle(new H2Request(stream, headers, rawHeaders) as unknown as IncomingMessage, new H2Response(stream) as unknown as ServerResponse, 'https')
+    void this.#handle(req as unknown as IncomingMessage, new H2Response(stream) as unknown as ServerResponse, 'https')
   }
 
   /** Upgrade handshakes and CONNECT: the socket is ours; answers are written on it raw. */
@@ -553,6 +558,7 @@ export class ProxyServer {
         readTimeoutMs: vhost?.readTimeoutMs,
         sendTimeoutMs: vhost?.sendTimeoutMs,
         connectTimeoutMs: vhost?.connectTimeoutMs,
+        bodyTimeoutMs: this.#limits.clientIdleTimeoutMs,
         extraResponseHeaders: [
           ...(requestId !== undefined ? ['X-Request-ID', requestId] : []),
           ...(decision.hsts !== undefined ? ['Strict-Transport-Security', decision.hsts] : [])

@@ -237,3 +237,59 @@ t.test('limits: client connections capped, a client that stops reading is cut, H
   again.resume()
   t.equal(status, 200, 'the same session still serves')
 })
+
+t.test('a request body that stops arriving ends with 408 and frees the upstream connection (client_body_timeout; fuzz seed -1556033038)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'pxt-body-timeout-'))
+  installCert(dir, 'app.test', makeCert('app.test'))
+  // The upstream reads the body before it answers, as most apps do, and takes one connection at a time.
+  const up = await startUpstream((req, res) => { req.resume(); req.on('end', () => { res.end('ok') }) })
+  const h = await startHarness({
+    certsDir: dir,
+    tls: { defaultHttpsMethod: 'noredirect' },
+    proxy: { limits: { clientIdleTimeoutMs: 400 } },
+    reconciler: { maxConnections: 1 }
+  })
+  t.teardown(async () => { await h.stop(); await up.close() })
+  h.apply([route('app.test', [up.port])])
+  await h.waitReady(1)
+
+  const heads = {
+    'chunked, no chunk at all': 'POST / HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n',
+    'Content-Length 10, 3 bytes sent': 'POST / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 10\r\n\r\nabc',
+    'the fuzz case: absolute-form GET, chunked, nothing after the head': 'GET http://app.test.:0/?q=1 HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\n'
+  }
+  for (const [desc, head] of Object.entries(heads)) {
+    for (const transport of ['tcp', 'tls'] as const) {
+      // Both resolve when the proxy closes the connection (rawRequest rejects after 5 s).
+      const reply = transport === 'tcp'
+        ? await rawRequest(h.port, head)
+        : await new Promise<string>((resolve) => {
+          const s = tlsConnect({ port: h.httpsPort, host: '127.0.0.1', servername: 'app.test', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
+          let got = ''
+          s.on('data', (c: Buffer) => { got += c.toString('latin1') })
+          s.on('error', () => {})
+          s.once('close', () => { resolve(got) })
+          s.setTimeout(5_000, () => { s.destroy() })
+          s.write(head)
+        })
+      t.match(reply, /^HTTP\/1\.1 408 [^]*x-proxyctl-error: PROXY_ERR_CLIENT_BODY_TIMEOUT[^]*connection: close/i, `${desc} (${transport}): 408, connection closed`)
+      // The one upstream connection is free again: a normal POST is served.
+      t.equal((await get(h.port, 'app.test', '/', { method: 'POST', body: 'hello' })).status, 200, `${desc} (${transport}): the upstream serves the next request`)
+    }
+  }
+
+  // HTTP/2: a stream that announces a body and sends none gets its own 408; the session serves on.
+  const session = connectH2(`https://127.0.0.1:${h.httpsPort}`, { servername: 'app.test', rejectUnauthorized: false })
+  t.teardown(() => { session.destroy() })
+  session.on('error', () => {})
+  const stalled = session.request({ ':method': 'POST', ':path': '/', ':authority': 'app.test' }, { endStream: false })
+  stalled.on('error', () => {})
+  const status = await new Promise<number>((resolve) => { stalled.once('response', (hd) => { resolve(Number(hd[':status'])) }) })
+  stalled.resume()
+  t.equal(status, 408, 'HTTP/2 stream without its body: 408')
+  const again = session.request({ ':method': 'POST', ':path': '/', ':authority': 'app.test' })
+  again.end('hello')
+  const next = await new Promise<number>((resolve, reject) => { again.once('response', (hd) => { resolve(Number(hd[':status'])) }); again.once('error', reject) })
+  again.resume()
+  t.equal(next, 200, 'the same session serves the next request')
+})

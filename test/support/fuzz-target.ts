@@ -100,7 +100,9 @@ async function main (): Promise<void> {
     certsDir,
     htpasswdDir,
     tls: { defaultHttpsMethod: 'noredirect' },
-    proxy: { requestHeadersTimeoutMs: 2_000, htmlDir }
+    // Short client timeouts, so that a request that stalls on purpose (headers, or a body announced
+    // and never sent) is answered 408 inside the fuzzer's 5 s bound.
+    proxy: { requestHeadersTimeoutMs: 2_000, htmlDir, limits: { clientIdleTimeoutMs: 2_000 } }
   })
   h.apply(routes)
   await h.waitReady(routes.length)
