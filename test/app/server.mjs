@@ -12,11 +12,14 @@
 //                          answer in-flight requests with `Connection: close`, end
 //                          SSE streams and WebSockets (close 1001), then exit 0
 //   GRACEFUL_TIMEOUT_MS  hard cap for graceful (30000); exits 1 when hit
-//   HEALTHY              true (default) | false: /hc always answers 500
+//   HEALTHY              true (default) | false: /hc answers 500 (until /hc/set flips it)
+//   IGNORE_SIGNALS       comma-separated signals (SIGHUP,SIGUSR1,...) that are only logged,
+//                        as an app reloading its config would (Node's default: SIGHUP exits)
 //   KEEP_ALIVE_TIMEOUT_MS  server.keepAliveTimeout (Node's default, 5000)
 //
 // Routes:
 //   GET /hc    200 "ok" (500 "unhealthy" when HEALTHY=false); never delayed
+//   POST /hc/set?healthy=true|false  flips what /hc answers from now on; 204
 //   GET /sse   text/event-stream, `data: <version>\n\n` now and every 500 ms
 //   Upgrade: websocket (any path)  RFC 6455 echo: text -> "<version>:<text>",
 //              binary -> same bytes, ping -> pong, close -> close
@@ -39,7 +42,8 @@ const STARTUP_DELAY_MS = int(env.STARTUP_DELAY_MS, 0);
 const RESPONSE_DELAY_MS = int(env.RESPONSE_DELAY_MS, 0);
 const ON_SIGTERM = (env.ON_SIGTERM || 'exit').toLowerCase() === 'graceful' ? 'graceful' : 'exit';
 const GRACEFUL_TIMEOUT_MS = int(env.GRACEFUL_TIMEOUT_MS, 30000);
-const HEALTHY = (env.HEALTHY || 'true').toLowerCase() !== 'false';
+let healthy = (env.HEALTHY || 'true').toLowerCase() !== 'false';
+const IGNORE_SIGNALS = (env.IGNORE_SIGNALS || '').split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '');
 const KEEP_ALIVE_TIMEOUT_MS = int(env.KEEP_ALIVE_TIMEOUT_MS, 5000);
 const MAX_WS_MESSAGE = 16 * 1024 * 1024;
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -68,10 +72,19 @@ async function onRequest(req, res) {
     url = new URL('http://localhost/');
   }
 
+  if (url.pathname === '/hc/set' && req.method === 'POST') {
+    req.resume();
+    healthy = url.searchParams.get('healthy') !== 'false';
+    log(`/hc now answers ${healthy ? 200 : 500}`);
+    res.writeHead(204, baseHeaders());
+    res.end();
+    return;
+  }
+
   if (url.pathname === '/hc' && (req.method === 'GET' || req.method === 'HEAD')) {
     req.resume();
-    const body = HEALTHY ? 'ok' : 'unhealthy';
-    res.writeHead(HEALTHY ? 200 : 500, baseHeaders({ 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) }));
+    const body = healthy ? 'ok' : 'unhealthy';
+    res.writeHead(healthy ? 200 : 500, baseHeaders({ 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) }));
     res.end(body);
     return;
   }
@@ -303,6 +316,7 @@ function onSignal(signal) {
 
 process.on('SIGTERM', () => onSignal('SIGTERM'));
 process.on('SIGINT', () => onSignal('SIGINT'));
+for (const signal of IGNORE_SIGNALS) process.on(signal, () => log(`${signal} received; ignored (IGNORE_SIGNALS)`));
 
 function start() {
   server = http.createServer(onRequest);
@@ -313,7 +327,7 @@ function start() {
     else socket.destroy();
   });
   server.listen(PORT, () => {
-    log(`listening on port ${PORT} (ON_SIGTERM=${ON_SIGTERM}, HEALTHY=${HEALTHY}, RESPONSE_DELAY_MS=${RESPONSE_DELAY_MS})`);
+    log(`listening on port ${PORT} (ON_SIGTERM=${ON_SIGTERM}, HEALTHY=${healthy}, RESPONSE_DELAY_MS=${RESPONSE_DELAY_MS})`);
   });
 }
 
