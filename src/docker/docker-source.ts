@@ -1,15 +1,27 @@
 import type { Logger } from '../logger.js'
 import type { DesiredState } from '../routing/desired-state.js'
-import { fromInspect, type ContainerInfo } from './container-info.js'
+import { fromInspect, type ContainerInfo, type ContainerInspect } from './container-info.js'
 import { buildDesiredState, type BuildProblem } from './desired-state-builder.js'
 import { ownContainerIdCandidates } from './docker-client.js'
-import type { EngineApi } from './engine-api.js'
+import type { ContainerSummary } from './engine-api.js'
 
 export interface ProviderListener {
   stateChanged (state: DesiredState): void
   /** The group (container) is going away: take it out of rotation now. */
   groupWithdrawn (groupId: string, reason: string): void
   groupStarted (groupId: string, reason: string): void
+}
+
+/**
+ * The engine calls DockerSource makes, and nothing else: EngineApi implements it, and a unit test
+ * drives DockerSource through a fake (test/unit/docker-source.test.ts).
+ */
+export interface DockerEngine {
+  listContainers (): Promise<ContainerSummary[]>
+  /** Rejects with `statusCode: 404` when the container is gone. */
+  inspectContainer (id: string): Promise<ContainerInspect>
+  /** Newline-delimited JSON events from `since` (seconds) until destroyed; ends, closes or errors when lost. */
+  events (since: number, filters: Record<string, string[]>): Promise<NodeJS.ReadableStream>
 }
 
 export interface DockerSourceOptions {
@@ -35,7 +47,7 @@ const NON_TERMINATING_SIGNALS = new Set(['1', 'SIGHUP', 'HUP', '10', 'SIGUSR1', 
  * re-list (level-triggered), unchanged results are dropped, and the stream reconnects with backoff.
  */
 export class DockerSource {
-  readonly #docker: EngineApi
+  readonly #docker: DockerEngine
   readonly #log: Logger
   readonly #listener: ProviderListener
   readonly #debounceMs: number
@@ -55,7 +67,7 @@ export class DockerSource {
   #reconnects = 0
   readonly #preferIpv6Network: boolean
 
-  constructor (docker: EngineApi, listener: ProviderListener, log: Logger, options: DockerSourceOptions = {}) {
+  constructor (docker: DockerEngine, listener: ProviderListener, log: Logger, options: DockerSourceOptions = {}) {
     this.#docker = docker
     this.#listener = listener
     this.#log = log
