@@ -1,4 +1,6 @@
-import { closeAdminServer, createAdminServer, listenOnSocket } from './admin/admin-server.js'
+import type { SkippedContainer } from './admin/api.js'
+import { closeAdminServer, createAdminServer, listenOnSocket } from './admin/server/admin-server.js'
+import { AdmissionWaiters } from './admin/server/admission.js'
 import { DEFAULT_LONG_LIVED_GRACE_MS, listenHost, type ServeOptions } from './config/options.js'
 import { join } from 'node:path'
 import { nginxOnlyEnvWarnings, nginxOnlyWarnings } from './config/nginx-compat.js'
@@ -60,13 +62,16 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     maxConnections: options.upstreamMaxConnections
   }, root.child({ component: 'routing' }), (ok) => { metrics.healthCheckCompleted(ok) })
 
+  let problems = (): SkippedContainer[] => []
+  const admission = new AdmissionWaiters(store, reconciler, () => problems())
   const source = new DockerSource(endpoint.api, {
     stateChanged: (state) => { reconciler.apply(state) },
-    groupWithdrawn: (id, reason) => { reconciler.withdraw(id, reason) },
-    groupStarted: (id, reason) => { reconciler.restore(id, reason) }
+    groupWithdrawn: (id, reason) => { reconciler.withdraw(id, reason); admission.containerStopped(id, reason) },
+    groupStarted: (id, reason) => { reconciler.restore(id, reason); admission.containerStarted(id) }
   }, root.child({ component: 'docker' }), { selfContainerId: options.selfContainerId, preferIpv6Network: options.preferIpv6Network })
   await source.start()
   dockerReconnects = () => source.reconnects
+  problems = () => source.problems.filter((p) => p.level === 'error').map((p) => ({ containerId: p.containerId, name: p.containerName, reason: p.message }))
 
   // Check what is already running before the listener opens: a proxy restart must not 503 healthy apps.
   await reconciler.probeAll(options.bootHealthWaitMs)
@@ -92,7 +97,8 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     traffic,
     history,
     metrics,
-    skipped: () => source.problems.filter((p) => p.level === 'error').map((p) => ({ containerId: p.containerId, name: p.containerName, reason: p.message }))
+    admission,
+    skipped: () => problems()
   }, root.child({ component: 'admin' }))
 
   const proxy = new ProxyServer(store, {
@@ -183,6 +189,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
         vhost.stop()
         errorPage.stop()
         await auth.stop()
+        admission.close()
         await closeAdminServer(admin)
         await reconciler.stop()
         log.info('Stopped')

@@ -1,10 +1,9 @@
-import { InvalidOptionError, DeployFailedError } from '../errors.js'
-import {
-  composeServices, composeUpScaled, findComposeBinary, projectName, resolveComposeFile, type ComposeProject
-} from './compose.js'
-import { awaitAdmission, drainAndRetire, rollback, withDeployLock, type DeployDeps, type Timeouts } from './deployer.js'
+import { DeployFailedError } from '../errors.js'
+import { composeUpScaled, findComposeBinary, projectName, resolveComposeFile, type ComposeProject } from './compose.js'
 import { listServiceContainers, removeContainer } from './docker-ops.js'
-import { planDeploy, type ServiceContainer } from './plan.js'
+import { planDeploy, type DeployPlan, type ServiceContainer } from './plan.js'
+import { runDeploy, type DeployResult, type DeployStrategy, type StrategyPlan } from './sequencer.js'
+import { retireOld, type DeployDeps, type Timeouts } from './steps.js'
 
 export interface ComposeDeployRequest extends Timeouts {
   service: string
@@ -12,63 +11,62 @@ export interface ComposeDeployRequest extends Timeouts {
   project: string | undefined
 }
 
-export interface DeployResult {
-  service: string
-  old: string[]
-  new: string[]
-  durationMs: number
-}
+type ComposePlan = StrategyPlan & DeployPlan & { project: ComposeProject }
 
 /**
  * The seed recipe, made safe: scale up beside the old containers with the compose file's current
  * config, admit the new ones on health, drain the old ones through the proxy, then remove them.
+ * One compose invocation per deploy (`up`): the service name is checked by that same call.
  */
-export async function deployComposeService (req: ComposeDeployRequest, deps: DeployDeps): Promise<DeployResult> {
-  const started = Date.now()
-  const { progress, docker } = deps
+export function composeStrategy (req: ComposeDeployRequest, deps: DeployDeps): DeployStrategy<ComposePlan> {
+  const { docker, progress } = deps
   const file = resolveComposeFile(req.composeFile)
   const name = projectName(file, req.project)
-  // Take the lease first: a second deploy of the same service fails at once, before compose runs.
-  return await withDeployLock(deps.admin, `compose:${name}/${req.service}`, async () => {
-    const project: ComposeProject = { binary: await findComposeBinary(), file, project: name }
-    const services = await composeServices(project)
-    if (!services.includes(req.service)) {
-      throw new InvalidOptionError(`service "${req.service}" is not defined in ${file} (services: ${services.join(', ') || 'none'})`)
-    }
-    const plan = planDeploy(await listServiceContainers(docker, project.project, req.service))
-    progress.emit({
-      step: 'plan',
-      status: 'done',
-      message: plan.old.length === 0
-        ? `first deploy of ${req.service} (project ${project.project}): starting 1 container`
-        : `${req.service} (project ${project.project}): replacing ${plan.old.map((c) => c.name).join(', ')}`,
-      old: plan.old.map((c) => c.name)
-    })
-    for (const c of plan.removeFirst) {
-      await removeContainer(docker, c.id)
-      progress.emit({ step: 'plan', status: 'info', message: `removed exited container ${c.name} (replaced, not restarted)` })
-    }
-
-    progress.emit({ step: 'scale', status: 'start', message: `${project.binary.join(' ')} up --no-recreate --scale ${req.service}=${plan.scaleTo}` })
+  const binary = findComposeBinary()
+  binary.catch(() => {}) // awaited in plan(); a failure is reported there
+  const newOnes = async (plan: ComposePlan): Promise<ServiceContainer[]> => {
     const oldIds = new Set(plan.old.map((c) => c.id))
-    let candidates: ServiceContainer[] = []
-    try {
-      await composeUpScaled(project, req.service, plan.scaleTo)
-      candidates = (await listServiceContainers(docker, project.project, req.service)).filter((c) => !oldIds.has(c.id))
+    return (await listServiceContainers(docker, name, req.service)).filter((c) => !oldIds.has(c.id))
+  }
+  return {
+    lockKey: `compose:${name}/${req.service}`,
+    plan: async () => {
+      const [bin, containers] = await Promise.all([binary, listServiceContainers(docker, name, req.service)])
+      const plan = planDeploy(containers)
+      for (const c of plan.removeFirst) {
+        await removeContainer(docker, c.id)
+        progress.emit({ step: 'plan', status: 'info', message: `removed exited container ${c.name} (replaced, not restarted)` })
+      }
+      return {
+        ...plan,
+        project: { binary: bin, file, project: name },
+        message: plan.old.length === 0
+          ? `first deploy of ${req.service} (project ${name}): starting 1 container`
+          : `${req.service} (project ${name}): replacing ${plan.old.map((c) => c.name).join(', ')}`,
+        startMessage: `${bin.join(' ')} up --no-recreate --scale ${req.service}=${plan.scaleTo}`
+      }
+    },
+    startCandidates: async (plan) => {
+      await composeUpScaled(plan.project, req.service, plan.scaleTo)
+      const candidates = await newOnes(plan)
       if (candidates.length < plan.replicas) {
         throw new DeployFailedError(`compose started ${candidates.length} new container(s), expected ${plan.replicas}`)
       }
-      progress.emit({ step: 'scale', status: 'done', message: `started ${candidates.map((c) => c.name).join(', ')}`, new: candidates.map((c) => c.name) })
-      await awaitAdmission(deps, candidates, req.timeoutMs)
-    } catch (err) {
-      if (candidates.length === 0) candidates = (await listServiceContainers(docker, project.project, req.service)).filter((c) => !oldIds.has(c.id))
-      if (candidates.length > 0) await rollback(deps, candidates)
-      throw err
+      return candidates
+    },
+    strayCandidates: newOnes,
+    retire: async (plan, candidates) => {
+      await retireOld(deps, plan.old)
+      return {
+        service: req.service,
+        old: plan.old.map((c) => c.name),
+        new: candidates.map((c) => c.name),
+        message: `deployed ${req.service}: ${candidates.map((c) => c.name).join(', ')} serving`
+      }
     }
+  }
+}
 
-    await drainAndRetire(deps, plan.old, req.drainTimeoutMs)
-    const durationMs = Date.now() - started
-    progress.emit({ step: 'done', status: 'done', message: `deployed ${req.service}: ${candidates.map((c) => c.name).join(', ')} serving`, durationMs })
-    return { service: req.service, old: plan.old.map((c) => c.name), new: candidates.map((c) => c.name), durationMs }
-  })
+export async function deployComposeService (req: ComposeDeployRequest, deps: DeployDeps): Promise<DeployResult> {
+  return await runDeploy(composeStrategy(req, deps), deps, req)
 }

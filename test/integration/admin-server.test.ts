@@ -5,13 +5,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import t from 'tap'
-import { Client } from 'undici'
-import { closeAdminServer, createAdminServer, listenOnSocket } from '../../src/admin/admin-server.ts'
+import { Client, Pool } from 'undici'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { AdmissionResponse, SkippedContainer } from '../../src/admin/api.ts'
+import { closeAdminServer, createAdminServer, listenOnSocket } from '../../src/admin/server/admin-server.ts'
+import { AdmissionWaiters } from '../../src/admin/server/admission.ts'
 import { RolloutHistory } from '../../src/history/rollout-history.ts'
 import { Metrics } from '../../src/metrics/metrics.ts'
 import { TrafficStats } from '../../src/metrics/traffic-stats.ts'
 import { Reconciler } from '../../src/routing/reconciler.ts'
 import { RouteTableStore } from '../../src/routing/route-table-store.ts'
+import { route } from '../support/proxy-harness.ts'
+import { waitFor } from '../support/wait.ts'
 
 t.test('routes, JSON errors and the socket\'s mode', async (t) => {
   const log = pino({ level: 'silent' })
@@ -20,6 +26,7 @@ t.test('routes, JSON errors and the socket\'s mode', async (t) => {
   const traffic = new TrafficStats()
   const server = createAdminServer({
     store, reconciler, version: 'test', drainTimeoutMs: 1_000, longLivedGraceMs: 100, skipped: () => [], traffic,
+    admission: new AdmissionWaiters(store, reconciler, () => []),
     history: new RolloutHistory(undefined, () => 0, log),
     metrics: new Metrics({ inflight: () => 0, upstreamStates: () => ({}), dockerReconnects: () => 0 })
   }, log)
@@ -55,4 +62,75 @@ t.test('routes, JSON errors and the socket\'s mode', async (t) => {
   t.match(await call('POST', '/v1/deploys/unknown/steps', '{}'), { status: 404 })
   t.match(await call('POST', `/v1/deploys/${id}/finish`, '{"outcome":"succeeded"}'), { status: 200, json: { outcome: 'succeeded' } })
   t.equal(((await call('GET', '/v1/history')).json as unknown as unknown[]).length, 1)
+})
+
+t.test('POST /v1/admission: held until ready, skipped, stopped or the capped timeout; bounded; dropped on hang-up', async (t) => {
+  const log = pino({ level: 'silent' })
+  const store = new RouteTableStore()
+  const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 1_000, connectTimeoutMs: 1_000, responseTimeoutMs: 1_000 }, log)
+  let skipped: SkippedContainer[] = []
+  const admission = new AdmissionWaiters(store, reconciler, () => skipped, { maxWaiters: 2, maxWaitMs: 1_500 })
+  const server = createAdminServer({
+    store, reconciler, version: 'test', drainTimeoutMs: 1_000, longLivedGraceMs: 100, skipped: () => skipped, traffic: new TrafficStats(), admission,
+    history: new RolloutHistory(undefined, () => 0, log),
+    metrics: new Metrics({ inflight: () => 0, upstreamStates: () => ({}), dockerReconnects: () => 0 })
+  }, log)
+  let healthy = false
+  const app = createServer((_req, res) => { res.writeHead(healthy ? 200 : 500).end() })
+  await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve))
+  const port = (app.address() as AddressInfo).port
+  const socketPath = join(mkdtempSync(join(tmpdir(), 'pxt-admit-')), 'admin.sock')
+  await listenOnSocket(server, socketPath)
+  const client = new Pool('http://admin', { socketPath, connections: 4, headersTimeout: 0, bodyTimeout: 0 })
+  t.teardown(async () => { await client.close(); admission.close(); await closeAdminServer(server); await reconciler.stop(); app.close() })
+  const admit = async (body: unknown, signal?: AbortSignal): Promise<{ status: number, json: AdmissionResponse & { code?: string }, ms: number }> => {
+    const started = Date.now()
+    const r = await client.request({ method: 'POST', path: '/v1/admission', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal })
+    return { status: r.statusCode, json: await r.body.json() as AdmissionResponse & { code?: string }, ms: Date.now() - started }
+  }
+  const id = `local-${port}`
+  reconciler.apply({ routes: [route('admit.test', [port], {}, { intervalMs: 50, healthyThreshold: 1 })] })
+
+  // Pending until the upstream passes its check: the answer comes from the state change, long before the timeout.
+  const held = admit({ containerIds: [id], timeoutMs: 10_000 })
+  await waitFor(() => admission.size === 1, { what: 'the request held' })
+  healthy = true
+  const ready = await held
+  t.equal(ready.status, 200)
+  t.equal(ready.json.admitted, true)
+  t.same(ready.json.containers.map((c) => [c.containerId, c.state]), [[id, 'ready']])
+  t.equal(ready.json.containers[0]!.upstreams[0]!.state, 'ready')
+  t.ok(ready.ms < 1_500, `answered on the state change (${ready.ms} ms), not at the cap`)
+  t.equal(admission.size, 0, 'the waiter is gone')
+
+  // Unknown container: pending until the timeout; the proxy's cap (1.5 s here) bounds a longer one.
+  const unknown = await admit({ containerIds: ['nosuch'], timeoutMs: 120_000 })
+  t.same(unknown.json, { admitted: false, containers: [{ containerId: 'nosuch', state: 'pending', reason: 'not in the route table', upstreams: [] }] })
+  t.ok(unknown.ms >= 1_450 && unknown.ms < 6_000, `held for the capped 1.5 s (${unknown.ms} ms)`)
+
+  // A stop event for a waited-on container answers at once, as does a skipped one.
+  const stopping = admit({ containerIds: ['c0ffee'], timeoutMs: 10_000 })
+  await waitFor(() => admission.size === 1, { what: 'the request held' })
+  admission.containerStopped('c0ffee1234', 'container x die event')
+  t.match((await stopping).json, { admitted: false, containers: [{ containerId: 'c0ffee', state: 'stopped', reason: 'container x die event' }] })
+  admission.containerStarted('c0ffee1234')
+  skipped = [{ containerId: 'bad1', name: 'bad', reason: 'VIRTUAL_PORT "eighty" is not a port' }]
+  t.match((await admit({ containerIds: ['bad1', id], timeoutMs: 10_000 })).json, {
+    admitted: false, containers: [{ containerId: 'bad1', state: 'skipped', reason: /VIRTUAL_PORT/ }, { containerId: id, state: 'ready' }]
+  })
+
+  // Bounded: at most maxWaiters held at once (503), and a client that hangs up is dropped.
+  const aborts = [new AbortController(), new AbortController()]
+  const hanging = aborts.map(async (a) => await admit({ containerIds: ['nosuch'], timeoutMs: 10_000 }, a.signal).catch((err: Error) => err))
+  await waitFor(() => admission.size === 2, { what: 'two requests held' })
+  const third = await admit({ containerIds: ['nosuch'], timeoutMs: 10_000 })
+  t.equal(third.status, 503, 'a third waiter is refused')
+  for (const a of aborts) a.abort()
+  await Promise.all(hanging)
+  await waitFor(() => admission.size === 0, { timeoutMs: 2_000, what: 'the hung-up waiters dropped' })
+  t.equal(admission.size, 0)
+
+  t.match(await admit({ containerIds: [], timeoutMs: 10 }), { status: 400 })
+  t.match(await admit({ containerIds: [id], timeoutMs: 'soon' }), { status: 400 })
+  t.match(await admit({ containerIds: Array.from({ length: 257 }, (_, i) => `c${i}`), timeoutMs: 10 }), { status: 400 })
 })

@@ -8,9 +8,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
-import { SocketTransport } from '../../src/admin/admin-client.ts'
-import { closeAdminServer, createAdminServer, listenOnSocket } from '../../src/admin/admin-server.ts'
-import { startDashboardRelay, type DashboardRelay, type DashboardRelayOptions } from '../../src/admin/dashboard-relay.ts'
+import { SocketTransport } from '../../src/admin/client/transports.ts'
+import { closeAdminServer, createAdminServer, listenOnSocket } from '../../src/admin/server/admin-server.ts'
+import { AdmissionWaiters } from '../../src/admin/server/admission.ts'
+import { startDashboardRelay, type DashboardRelay, type DashboardRelayOptions } from '../../src/admin/client/dashboard-relay.ts'
 import { RolloutHistory } from '../../src/history/rollout-history.ts'
 import { Metrics } from '../../src/metrics/metrics.ts'
 import { TrafficStats } from '../../src/metrics/traffic-stats.ts'
@@ -29,7 +30,7 @@ async function startAdmin (t: Test): Promise<Admin> {
   const store = new RouteTableStore()
   const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 1_000, connectTimeoutMs: 1_000, responseTimeoutMs: 1_000 }, log)
   const server = createAdminServer({
-    store, reconciler, version: 'test', drainTimeoutMs: 1_000, longLivedGraceMs: 100, skipped: () => [], traffic: new TrafficStats(),
+    store, reconciler, version: 'test', drainTimeoutMs: 1_000, longLivedGraceMs: 100, skipped: () => [], traffic: new TrafficStats(), admission: new AdmissionWaiters(store, reconciler, () => []),
     history: new RolloutHistory(undefined, () => 0, log),
     metrics: new Metrics({ inflight: () => 0, upstreamStates: () => ({}), dockerReconnects: () => 0 })
   }, log)

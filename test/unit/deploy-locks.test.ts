@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DeployLocks, MAX_LEASE_MS } from '../../src/admin/deploy-locks.ts'
+import { DeployLocks, MAX_LEASE_MS } from '../../src/admin/server/deploy-locks.ts'
 
 // Issue 10, item 5: the lock table is bounded (expired leases swept, a cap on live ones).
 

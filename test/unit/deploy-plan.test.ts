@@ -1,5 +1,5 @@
 import t from 'tap'
-import { DeployLocks } from '../../src/admin/deploy-locks.ts'
+import { DeployLocks } from '../../src/admin/server/deploy-locks.ts'
 import { projectName } from '../../src/deploy/compose.ts'
 import { planDeploy } from '../../src/deploy/plan.ts'
 

@@ -1,4 +1,4 @@
-import { SocketTransport } from '../../admin/admin-client.js'
+import { SocketTransport } from '../../admin/client/transports.js'
 import { DEFAULT_ADMIN_SOCKET } from '../../config/options.js'
 
 /** Internal: what `docker exec` runs inside the proxy container. Prints {status, body} as JSON. */

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode'
-import { connectAdmin } from '../../admin/admin-client.js'
-import { startDashboardRelay } from '../../admin/dashboard-relay.js'
+import { connectAdmin } from '../../admin/client/admin-client.js'
+import { startDashboardRelay } from '../../admin/client/dashboard-relay.js'
 import { connectDocker } from '../../docker/dockerode-client.js'
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]'])

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode'
-import { connectAdmin, type AdminClient } from '../../admin/admin-client.js'
+import { connectAdmin, type AdminClient } from '../../admin/client/admin-client.js'
 import { deployComposeService } from '../../deploy/compose-deploy.js'
 import { deployContainer } from '../../deploy/container-deploy.js'
 import { Progress } from '../../deploy/progress.js'

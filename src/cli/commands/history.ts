@@ -1,4 +1,4 @@
-import type { RolloutRecord } from '../../history/rollout-history.js'
+import type { RolloutRecord } from '../../admin/api.js'
 import type { AdminTarget } from '../args.js'
 import { withAdmin } from './with-admin.js'
 

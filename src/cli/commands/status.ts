@@ -1,4 +1,4 @@
-import type { StatusReport } from '../../admin/status.js'
+import type { StatusReport } from '../../admin/api.js'
 import type { AdminTarget } from '../args.js'
 import { withAdmin } from './with-admin.js'
 

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode'
-import { connectAdmin, type AdminClient } from '../../admin/admin-client.js'
+import { connectAdmin, type AdminClient } from '../../admin/client/admin-client.js'
 import { connectDocker } from '../../docker/dockerode-client.js'
 import type { AdminTarget } from '../args.js'
 

@@ -1,7 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { networkInterfaces } from 'node:os'
-import type { AdminResponse, AdminTransport } from './admin-client.js'
+import type { AdminResponse } from '../api.js'
+import type { AdminTransport } from './transports.js'
 
 // `proxyctl dashboard`: the read-only admin pages on a local port. A port on 127.0.0.1 is not
 // private: every web page the user's browser opens can send requests to it, and a DNS name that

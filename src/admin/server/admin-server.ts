@@ -1,15 +1,17 @@
 import { chmod, mkdir, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { Logger } from '../logger.js'
-import type { Reconciler } from '../routing/reconciler.js'
-import type { RouteTableStore } from '../routing/route-table-store.js'
-import type { RolloutHistory } from '../history/rollout-history.js'
-import type { Metrics } from '../metrics/metrics.js'
-import type { TrafficStats } from '../metrics/traffic-stats.js'
+import type { Logger } from '../../logger.js'
+import type { Reconciler } from '../../routing/reconciler.js'
+import type { RouteTableStore } from '../../routing/route-table-store.js'
+import type { RolloutHistory } from '../../history/rollout-history.js'
+import type { Metrics } from '../../metrics/metrics.js'
+import type { TrafficStats } from '../../metrics/traffic-stats.js'
+import { MAX_ADMISSION_CONTAINERS, type AdminError, type SkippedContainer } from '../api.js'
+import type { AdmissionWaiters } from './admission.js'
 import { DeployLocks } from './deploy-locks.js'
 import { STATUS_PAGE_HTML } from './status-page.js'
-import { buildStatus, hostsOf, type SkippedContainer } from './status.js'
+import { buildStatus, hostsOf } from './status.js'
 
 export interface AdminServerDeps {
   store: RouteTableStore
@@ -21,16 +23,18 @@ export interface AdminServerDeps {
   traffic: TrafficStats
   history: RolloutHistory
   metrics: Metrics
+  admission: AdmissionWaiters
 }
 
 const strings = (v: unknown): string[] | undefined => Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined
 
 type Body = Record<string, unknown>
 interface Reply { status?: number, json?: unknown, text?: string, contentType?: string }
-type Handler = (body: Body, params: Record<string, string>) => Reply | Promise<Reply>
+/** `signal` aborts when the client's connection closes before the answer. */
+type Handler = (body: Body, params: Record<string, string>, signal: AbortSignal) => Reply | Promise<Reply>
 
 const MAX_BODY_BYTES = 1024 * 1024
-const error = (status: number, code: string, message: string, extra: Body = {}): Reply => ({ status, json: { code, message, ...extra } })
+const error = (status: number, code: string, message: string, extra: Body = {}): Reply => ({ status, json: { code, message, ...extra } satisfies AdminError })
 
 /**
  * Control plane, on a Unix socket only (never the public listener). Access is file permission:
@@ -89,6 +93,16 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
     return { json: { containerId: match.groupId, name: match.name, ...result } }
   })
 
+  // Held until the containers are ready, one cannot be, or the (capped) timeout passes.
+  route('POST', '/v1/admission', async (b, _params, signal) => {
+    const ids = strings(b.containerIds)
+    const timeoutMs = b.timeoutMs
+    if (ids === undefined || ids.length === 0 || ids.length > MAX_ADMISSION_CONTAINERS || typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      return error(400, 'PROXY_ERR_ADMIN', `containerIds (1 to ${MAX_ADMISSION_CONTAINERS} strings) and timeoutMs (number >= 0) are required`)
+    }
+    return { json: await deps.admission.wait(ids, timeoutMs, signal) }
+  })
+
   const locks = new DeployLocks()
   route('POST', '/v1/locks', (b) => {
     const { key, holder, ttlMs } = b
@@ -125,12 +139,17 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
       send(error(404, 'PROXY_ERR_ADMIN', `no route ${req.method ?? ''} ${path}`))
       return
     }
+    // A held request (admission) whose client hangs up is answered at once and dropped.
+    const gone = new AbortController()
+    res.once('close', () => { if (!res.writableFinished) gone.abort() })
     readJsonBody(req).then(async (body) => {
       if (body === undefined) { send(error(400, 'PROXY_ERR_ADMIN', 'the body must be a JSON object')); return }
-      send(await found.handler(body, params ?? {}))
+      const reply = await found.handler(body, params ?? {}, gone.signal)
+      if (!res.destroyed) send(reply)
     }).catch((err: unknown) => {
-      log.error({ err, method: req.method, path }, 'Admin request failed')
-      if (!res.headersSent) send(error(500, 'PROXY_ERR_ADMIN', (err as Error).message))
+      const status = (err as { statusCode?: number }).statusCode
+      if (status === undefined) log.error({ err, method: req.method, path }, 'Admin request failed')
+      if (!res.headersSent && !res.destroyed) send(error(status ?? 500, 'PROXY_ERR_ADMIN', (err as Error).message))
       else res.destroy()
     })
   })

@@ -1,4 +1,4 @@
-import { ProxyError } from '../errors.js'
+import { ProxyError } from '../../errors.js'
 
 // One deploy per service at a time, across processes and hosts: the proxy is the shared point
 // every `proxyctl deploy` talks to. Leases expire, so a deploy killed mid-way cannot wedge a service.

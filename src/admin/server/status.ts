@@ -1,50 +1,8 @@
-import type { HostTraffic } from '../metrics/traffic-stats.js'
-import type { RouteTable } from '../routing/route-table.js'
-import type { CheckResult, Target } from '../routing/target.js'
+import type { HostTraffic, SkippedContainer, StatusReport, UpstreamStatus } from '../api.js'
+import type { RouteTable } from '../../routing/route-table.js'
+import type { Target } from '../../routing/target.js'
 
-// The admin view of the table: plain JSON, shared by the API, `proxyctl status` and tests.
-
-export interface UpstreamStatus {
-  id: string
-  containerId: string
-  name: string
-  origin: string
-  state: Target['state']
-  reason: string
-  inflight: number
-  longLived: number
-  lastCheck: CheckResult | null
-}
-
-export interface LocationStatus {
-  path: string
-  dest: string
-  internalOnly: boolean
-  upstreams: UpstreamStatus[]
-}
-
-export interface HostStatus {
-  host: string
-  locations: LocationStatus[]
-}
-
-export interface SkippedContainer {
-  containerId: string
-  name: string
-  reason: string
-}
-
-export interface StatusReport {
-  version: string
-  pid: number
-  defaultHost: string | null
-  hosts: HostStatus[]
-  upstreams: UpstreamStatus[]
-  /** Containers the provider could not route, with the reason (invalid VIRTUAL_* values...). */
-  skipped: SkippedContainer[]
-  /** Requests and errors per route host since the proxy started. */
-  traffic: Record<string, HostTraffic>
-}
+// The admin view of the table: the wire types of ../api.ts built from the live targets.
 
 export function upstreamStatus (t: Target): UpstreamStatus {
   return {

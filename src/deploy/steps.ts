@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type Docker from 'dockerode'
-import type { AdminClient } from '../admin/admin-client.js'
-import type { UpstreamStatus } from '../admin/status.js'
+import type { AdminClient } from '../admin/client/admin-client.js'
 import { DeployFailedError, DeployTimeoutError } from '../errors.js'
-import { containerFacts, logTail, removeContainer, stopAndRemove } from './docker-ops.js'
+import { containerFacts, logTail, removeContainer, stopAndRemove, type ContainerFacts } from './docker-ops.js'
 import type { ServiceContainer } from './plan.js'
 import type { Progress } from './progress.js'
 
-// The deploy steps shared by compose services and plain containers. Each is a plain async
-// function taking its dependencies, so tests and both deploy kinds call them one at a time.
+// The steps every deploy strategy shares, in the order sequencer.ts runs them. Each is a plain
+// async function taking its dependencies.
 
 export interface DeployDeps {
   docker: Docker
@@ -23,7 +22,7 @@ export interface Timeouts {
 }
 
 const LOCK_TTL_MS = 30_000
-const POLL_MS = 200
+const DOCKER_HEALTH_POLL_MS = 1_000
 
 /** Runs `fn` holding the proxy's deploy lease for `key`, renewed while it runs. */
 export async function withDeployLock<T> (admin: AdminClient, key: string, fn: () => Promise<T>): Promise<T> {
@@ -39,40 +38,38 @@ export async function withDeployLock<T> (admin: AdminClient, key: string, fn: ()
 }
 
 /**
- * Waits until the proxy reports every upstream of every candidate `ready`. Fails fast when a
- * candidate exits; on timeout, the error carries the last check results and the logs' tail.
+ * Waits until the proxy reports every upstream of every candidate `ready`: one request held by
+ * the proxy (POST /v1/admission) instead of polling it. Fails fast when the proxy will not route
+ * a candidate or Docker reports it stopped; on timeout, the error carries the last check results
+ * and the logs' tail. A candidate the proxy does not route (no VIRTUAL_HOST) needs only to run
+ * and, if it has a Docker health check, to be healthy.
  */
 export async function awaitAdmission (deps: DeployDeps, candidates: ServiceContainer[], timeoutMs: number): Promise<void> {
   const { docker, admin, progress } = deps
   progress.emit({ step: 'admit', status: 'start', message: `waiting for ${candidates.map((c) => c.name).join(', ')} to pass health checks (timeout ${timeoutMs / 1000}s)` })
   const deadline = Date.now() + timeoutMs
-  const pending = new Map(candidates.map((c) => [c.id, c]))
-  let last: UpstreamStatus[] = []
-  while (pending.size > 0) {
-    const status = await admin.status()
-    last = status.upstreams
-    for (const c of [...pending.values()]) {
-      const skipped = status.skipped.find((s) => s.containerId === c.id)
-      if (skipped !== undefined) {
-        throw new DeployFailedError(`the proxy will not route new container ${c.name}: ${skipped.reason}`)
-      }
-      const facts = await containerFacts(docker, c.id)
-      if (facts === undefined || !facts.running) {
-        throw new DeployFailedError(`new container ${c.name} ${facts === undefined ? 'disappeared' : `exited with code ${facts.exitCode}`} before it became ready\n${await logTail(docker, c.id)}`)
-      }
-      const upstreams = last.filter((u) => u.containerId === c.id)
-      const admitted = facts.proxied
-        ? upstreams.length > 0 && upstreams.every((u) => u.state === 'ready')
-        : facts.dockerHealth === undefined || facts.dockerHealth === 'healthy' // not routed: running (and Docker-healthy) is enough
-      if (admitted) {
-        pending.delete(c.id)
-        progress.emit({ step: 'admit', status: 'info', message: `${c.name} is ready`, containerId: c.id })
-      }
+  const routed: ServiceContainer[] = []
+  const unrouted: ServiceContainer[] = []
+  for (const c of candidates) {
+    const facts = await runningFacts(docker, c)
+    ;(facts.proxied ? routed : unrouted).push(c)
+  }
+  let pending = routed
+  while (pending.length > 0) {
+    const answer = await admin.admission(pending.map((c) => c.id), Math.max(0, deadline - Date.now()))
+    const byId = new Map(answer.containers.map((a) => [a.containerId, a]))
+    for (const c of pending) {
+      const a = byId.get(c.id)
+      if (a?.state === 'skipped') throw new DeployFailedError(`the proxy will not route new container ${c.name}: ${a.reason}`)
+      if (a?.state === 'stopped') await runningFacts(docker, c) // throws with the exit code and the logs
     }
-    if (pending.size === 0) break
-    if (Date.now() > deadline) {
-      const reasons = await Promise.all([...pending.values()].map(async (c) => {
-        const ups = last.filter((u) => u.containerId === c.id)
+    for (const c of pending) {
+      if (byId.get(c.id)?.state === 'ready') progress.emit({ step: 'admit', status: 'info', message: `${c.name} is ready`, containerId: c.id })
+    }
+    pending = pending.filter((c) => byId.get(c.id)?.state !== 'ready')
+    if (pending.length > 0 && Date.now() >= deadline) {
+      const reasons = await Promise.all(pending.map(async (c) => {
+        const ups = byId.get(c.id)?.upstreams ?? []
         const checks = ups.length === 0
           ? 'not in the proxy\'s table (no VIRTUAL_HOST, an invalid value, or no network shared with the proxy?)'
           : ups.map((u) => `${u.origin} ${u.state}${u.lastCheck !== null ? `, last check: ${u.lastCheck.detail}` : ', no check yet'}`).join('; ')
@@ -80,9 +77,29 @@ export async function awaitAdmission (deps: DeployDeps, candidates: ServiceConta
       }))
       throw new DeployTimeoutError(`new containers not ready within ${timeoutMs / 1000}s\n${reasons.join('\n')}`)
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS))
   }
+  for (const c of unrouted) await awaitDockerHealth(deps, c, deadline, timeoutMs)
   progress.emit({ step: 'admit', status: 'done', message: 'all new containers ready' })
+}
+
+/** The candidate's facts; throws when it has exited or is gone. */
+async function runningFacts (docker: Docker, c: ServiceContainer): Promise<ContainerFacts> {
+  const facts = await containerFacts(docker, c.id)
+  if (facts === undefined || !facts.running) {
+    throw new DeployFailedError(`new container ${c.name} ${facts === undefined ? 'disappeared' : `exited with code ${facts.exitCode}`} before it became ready\n${await logTail(docker, c.id)}`)
+  }
+  return facts
+}
+
+/** Not routed: running, and Docker-healthy when it has a health check. Polls Docker (rare: no VIRTUAL_HOST). */
+async function awaitDockerHealth (deps: DeployDeps, c: ServiceContainer, deadline: number, timeoutMs: number): Promise<void> {
+  for (;;) {
+    const facts = await runningFacts(deps.docker, c)
+    if (facts.dockerHealth === undefined || facts.dockerHealth === 'healthy') break
+    if (Date.now() >= deadline) throw new DeployTimeoutError(`new container ${c.name} not healthy within ${timeoutMs / 1000}s (Docker reports ${facts.dockerHealth})`)
+    await new Promise((resolve) => setTimeout(resolve, DOCKER_HEALTH_POLL_MS))
+  }
+  deps.progress.emit({ step: 'admit', status: 'info', message: `${c.name} is ready (not routed by the proxy)`, containerId: c.id })
 }
 
 /** Removes candidates that will not be promoted; the old containers keep serving. */
@@ -95,10 +112,10 @@ export async function rollback (deps: DeployDeps, candidates: ServiceContainer[]
   deps.progress.emit({ step: 'rollback', status: 'done', message: 'new containers removed' })
 }
 
-/** Drains every old container through the proxy, then stops and removes it. */
-export async function drainAndRetire (deps: DeployDeps, old: ServiceContainer[], drainTimeoutMs: number): Promise<void> {
+/** Drains every old container through the proxy (resolves when idle or timed out). */
+export async function drainOld (deps: DeployDeps, old: ServiceContainer[], drainTimeoutMs: number): Promise<void> {
   if (old.length === 0) return
-  const { admin, docker, progress } = deps
+  const { admin, progress } = deps
   progress.emit({ step: 'drain', status: 'start', message: `draining ${old.map((c) => c.name).join(', ')} (timeout ${drainTimeoutMs / 1000}s)` })
   await Promise.all(old.map(async (c) => {
     try {
@@ -115,6 +132,12 @@ export async function drainAndRetire (deps: DeployDeps, old: ServiceContainer[],
     }
   }))
   progress.emit({ step: 'drain', status: 'done', message: 'old containers drained' })
+}
+
+/** `docker stop` (the app's own SIGTERM handling) and remove, for every drained old container. */
+export async function retireOld (deps: DeployDeps, old: ServiceContainer[]): Promise<void> {
+  if (old.length === 0) return
+  const { docker, progress } = deps
   progress.emit({ step: 'retire', status: 'start', message: `stopping and removing ${old.map((c) => c.name).join(', ')}` })
   await Promise.all(old.map(async (c) => { await stopAndRemove(docker, c.id) }))
   progress.emit({ step: 'retire', status: 'done', message: 'old containers removed' })

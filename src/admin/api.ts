@@ -1,0 +1,100 @@
+// The admin API's wire format: what the proxy (admin/server/) sends and `proxyctl` (admin/client/,
+// cli/) reads. Types only, plus the bounds both sides must agree on; nothing here runs.
+import type { CheckResult, DrainResult, TargetState } from '../routing/target.js'
+import type { RolloutRecord } from '../history/rollout-history.js'
+import type { HostTraffic } from '../metrics/traffic-stats.js'
+
+export type { RolloutRecord, HostTraffic, CheckResult }
+
+/** `text` is the raw body (HTML, metrics); `body` the parsed JSON when it is JSON. */
+export interface AdminResponse { status: number, contentType: string, text: string, body: unknown }
+
+/** Every error answer: a stable code and a sentence. */
+export interface AdminError { code: string, message: string, [k: string]: unknown }
+
+export interface UpstreamStatus {
+  id: string
+  containerId: string
+  name: string
+  origin: string
+  state: TargetState
+  reason: string
+  inflight: number
+  longLived: number
+  lastCheck: CheckResult | null
+}
+
+export interface LocationStatus {
+  path: string
+  dest: string
+  internalOnly: boolean
+  upstreams: UpstreamStatus[]
+}
+
+export interface HostStatus {
+  host: string
+  locations: LocationStatus[]
+}
+
+export interface SkippedContainer {
+  containerId: string
+  name: string
+  reason: string
+}
+
+/** GET /v1/status */
+export interface StatusReport {
+  version: string
+  pid: number
+  defaultHost: string | null
+  hosts: HostStatus[]
+  upstreams: UpstreamStatus[]
+  /** Containers the provider could not route, with the reason (invalid VIRTUAL_* values...). */
+  skipped: SkippedContainer[]
+  /** Requests and errors per route host since the proxy started. */
+  traffic: Record<string, HostTraffic>
+}
+
+/** POST /v1/drain */
+export interface DrainRequest { containerId: string, timeoutMs?: number, graceMs?: number }
+export type DrainResponse = DrainResult & { containerId: string, name: string }
+
+/** POST /v1/locks (409 with `holder` when another holder has the key) and /v1/locks/release */
+export interface LockRequest { key: string, holder: string, ttlMs: number }
+export interface LockReleaseRequest { key: string, holder: string }
+
+/** POST /v1/deploys, /v1/deploys/:id/steps, /v1/deploys/:id/finish: the rollout history. */
+export interface DeployStep { step: string, status: string, message: string, old?: string[], new?: string[] }
+export interface DeployFinish { outcome: 'succeeded' | 'failed', error?: string }
+
+/**
+ * POST /v1/admission: answers when every container is ready, when one of them cannot become
+ * ready (skipped by the provider, or stopped), or when `timeoutMs` passes, whichever is first.
+ */
+export interface AdmissionRequest { containerIds: string[], timeoutMs: number }
+
+/**
+ * `ready`: every upstream of the container passes; `pending`: not in the table yet, or not
+ * ready yet; `skipped`: the provider will not route it (reason); `stopped`: Docker reported it
+ * stopping or dead while we waited (reason).
+ */
+export type AdmissionState = 'ready' | 'pending' | 'skipped' | 'stopped'
+
+export interface ContainerAdmission {
+  containerId: string
+  state: AdmissionState
+  reason: string
+  /** The container's upstreams as the answer left: last check results for a timeout message. */
+  upstreams: UpstreamStatus[]
+}
+
+export interface AdmissionResponse {
+  /** Every container ready. */
+  admitted: boolean
+  containers: ContainerAdmission[]
+}
+
+/** Longest a single admission request is held; clients wanting longer ask again. */
+export const MAX_ADMISSION_WAIT_MS = 60_000
+/** Containers one admission request may name. */
+export const MAX_ADMISSION_CONTAINERS = 256
