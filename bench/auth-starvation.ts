@@ -25,7 +25,7 @@ import { RouteTableStore } from '../src/routing/route-table-store.ts'
 import { route } from '../test/support/proxy-harness.ts'
 import { int, list, parseSettings } from './lib/cli.ts'
 import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
-import { RESULTS_DIR, killOnExit, log, machineInfo, makeTempDir, mustRun, percentileSorted, round, waitFor, writeJson } from './lib/util.ts'
+import { RUN_DIR, killOnExit, log, machineInfo, makeTempDir, mustRun, percentileSorted, round, waitFor, writeJson } from './lib/util.ts'
 
 const VARIANTS = ['no-attack', 'attack-inline', 'attack-pool', 'attack-pool-throttle'] as const
 type Variant = typeof VARIANTS[number]
@@ -65,13 +65,13 @@ async function serve (): Promise<void> {
 async function main (): Promise<void> {
   const s = parseSettings('bench/auth-starvation.ts', `p50/p99 of open.test while a client sends wrong bcrypt (cost 10) passwords to secret.test
 on the same server, per variant (${VARIANTS.join(', ')}). Loopback only; the attacker is bounded by
-rate x duration. Writes bench/results/auth-starvation.json.`, {
+rate x duration. Writes bench/results/<commit>/auth-starvation.json.`, {
     variants: { flag: 'variants', env: 'VARIANTS', help: 'variants to run', default: VARIANTS.join(',') },
     duration: { flag: 'duration', env: 'DURATION', help: 'seconds per variant', default: '10' },
     rate: { flag: 'rate', env: 'RATE', help: 'open.test requests per second (open loop)', default: '200' },
     attackRate: { flag: 'attack-rate', env: 'ATTACK_RATE', help: 'wrong passwords per second to secret.test', default: '50' },
     cost: { flag: 'cost', env: 'BCRYPT_COST', help: 'bcrypt cost of the htpasswd entry', default: '10' },
-    out: { flag: 'out', env: 'AUTH_OUT', help: 'result file', default: join(RESULTS_DIR, 'auth-starvation.json') }
+    out: { flag: 'out', env: 'AUTH_OUT', help: 'result file', default: join(RUN_DIR, 'auth-starvation.json') }
   })
   const variants = list(s.variants).map((v) => {
     if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`unknown variant ${v} (one of ${VARIANTS.join(', ')})`)

@@ -11,9 +11,9 @@ import { timelineSvg, type Marker, type SeriesPoint } from './lib/chart.ts'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
 import {
-  BENCH_DIR, BENCH_LABEL_KEY, CLI, RESULTS_DIR, composeBinary, ensureNginx, freePort, imageExists, log, machineInfo,
+  BENCH_DIR, BENCH_LABEL_KEY, CLI, RUN_DIR, SCRATCH_DIR, composeBinary, ensureNginx, freePort, imageExists, log, machineInfo,
   killOnExit, makeTempDir, nginxUserDirective, percentileSorted, removeBenchContainers, round, run, sleep, spawnLogged, startNginx, startProxyctl,
-  waitFor, writeJson
+  waitFor, waitForQuiet, writeJson
 } from './lib/util.ts'
 
 const APPROACHES = ['proxyctl', 'recipe', 'compose'] as const
@@ -22,8 +22,8 @@ type ApproachName = typeof APPROACHES[number]
 const s = parseSettings('bench/deploy-under-load.ts', `K rollouts of the test app (proxyctl-test-app:dev, built by "npm test" from test/app) under
 paced load, per approach and SIGTERM behaviour. Needs Docker, docker compose or docker-compose,
 curl, and nginx for the recipe (installed with apt-get when missing and root).
-Writes bench/results/rollout.json, rollout-<approach>-<sigterm>.json and .svg timelines
-(raw per-request outcomes: bench/results/raw/, not committed).`, {
+Writes bench/results/<commit>/rollout.json, rollout-<approach>-<sigterm>.json and .svg timelines
+(raw per-request outcomes: bench/results/tmp/raw/, not committed).`, {
   approaches: { flag: 'approaches', env: 'APPROACHES', help: `comma-separated: ${APPROACHES.join(', ')}`, default: APPROACHES.join(',') },
   sigterm: { flag: 'sigterm', env: 'SIGTERM_MODES', help: 'the app\'s ON_SIGTERM behaviours to run: exit (exit at once), graceful', default: 'exit,graceful' },
   rollouts: { flag: 'rollouts', env: 'ROLLOUTS', help: 'rollouts per approach and behaviour (K)', default: '5' },
@@ -41,7 +41,9 @@ Writes bench/results/rollout.json, rollout-<approach>-<sigterm>.json and .svg ti
   recipeKeepalive: { flag: 'recipe-keepalive', env: 'RECIPE_KEEPALIVE', help: 'upstream keep-alive in the recipe\'s nginx (off = the 2018 template: Connection: close)', default: 'false', boolean: true },
   image: { flag: 'image', env: 'APP_IMAGE', help: 'app image', default: 'proxyctl-test-app:dev' },
   binMs: { flag: 'bin-ms', env: 'BIN_MS', help: 'chart bin width', default: '250' },
-  outDir: { flag: 'out-dir', env: 'ROLLOUT_OUT_DIR', help: 'results directory', default: RESULTS_DIR }
+  outDir: { flag: 'out-dir', env: 'ROLLOUT_OUT_DIR', help: 'results directory', default: RUN_DIR },
+  quietLoad: { flag: 'quiet-load', env: 'BENCH_QUIET_LOAD', help: 'before each approach and SIGTERM behaviour, wait (bounded) until the 1-minute load average is below this; 0 = do not wait', default: '0' },
+  quietWaitS: { flag: 'quiet-wait', env: 'BENCH_QUIET_WAIT_S', help: 'longest wait for a quiet machine, seconds', default: '300' }
 })
 
 const approaches = list(s.approaches) as ApproachName[]
@@ -62,6 +64,8 @@ interface Scenario { approach: ApproachName, mode: string, project: string, dir:
 interface Edge {
   origin: string
   markers: () => Marker[]
+  /** Statuses the edge itself logged for the bench host (proxyctl's access log), to tell its answers from client-side timeouts. */
+  answered?: () => Record<string, number>
   stop: () => Promise<void>
 }
 
@@ -121,7 +125,18 @@ async function runTimed (cmd: string, args: string[], env: NodeJS.ProcessEnv, no
 
 async function startProxyctlEdge (sc: Scenario): Promise<Edge & { adminSocket: string }> {
   const p = await startProxyctl({ dir: sc.dir, name: 'proxyctl', accessLog: true })
-  return { origin: `http://127.0.0.1:${p.port}`, adminSocket: p.adminSocket, markers: () => [], stop: async () => { await p.stop() } }
+  const answered = (): Record<string, number> => {
+    const out: Record<string, number> = {}
+    for (const line of readFileSync(p.logFile, 'utf8').split('\n')) {
+      if (!line.includes('"component":"access"')) continue
+      try {
+        const o = JSON.parse(line) as { host?: string, status?: number }
+        if (o.host === HOST) out[String(o.status)] = (out[String(o.status)] ?? 0) + 1
+      } catch {}
+    }
+    return out
+  }
+  return { origin: `http://127.0.0.1:${p.port}`, adminSocket: p.adminSocket, markers: () => [], answered, stop: async () => { await p.stop() } }
 }
 
 async function startRecipeEdge (sc: Scenario, loadStartedAt: () => number): Promise<Edge> {
@@ -324,6 +339,7 @@ async function runScenario (approach: ApproachName, mode: string, compose: strin
   const composeFile = join(dir, 'compose.yml')
   writeFileSync(composeFile, composeYaml(s.image))
   const sc: Scenario = { approach, mode, project, dir, composeFile, compose }
+  await waitForQuiet(Number(s.quietLoad), Number(s.quietWaitS))
   const loadAvgBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
   log(`=== ${TITLES[approach]}, ON_SIGTERM=${mode}: ${K} rollouts at ${rate} req/s (work dir ${dir})`)
   await run(compose[0]!, [...compose.slice(1), '-f', composeFile, '-p', project, 'down', '-v', '--remove-orphans', '-t', '1'])
@@ -394,8 +410,8 @@ async function runScenario (approach: ApproachName, mode: string, compose: strin
       seriesOrder: ['succeeded/s', 'failed/s'],
       colors: ['#4c78a8', '#e45756']
     })
-    mkdirSync(join(s.outDir, 'raw'), { recursive: true })
-    writeFileSync(join(s.outDir, 'raw', `${name}.ndjson.gz`), gzipSync(outcomes.map((o) => JSON.stringify(o)).join('\n') + '\n'))
+    mkdirSync(join(SCRATCH_DIR, 'raw'), { recursive: true })
+    writeFileSync(join(SCRATCH_DIR, 'raw', `${name}.ndjson.gz`), gzipSync(outcomes.map((o) => JSON.stringify(o)).join('\n') + '\n'))
     const failures = outcomes.filter(failedOf)
     const result = {
       kind: 'rollout',
@@ -406,6 +422,7 @@ async function runScenario (approach: ApproachName, mode: string, compose: strin
       machine,
       settings: { rollouts: K, rate, connections: int(s.connections, 'connections'), postEvery: int(s.postEvery, 'post-every'), postSpreadMs: int(s.postSpreadMs, 'post-spread-ms'), postDelayMs: int(s.postDelayMs, 'post-delay-ms'), bootMs: int(s.bootMs, 'boot-ms'), recipeSleepS: int(s.recipeSleep, 'recipe-sleep'), recipeUpstreamKeepalive: bool(s.recipeKeepalive), requestTimeoutMs: int(s.timeoutMs, 'timeout-ms') },
       totals: { requests: outcomes.length, failed: failures.length, baselineFailed: baseline.failed },
+      ...(edge.answered !== undefined ? { edgeAnswered: edge.answered() } : {}),
       loadAverage: { before: loadAvgBefore, after: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') },
       baseline,
       rollouts,
@@ -433,8 +450,8 @@ async function main (): Promise<void> {
   for (const mode of modes) {
     for (const approach of approaches) all.push(await runScenario(approach, mode, compose, machine))
   }
-  const summary = (all as Array<{ approach: string, title: string, sigterm: string, chart: string, totals: unknown, baseline: Baseline, loadAverage: unknown, rollouts: RolloutStats[], settings: unknown }>).map((r) => ({
-    approach: r.approach, title: r.title, sigterm: r.sigterm, chart: r.chart, totals: r.totals, baseline: r.baseline, loadAverage: r.loadAverage, settings: r.settings, rollouts: r.rollouts
+  const summary = (all as Array<{ approach: string, title: string, sigterm: string, chart: string, totals: unknown, edgeAnswered?: Record<string, number>, baseline: Baseline, loadAverage: unknown, rollouts: RolloutStats[], settings: unknown }>).map((r) => ({
+    approach: r.approach, title: r.title, sigterm: r.sigterm, chart: r.chart, totals: r.totals, edgeAnswered: r.edgeAnswered, baseline: r.baseline, loadAverage: r.loadAverage, settings: r.settings, rollouts: r.rollouts
   }))
   writeJson(join(s.outDir, 'rollout.json'), { kind: 'rollout-summary', finished: new Date().toISOString(), machine, scenarios: summary })
   log(`wrote ${join(s.outDir, 'rollout.json')}`)

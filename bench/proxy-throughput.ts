@@ -13,7 +13,7 @@ import { ensureH2load, h2load, type LoadSummary } from './lib/h2load.ts'
 import { installCert, makeCert } from '../test/support/certs.ts'
 import { TLS_POLICY } from '../src/tls/policy.ts'
 import {
-  BENCH_DIR, BENCH_LABEL, RESULTS_DIR, RssMonitor, compileStandalone, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
+  BENCH_DIR, BENCH_LABEL, RUN_DIR, SCRATCH_DIR, RssMonitor, compileStandalone, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
   nginxUserDirective, proxyctlStatus, removeBenchContainers, round, run, spawnLogged, startNginx, startProxyctl, waitFor,
   waitForProxyctlHost, writeJson, type Proc, type ProxyctlProcess
 } from './lib/util.ts'
@@ -25,7 +25,7 @@ const ALL_VARIANTS = [...DEFAULT_VARIANTS, 'proxyctl-nometrics']
 
 const s = parseSettings('bench/proxy-throughput.ts', `Throughput/latency of proxyctl next to direct, nginx and an http-proxy Node proxy.
 Needs Docker (the upstream is a container, which proxyctl discovers by VIRTUAL_HOST) and nginx
-(installed with apt-get when missing and root). Writes bench/results/throughput.json.
+(installed with apt-get when missing and root). Writes bench/results/<commit>/throughput.json.
 Variants: ${ALL_VARIANTS.join(', ')} ("-nolog" = access log off; proxyctl-500 = a second
 upstream container with MANY_HOSTS names in VIRTUAL_HOST is started for that run, so the table
 holds that many more hosts, and stopped after it; "-https" = HTTP/1.1 over TLS with autocannon,
@@ -43,7 +43,7 @@ root), both with access log on and one openssl-made certificate for every TLS se
   h2Streams: { flag: 'h2-streams', env: 'H2_STREAMS', help: 'concurrent streams per HTTP/2 connection (h2load -m); the connections are --connections', default: '1' },
   manyHosts: { flag: 'many-hosts', env: 'MANY_HOSTS', help: 'host names for proxyctl-500', default: '500' },
   profile: { flag: 'profile', env: 'PROFILE', help: 'after the rounds, profile proxyctl (node --cpu-prof) under the same load: on, off, or auto (when proxyctl < 0.45x nginx)', default: 'auto' },
-  out: { flag: 'out', env: 'THROUGHPUT_OUT', help: 'result file', default: join(RESULTS_DIR, 'throughput.json') },
+  out: { flag: 'out', env: 'THROUGHPUT_OUT', help: 'result file', default: join(RUN_DIR, 'throughput.json') },
   keep: { flag: 'keep', env: 'KEEP_RUNNING', help: 'leave containers and processes for inspection', default: 'false', boolean: true }
 })
 
@@ -280,9 +280,9 @@ async function profileProxyctl (dir: string, kind: 'http' | 'h2', env: Record<st
   if (file === undefined) return undefined
   const summary = summarizeProfile(file)
   const name = kind === 'h2' ? 'proxyctl-throughput-h2.cpuprofile' : 'proxyctl-throughput.cpuprofile'
-  mkdirSync(RESULTS_DIR, { recursive: true })
-  writeFileSync(join(RESULTS_DIR, name), readFileSync(file))
-  summary.file = `bench/results/${name}`
+  mkdirSync(SCRATCH_DIR, { recursive: true })
+  writeFileSync(join(SCRATCH_DIR, name), readFileSync(file))
+  summary.file = `bench/results/tmp/${name}`
   log(`profile ${kind} (${res.reqPerSec} req/s while profiling): top self time ${summary.top.slice(0, 5).map((f) => `${f.fn} ${f.selfPct}%`).join(', ')}`)
   return summary
 }

@@ -4,7 +4,7 @@
 // JS RegExp beside it only on inputs short enough to stay bounded: each pattern runs in a child
 // process that stops growing the input once one match takes over JS_STOP_MS, and is killed
 // after JS_KILL_MS whatever happens. Also: what RE2 costs on a normal regex host vs RegExp.
-// Writes bench/results/redos.json. No Docker, no network.
+// Writes bench/results/<commit>/redos.json. No Docker, no network.
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -13,15 +13,15 @@ import { compileHostRegex, type HostRegex } from '../src/routing/host-regex.ts'
 import { LoadBalancer } from '../src/routing/load-balancer.ts'
 import { HostRoutes, RouteTable, type Location } from '../src/routing/route-table.ts'
 import { int, parseSettings } from './lib/cli.ts'
-import { RESULTS_DIR, log, median, percentileSorted, round, writeJson } from './lib/util.ts'
+import { RUN_DIR, log, median, percentileSorted, round, writeJson } from './lib/util.ts'
 
 const s = parseSettings('bench/redos.ts', `ms per host-regex match, RE2 on hosts of 1..253 chars vs RegExp on short
-inputs; ns per lookup for normal regex hosts. Writes bench/results/redos.json.`, {
+inputs; ns per lookup for normal regex hosts. Writes bench/results/<commit>/redos.json.`, {
   passes: { flag: 'passes', env: 'PASSES', help: 'passes over every length and shape (steady state)', default: '3' },
   jsStopMs: { flag: 'js-stop-ms', env: 'JS_STOP_MS', help: 'stop growing the RegExp input once one match takes this long', default: '250' },
   jsKillMs: { flag: 'js-kill-ms', env: 'JS_KILL_MS', help: 'kill the RegExp child after this long (< 2 s per match)', default: '2000' },
   sampleMs: { flag: 'sample-ms', env: 'SAMPLE_MS', help: 'milliseconds per lookup sample', default: '100' },
-  out: { flag: 'out', env: 'REDOS_OUT', help: 'result file', default: join(RESULTS_DIR, 'redos.json') }
+  out: { flag: 'out', env: 'REDOS_OUT', help: 'result file', default: join(RUN_DIR, 'redos.json') }
 })
 
 const MAX_HOST = 253

@@ -5,15 +5,15 @@ import { join } from 'node:path'
 import { LoadBalancer } from '../src/routing/load-balancer.ts'
 import { HostRoutes, RouteTable, type Location } from '../src/routing/route-table.ts'
 import { int, list, parseSettings } from './lib/cli.ts'
-import { RESULTS_DIR, log, machineInfo, median, round, writeJson } from './lib/util.ts'
+import { RUN_DIR, log, machineInfo, median, round, writeJson } from './lib/util.ts'
 
 const s = parseSettings('bench/route-lookup.ts', `ns per RouteTable.lookup() call. A table of size N holds N exact names, N "*.x" and
 N "x.*" wildcards and N "~regex" hosts; each case looks up a name from the middle of its kind
-(a miss scans every wildcard and regex). Writes bench/results/route-lookup.json.`, {
+(a miss scans every wildcard and regex). Writes bench/results/<commit>/route-lookup.json.`, {
   sizes: { flag: 'sizes', env: 'SIZES', help: 'table sizes (hosts of each kind)', default: '1,500' },
   sampleMs: { flag: 'sample-ms', env: 'SAMPLE_MS', help: 'milliseconds per sample', default: '100' },
   samples: { flag: 'samples', env: 'SAMPLES', help: 'samples per case (median reported)', default: '7' },
-  out: { flag: 'out', env: 'LOOKUP_OUT', help: 'result file', default: join(RESULTS_DIR, 'route-lookup.json') }
+  out: { flag: 'out', env: 'LOOKUP_OUT', help: 'result file', default: join(RUN_DIR, 'route-lookup.json') }
 })
 
 const balancer = new LoadBalancer([], 'round-robin')

@@ -1,12 +1,13 @@
 // `npm run bench`: checks prerequisites, builds the proxy, runs every bench (each in its own
-// process, as it would run alone), then writes the result tables into bench/README.md.
+// process, as it would run alone) with its results into bench/results/<commit>/, then writes the
+// results section of bench/README.md.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs'
+import { join, resolve as resolvePath } from 'node:path'
 import { list, parseSettings } from './lib/cli.ts'
-import { BENCH_DIR, REPO_ROOT, ensureNginx, imageExists, log, mustRun, run } from './lib/util.ts'
+import { BENCH_DIR, REPO_ROOT, RESULTS_DIR, ensureNginx, imageExists, log, mustRun, run, waitForQuiet } from './lib/util.ts'
 
-const STEPS = ['lookup', 'throughput', 'rollout', 'report'] as const
+const STEPS = ['lookup', 'throughput', 'balancing', 'rollout', 'report'] as const
 
 const s = parseSettings('npm run bench [-- options]', `Runs ${STEPS.join(', ')} in order. Every bench's own settings come from env (see
 each script's --help, e.g. DURATION=10 ROUNDS=5 RATE=500 ROLLOUTS=7 npm run bench).`, {
@@ -16,27 +17,12 @@ each script's --help, e.g. DURATION=10 ROUNDS=5 RATE=500 ROLLOUTS=7 npm run benc
   build: { flag: 'build', env: 'BENCH_BUILD', help: 'worktree (npm run build), head (build the last commit\'s src/ into bench/.build, leaving dist/ alone), none (use dist/ as is)', default: 'worktree' }
 })
 
-/** On a shared machine (a test suite running beside the bench), wait a bounded time for calm. */
-async function waitForQuiet (): Promise<void> {
-  const limit = Number(s.quietLoad)
-  if (!(limit > 0)) return
-  const deadline = Date.now() + Number(s.quietWaitS) * 1000
-  let load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
-  if (load < limit) return
-  log(`load average ${load} >= ${limit}: waiting up to ${s.quietWaitS} s for a quieter machine`)
-  while (load >= limit && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 5_000))
-    load = Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
-  }
-  log(`load average now ${load}${load >= limit ? ' (gave up waiting)' : ''}`)
-}
-
 async function step (name: string, script: string, args: string[] = []): Promise<void> {
-  if (name !== 'report') await waitForQuiet()
+  if (name !== 'report') await waitForQuiet(Number(s.quietLoad), Number(s.quietWaitS))
   const started = Date.now()
   log(`--- ${name}: ${script} ${args.join(' ')}`)
   const code = await new Promise<number>((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, join(BENCH_DIR, script), ...args], { stdio: 'inherit', cwd: REPO_ROOT, env: process.env })
+    const child = spawn(process.execPath, [...process.execArgv, resolvePath(BENCH_DIR, script), ...args], { stdio: 'inherit', cwd: REPO_ROOT, env: process.env })
     child.on('close', (c) => { resolve(c ?? 1) })
   })
   if (code !== 0) throw new Error(`${script} failed with exit code ${code}`)
@@ -44,7 +30,7 @@ async function step (name: string, script: string, args: string[] = []): Promise
 }
 
 async function prerequisites (steps: string[]): Promise<void> {
-  const needsDocker = steps.includes('throughput') || steps.includes('rollout')
+  const needsDocker = steps.includes('throughput') || steps.includes('rollout') || steps.includes('balancing')
   if (!needsDocker) return
   if ((await run('docker', ['version', '--format', '{{.Server.Version}}'])).code !== 0) {
     throw new Error('no Docker engine answers: start dockerd (scripts/ensure-docker.sh does, as root) or set DOCKER_HOST')
@@ -53,13 +39,16 @@ async function prerequisites (steps: string[]): Promise<void> {
     log('node:24-bookworm-slim missing: scripts/ensure-base-image.sh')
     await mustRun('bash', [join(REPO_ROOT, 'scripts', 'ensure-base-image.sh')], { timeoutMs: 900_000 })
   }
-  if (steps.includes('rollout') && !(await imageExists(process.env.APP_IMAGE ?? 'proxyctl-test-app:dev'))) {
+  if ((steps.includes('rollout') || steps.includes('balancing')) && !(await imageExists(process.env.APP_IMAGE ?? 'proxyctl-test-app:dev'))) {
     log('proxyctl-test-app:dev missing: docker build test/app')
     await mustRun('docker', ['build', '-t', 'proxyctl-test-app:dev', join(REPO_ROOT, 'test', 'app')], { timeoutMs: 900_000 })
   }
   await ensureNginx()
   if ((await run('curl', ['--version'])).code !== 0) throw new Error('curl is missing (the seed recipe polls /hc with it): apt-get install -y curl')
 }
+
+/** The route-lookup script to run: the work tree's, or (BENCH_BUILD=head) the archived commit's, beside its src/. */
+let lookupScript = join(BENCH_DIR, 'route-lookup.ts')
 
 async function build (mode: string): Promise<void> {
   if (mode === 'none') return
@@ -73,12 +62,15 @@ async function build (mode: string): Promise<void> {
   const dir = join(BENCH_DIR, '.build')
   rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
-  await mustRun('bash', ['-c', `git -C "${REPO_ROOT}" archive HEAD src tsconfig.json package.json | tar -x -C "${dir}"`])
+  const rev = (await mustRun('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])).trim()
+  // bench/ and test/support/ too: the route-lookup micro-benchmark imports src/ directly, so it runs from here.
+  await mustRun('bash', ['-c', `git -C "${REPO_ROOT}" archive ${rev} src bench test/support tsconfig.json package.json | tar -x -C "${dir}"`])
   symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'))
   await mustRun(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { timeoutMs: 600_000 })
-  const rev = (await mustRun('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])).trim()
+  lookupScript = join(dir, 'bench', 'route-lookup.ts')
   process.env.PROXYCTL_CLI = join(dir, 'dist', 'cli', 'main.js')
   process.env.PROXYCTL_BUILD = `commit ${rev} (BENCH_BUILD=head)`
+  process.env.BENCH_COMMIT = rev
   log(`built HEAD (${rev}) into ${dir}`)
 }
 
@@ -91,9 +83,12 @@ if (process.env.PROXYCTL_BUILD === undefined) {
   const rev = (await run('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'])).stdout.trim()
   const dirty = (await run('git', ['-C', REPO_ROOT, 'status', '--porcelain', 'src'])).stdout.trim() !== ''
   process.env.PROXYCTL_BUILD = `${existsSync(join(REPO_ROOT, 'dist')) ? 'dist/' : '?'} of ${rev}${dirty ? ' + uncommitted src/ changes' : ''}`
+  process.env.BENCH_COMMIT ??= `${rev}${dirty ? '-dirty' : ''}`
 }
-if (steps.includes('lookup')) await step('route lookup', 'route-lookup.ts')
+log(`results into bench/results/${process.env.BENCH_COMMIT}/`)
+if (steps.includes('lookup')) await step('route lookup', lookupScript, ['--out', join(RESULTS_DIR, process.env.BENCH_COMMIT!, 'route-lookup.json')])
 if (steps.includes('throughput')) await step('throughput', 'proxy-throughput.ts')
+if (steps.includes('balancing')) await step('balancing', 'balancing.ts')
 if (steps.includes('rollout')) await step('rollouts', 'deploy-under-load.ts')
 if (steps.includes('report')) await step('report', 'report.ts')
 log(`all done in ${Math.round((Date.now() - started) / 1000)} s`)

@@ -1,5 +1,5 @@
 import { waitFor as pollUntil } from '../../test/support/wait.ts'
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -10,6 +10,18 @@ import { Client } from 'undici'
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export const BENCH_DIR = join(REPO_ROOT, 'bench')
 export const RESULTS_DIR = join(BENCH_DIR, 'results')
+/**
+ * The commit a run measures: BENCH_COMMIT (run-all sets it, e.g. for BENCH_BUILD=head), else HEAD's
+ * short hash, with "-dirty" when src/ has uncommitted changes (the build then is not that commit).
+ */
+export const BENCH_COMMIT = process.env.BENCH_COMMIT ?? (() => {
+  const git = (...args: string[]): string => spawnSync('git', ['-C', REPO_ROOT, ...args], { encoding: 'utf8' }).stdout.trim()
+  return git('rev-parse', '--short', 'HEAD') + (git('status', '--porcelain', '--', 'src') === '' ? '' : '-dirty')
+})()
+/** Where a run's result files go: bench/results/<commit>/ (committed), one directory per measured commit. */
+export const RUN_DIR = join(RESULTS_DIR, BENCH_COMMIT)
+/** Per-request raw outcomes and other large by-products: never committed (.gitignore: bench/results/tmp/). */
+export const SCRATCH_DIR = join(RESULTS_DIR, 'tmp')
 /** The proxyctl under test: dist/ of this checkout, or PROXYCTL_CLI (run-all's BUILD=head sets it). */
 export const CLI = process.env.PROXYCTL_CLI ?? join(REPO_ROOT, 'dist', 'cli', 'main.js')
 
@@ -306,6 +318,26 @@ export async function startNginx (bin: string, dir: string, conf: string, name: 
 }
 
 // ---------------------------------------------------------------- machine
+
+/** The 1-minute load average. */
+export const loadAverage1 = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0])
+
+/**
+ * On a shared machine, waits (at most `maxWaitS`) until the 1-minute load average is below `limit`;
+ * `limit` <= 0 does not wait. Returns the load average it stopped at.
+ */
+export async function waitForQuiet (limit: number, maxWaitS: number): Promise<number> {
+  let load = loadAverage1()
+  if (!(limit > 0) || load < limit) return load
+  log(`load average ${load} >= ${limit}: waiting up to ${maxWaitS} s for a quieter machine`)
+  const deadline = Date.now() + maxWaitS * 1000
+  while (load >= limit && Date.now() < deadline) {
+    await sleep(5_000)
+    load = loadAverage1()
+  }
+  log(`load average now ${load}${load >= limit ? ' (gave up waiting)' : ''}`)
+  return load
+}
 
 export async function machineInfo (): Promise<Record<string, string>> {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
