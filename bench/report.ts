@@ -279,7 +279,13 @@ function balancingSection (f: Found<Balancing>): string {
   return [
     `${source(f, `, proxyctl: ${b.machine.proxyctl ?? '?'}, load average at the end ${b.machine.load ?? '?'}`)} Two replicas of the test app behind one \`proxyctl serve\` (access log off): one answers at once, one ${b.settings.slowMs} ms later. autocannon, ${b.settings.connections} connections, ${b.settings.rounds} alternating rounds of ${b.settings.warmupS} s warm-up + ${b.settings.durationS} s; "fast share" = the part of the requests the fast replica served, from proxyctl's \`proxyctl_requests_total\` counter. Per-round values are separated by "/".`,
     '',
-    r !== undefined ? `Least-outstanding (the default) serves ${x(r)} the req/s of round-robin.` : '',
+    [
+      r !== undefined ? `Least-outstanding (the default) serves ${x(r)} the req/s of round-robin.` : '',
+      ...b.settings.modes.map((m) => {
+        const shares = b.runs.filter((y) => y.mode === m).map((y) => y.fastShare * 100)
+        return `${m === 'least-outstanding' ? 'Least-outstanding' : 'Round-robin'} sent ${range(shares)} % of the requests to the fast replica (${shares.length} rounds).`
+      })
+    ].filter((y) => y !== '').join(' '),
     '',
     '| balancing | req/s | p50 ms | p99 ms | fast share % | errors + non-2xx |', '|---|---|---|---|---|--:|',
     ...b.settings.modes.map((m) => `| ${m} | ${per(m, 'reqPerSec')} | ${per(m, 'p50')} | ${per(m, 'p99')} | ${per(m, 'fastShare', 1, 100)} | ${b.runs.filter((x) => x.mode === m).reduce((a, x) => a + x.errors + x.non2xx, 0)} |`)
@@ -349,7 +355,7 @@ function redosSection (f: Found<Redos>): string {
     const stopped = p.js.filter((j) => j.stoppedBy === 'stop threshold').sort((a, b) => a.longestLength - b.longestLength)[0]
     if (stopped !== undefined) return `${fmt(stopped.msAtLongest, 0)} ms at ${stopped.longestLength} chars`
     const worst = [...p.js].sort((a, b) => b.msAtLongest - a.msAtLongest)[0]
-    return worst === undefined ? '–' : `${fmt(worst.msAtLongest, 2)} ms at ${worst.longestLength} chars`
+    return worst === undefined ? '–' : `${fmt(worst.msAtLongest, worst.msAtLongest < 1 ? 3 : 2)} ms at ${worst.longestLength} chars`
   }
   const steady = r.patterns.reduce((a, p) => ({ over: a.over + p.re2.steady.over1Ms, n: a.n + p.re2.steady.matches }), { over: 0, n: 0 })
   const cold = r.patterns.reduce((a, p) => ({ over: a.over + p.re2.cold.over1Ms, n: a.n + p.re2.cold.matches }), { over: 0, n: 0 })
@@ -362,7 +368,7 @@ function redosSection (f: Found<Redos>): string {
     '',
     '| pattern | RE2 instructions | steady p99, ms | cold p99, ms | cold max, ms | RegExp |',
     '|---|--:|--:|--:|--:|---|',
-    ...r.patterns.map((p) => `| \`${p.pattern.length > 40 ? `${p.name}` : p.pattern.replace(/\|/g, '\\|')}\` | ${p.programSize} | ${fmt(p.re2.steady.p99Ms, 4)} | ${fmt(p.re2.cold.p99Ms, 4)} | ${fmt(p.re2.cold.maxMs, 2)} | ${js(p)} |`)
+    ...r.patterns.map((p) => `| ${p.pattern.length > 40 ? p.name : `\`${p.pattern.replace(/\|/g, '\\|')}\``} | ${p.programSize} | ${fmt(p.re2.steady.p99Ms, 4)} | ${fmt(p.re2.cold.p99Ms, 4)} | ${fmt(p.re2.cold.maxMs, 2)} | ${js(p)} |`)
   ].join('\n')
 }
 const us = (ns: number | undefined): string => ns === undefined ? '–' : `${fmt(ns / 1000, 2)} µs`
