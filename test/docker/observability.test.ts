@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { docker, requireDocker, runApp, uniqueName } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
+import { describeFailures, startLoad } from '../support/load.ts'
 import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { freePort } from '../support/ports.ts'
 import { CLI, startProxyProcess } from '../support/proxy-process.ts'
@@ -131,11 +132,22 @@ if (requireDocker(t)) {
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
     })()
+    // Real traffic through the whole deploy, so the history's failed-request count is a measurement.
+    const load = startLoad({ port: proxy.port, host: 'obs.test', clients: 4, maxDurationMs: 60_000 })
+    await waitFor(() => load.count() > 20, { what: 'load under way' })
+    const deployStart = Date.now()
     const deploy = await execFileP(process.execPath, [CLI, 'deploy', 'app', '-f', file, '-p', project, '--admin-socket', proxy.adminSocket], {
       env: { ...process.env, APP_VERSION: 'v2', STARTUP_DELAY_MS: '3000' }
     })
+    const deployEnd = Date.now()
     t.match(deploy.stdout, /deployed app/)
-    await Promise.all(inflight)
+    const traffic = await load.stop()
+    t.equal(traffic.failures.length, 0, `failed requests during the deploy: ${describeFailures(traffic)}`)
+    const duringDeploy = traffic.samples.filter((s) => s.startMs >= deployStart && s.endMs <= deployEnd)
+    t.ok(duringDeploy.length >= 100, `${duringDeploy.length} requests within the deploy's ${deployEnd - deployStart} ms`)
+    t.ok((traffic.byVersion.v1 ?? 0) > 0 && (traffic.byVersion.v2 ?? 0) > 0, `both versions served the load (${JSON.stringify(traffic.byVersion)})`)
+    const long = await Promise.all(inflight)
+    t.same(long.map((r) => `${r.status} ${String(r.headers['x-app-version'])}`), ['200 v1', '200 v1', '200 v1'], 'the long requests on the old version completed through its drain')
     await page.waitForSelector('tr[data-rollout="succeeded"]', { timeout: 10_000 })
     watching = false
     await watcher
@@ -160,7 +172,7 @@ if (requireDocker(t)) {
       t.same(r.old, [oldName])
       t.same(r.new, [newName])
       t.same([...new Set(r.steps.map((s) => s.step))], ['plan', 'scale', 'admit', 'drain', 'retire', 'done'])
-      t.equal(r.failedRequests, 0)
+      t.equal(r.failedRequests, 0, 'no failed requests among those sent during the deploy')
     }
     const history = async (): Promise<Parameters<typeof check>[0]> =>
       JSON.parse((await execFileP(process.execPath, [CLI, 'history', '--json', '--admin-socket', proxy.adminSocket])).stdout) as Parameters<typeof check>[0]

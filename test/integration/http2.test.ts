@@ -42,7 +42,7 @@ t.test('request and response bodies stream both ways (4 MiB, backpressure), head
   t.same(r.headers['set-cookie'], ['a=1', 'b=2'], 'two Set-Cookie fields stay two')
   t.match(r.headers['x-request-id'], /^[0-9a-f]{32}$/)
   t.equal(r.headers['strict-transport-security'], 'max-age=31536000')
-  t.equal(up.requests.length >= 1, true)
+  t.same(up.requests.filter((r) => r.method !== 'GET' || r.url !== '/').map((r) => `${r.method ?? ''} ${r.url ?? ''} HTTP/${r.httpVersion}`), ['POST /echo?x=1 HTTP/1.1'], 'the upstream saw the one POST, over HTTP/1.1')
 })
 
 t.test('Cookie split across HTTP/2 fields reaches the HTTP/1.1 upstream as one header', async (t) => {
@@ -53,9 +53,12 @@ t.test('Cookie split across HTTP/2 fields reaches the HTTP/1.1 upstream as one h
 })
 
 t.test('50 concurrent streams on one connection', async (t) => {
-  const { session } = await setup(t, (req, res) => { setTimeout(() => { res.end(req.url) }, 20) })
+  const { session, up } = await setup(t, (req, res) => { setTimeout(() => { res.end(req.url) }, 20) })
+  const streams = up.requests.length
   const replies = await Promise.all(Array.from({ length: 50 }, async (_, i) => await h2Request(session, { ':path': `/${i}`, ':authority': 'h2.test' })))
   t.same(replies.map((r) => r.body.toString()), Array.from({ length: 50 }, (_, i) => `/${i}`))
+  const seen = up.requests.slice(streams).map((r) => r.url).filter((u) => u !== '/')
+  t.same(seen.sort(), Array.from({ length: 50 }, (_, i) => `/${i}`).sort(), 'the upstream saw each of the 50 requests once')
 })
 
 t.test('a stream the client resets is a 499 and ends upstream work; the connection keeps serving', async (t) => {
@@ -96,6 +99,7 @@ t.test('errors over HTTP/2: unknown host 503, no location 404, CONNECT 405; the 
   t.equal((await h2Request(session, { ':path': '/nope', ':authority': 'h2.test' })).status, 404)
   t.equal((await h2Request(session, { ':method': 'CONNECT', ':authority': 'upstream.test:443' })).status, 405)
   t.equal((await h2Request(session, { ':path': '/api/x', ':authority': 'h2.test' })).status, 200)
+  t.same(up.requests.map((r) => r.url).filter((u) => u !== '/'), ['/api/x'], 'only the routed request reached the upstream')
 })
 
 t.test('stop(): GOAWAY to open sessions, the stream in flight finishes, then the sessions are closed', async (t) => {
