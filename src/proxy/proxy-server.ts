@@ -17,6 +17,7 @@ import type { CertificateStore } from '../tls/certificate-store.js'
 import { DEFAULT_SSL_POLICY, policyOptions } from '../tls/policy.js'
 import { DEFAULT_TLS_PROFILE, ProfileContexts, type ClientCertFacts, type TlsProfile } from '../tls/tls-profile.js'
 import { MAX_CLIENT_HELLO_BYTES, UNRECOGNIZED_NAME_ALERT, peekClientHello } from '../tls/client-hello.js'
+import { AccessLog } from './access-log.js'
 import { serveAcmeChallenge } from './acme-challenge.js'
 import { debugResponse, type DebugGlobals } from './debug-endpoint.js'
 import type { DefaultRoot } from './default-root.js'
@@ -115,7 +116,8 @@ export class ProxyServer {
   readonly #store: RouteTableStore
   readonly #options: ProxyServerOptions
   readonly #log: Logger
-  readonly #access: Logger
+  /** One preformatted JSON line per request, batched into the logger's destination (src/proxy/access-log.ts). */
+  readonly #access: AccessLog
   readonly #upgrades: UpgradeForwarder
   /** Ports hosts ask for besides --port/--https-port (EXTERNAL_*_PORT), following the table. */
   readonly #listeners: ListenerManager
@@ -138,7 +140,7 @@ export class ProxyServer {
     this.#store = store
     this.#options = options
     this.#log = log
-    this.#access = log.child({ component: 'access' })
+    this.#access = new AccessLog(log)
     const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits }
     this.#limits = limits
     const tls = options.tls
@@ -597,9 +599,8 @@ export class ProxyServer {
       const durationMs = performance.now() - started
       this.#options.observer?.requestCompleted(routeHost, status, target?.name, durationMs)
       if (this.#options.accessLog) {
-        this.#access.info({
-          requestId, host: req.headers.host ?? req.headers[':authority'], method: req.method, path: req.url, status, upstream: target?.name,
-          durationMs: Math.round(durationMs * 10) / 10, bytes, remote, ...(scheme === 'https' ? { scheme } : {}), ...(code !== undefined ? { code } : {}), ...(reason !== undefined ? { reason } : {})
+        this.#access.write({
+          requestId, host: req.headers.host ?? req.headers[':authority'] as string | undefined, method: req.method, path: req.url, status, upstream: target?.name, durationMs, bytes, remote, scheme, code, reason
         })
       }
     }

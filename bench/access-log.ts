@@ -1,0 +1,251 @@
+// What the access log costs (issue 12, item 3). Two measurements:
+//   proxy  proxyctl's data plane (ProxyServer + Reconciler, logger from src/logger.ts writing JSON lines
+//          to a file as under Docker's log driver) in two child processes, access log on and off,
+//          the same node:http upstream (bench/upstream.ts, its own process), autocannon on loopback,
+//          alternating rounds (on off, then off on, ...): req/s per round and the on/off ratio.
+//   micro  CPU time per access line of the logging path alone, 1e6 lines into a sonic-boom on
+//          /dev/null (pino.destination as src/logger.ts builds it), in alternating child processes:
+//          "pino" = the pre-issue-12 way (a child logger's .info({...}) per request), "line" = what
+//          the proxy does now (AccessLog.write of src/proxy/access-log.ts).
+// Writes bench/results/access-log-<commit>.json. --profile writes a CPU profile of each proxy.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { pino } from 'pino'
+import { int, parseSettings } from './lib/cli.ts'
+import { newestProfile, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
+import { RESULTS_DIR, killOnExit, log, machineInfo, makeTempDir, median, mustRun, round, waitFor, writeJson } from './lib/util.ts'
+
+const HOST = 'al.bench.test'
+const SELF = fileURLToPath(import.meta.url)
+
+if (process.argv[2] === '--serve') await serve()
+else if (process.argv[2] === '--micro-child') await microChild(process.argv[3] ?? '', Number(process.argv[4]))
+else await main()
+
+/** Child: the data plane routed to UPSTREAM_PORT, access log per ACCESS_LOG (on/off); prints {"port":N} on stderr. */
+async function serve (): Promise<void> {
+  const { createLogger } = await import('../src/logger.ts')
+  const { ProxyServer } = await import('../src/proxy/proxy-server.ts')
+  const { Reconciler } = await import('../src/routing/reconciler.ts')
+  const { RouteTableStore } = await import('../src/routing/route-table-store.ts')
+  const { route } = await import('../test/support/proxy-harness.ts')
+  const root = createLogger({ pretty: false })
+  const store = new RouteTableStore()
+  const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 2_000, connectTimeoutMs: 1_000, responseTimeoutMs: 10_000 }, root.child({ component: 'routing' }))
+  reconciler.apply({ routes: [route(HOST, [Number(process.env.UPSTREAM_PORT)])] })
+  await reconciler.probeAll(5_000)
+  const server = new ProxyServer(store, {
+    host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: process.env.ACCESS_LOG === 'on', requestHeadersTimeoutMs: 60_000,
+    keepAliveTimeoutMs: 75_000, maxHeaderSize: 16_384, shutdownTimeoutMs: 2_000
+  }, root.child({ component: 'proxy' }))
+  const { port } = await server.listen()
+  process.stderr.write(JSON.stringify({ port }) + '\n')
+  process.once('SIGTERM', () => {
+    void server.stop().then(async () => { await reconciler.stop() }).then(() => { root.flush(); process.exitCode = 0 })
+  })
+}
+
+interface Child { proc: ChildProcess, port: number, stop: () => Promise<void> }
+
+async function startChild (args: string[], env: Record<string, string>, stdoutFile: string | undefined, nodeArgs: string[] = []): Promise<Child> {
+  const { openSync, closeSync } = await import('node:fs')
+  const fd = openSync(stdoutFile ?? '/dev/null', 'a')
+  const proc = spawn(process.execPath, [...nodeArgs, ...process.execArgv, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', fd, 'pipe'] })
+  closeSync(fd)
+  killOnExit(proc)
+  let err = ''
+  proc.stderr!.on('data', (c: Buffer) => { err += c.toString() })
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => { resolve() }))
+  const port = await waitFor(() => {
+    if (proc.exitCode !== null) throw new Error(`child exited ${proc.exitCode}: ${err}`)
+    const m = /\{"port":(\d+)\}/.exec(err)
+    return m === null ? undefined : Number(m[1])
+  }, { timeoutMs: 30_000, what: `${args.join(' ')} to listen` })
+  return {
+    proc,
+    port,
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill('SIGTERM')
+      const t = setTimeout(() => { proc.kill('SIGKILL') }, 10_000)
+      await exited
+      clearTimeout(t)
+    }
+  }
+}
+
+/** CPU time (user + system, every thread) a process has used, in ms (/proc, Linux). */
+function cpuMs (pid: number): { user: number, sys: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
+  // utime and stime are fields 14 and 15 of stat (clock ticks, 100 Hz); after "pid (comm) " they are the 12th and 13th.
+  return { user: Number(fields[11]) * 10, sys: Number(fields[12]) * 10 }
+}
+
+interface LoadResult { reqPerSec: number, p99Ms: number, errors: number, non2xx: number, requests: number, cpuUsPerRequest: number, sysUsPerRequest: number }
+
+/** autocannon against a proxy; also the proxy process's CPU time per request over the run (robust to other load). */
+async function load (port: number, seconds: number, connections: number, pid?: number): Promise<LoadResult> {
+  const cpu0 = pid === undefined ? { user: 0, sys: 0 } : cpuMs(pid)
+  const r = await autocannon({ url: `http://127.0.0.1:${port}/`, headers: { host: HOST }, connections, duration: seconds })
+  const cpu1 = pid === undefined ? { user: 0, sys: 0 } : cpuMs(pid)
+  const requests = Math.max(1, r.requests.total)
+  const perRequest = (ms: number): number => round(ms * 1000 / requests, 1)
+  return { reqPerSec: round(r.requests.average), p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, requests, cpuUsPerRequest: perRequest(cpu1.user + cpu1.sys - cpu0.user - cpu0.sys), sysUsPerRequest: perRequest(cpu1.sys - cpu0.sys) }
+}
+
+/** Child: N access lines the old or the new way into /dev/null; prints CPU ns per line. */
+async function microChild (variant: string, n: number): Promise<void> {
+  const { AccessLog } = await import('../src/proxy/access-log.ts')
+  const destination = pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 })
+  const root = pino({ level: 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination)
+  const proxyLog = root.child({ component: 'proxy' })
+  const oldWay = proxyLog.child({ component: 'access' })
+  const newWay = new AccessLog(proxyLog)
+  // Requests finish a few per event-loop turn: the writes in between see what they see in the proxy.
+  const perTurn = 20
+  let i = 0
+  const one = (): void => {
+    const requestId = (0x1000000000 + i).toString(16).padStart(32, '0')
+    const durationMs = (i % 997) / 10
+    const status = 200; const bytes = 128; const remote = '127.0.0.1'; const scheme: string = 'http'
+    const code: string | undefined = undefined; const reason: string | undefined = undefined
+    if (variant === 'pino') {
+      oldWay.info({
+        requestId, host: HOST, method: 'GET', path: '/', status, upstream: 'local-8080', durationMs: Math.round(durationMs * 10) / 10, bytes, remote, ...(scheme === 'https' ? { scheme } : {}), ...(code !== undefined ? { code } : {}), ...(reason !== undefined ? { reason } : {})
+      })
+    } else if (variant === 'line') {
+      newWay.write({ requestId, host: HOST, method: 'GET', path: '/', status, upstream: 'local-8080', durationMs, bytes, remote, scheme, code, reason })
+    } else if (requestId.length === 0) throw new Error('unreachable') // "none": the loop itself
+  }
+  const c0 = process.cpuUsage()
+  const t0 = performance.now()
+  await new Promise<void>((resolve) => {
+    const turn = (): void => {
+      for (let k = 0; k < perTurn && i < n; k++, i++) one()
+      if (i < n) setImmediate(turn)
+      else root.flush(() => { resolve() })
+    }
+    turn()
+  })
+  const c = process.cpuUsage(c0)
+  process.stdout.write(JSON.stringify({ variant, n, cpuNsPerLine: round((c.user + c.system) * 1000 / n), wallNsPerLine: round((performance.now() - t0) * 1e6 / n) }) + '\n')
+}
+
+async function micro (rounds: number, n: number): Promise<Record<string, unknown>> {
+  const variants = ['none', 'pino', 'line']
+  const byVariant = new Map<string, number[]>(variants.map((v) => [v, []]))
+  for (let r = 0; r < rounds; r++) {
+    for (const v of r % 2 === 0 ? variants : [...variants].reverse()) {
+      const out = await mustRun(process.execPath, [...process.execArgv, SELF, '--micro-child', v, String(n)])
+      const res = JSON.parse(out.trim().split('\n').pop()!) as { cpuNsPerLine: number }
+      byVariant.get(v)!.push(res.cpuNsPerLine)
+      log(`micro round ${r + 1} ${v}: ${res.cpuNsPerLine} ns CPU per line`)
+    }
+  }
+  const stat = (xs: number[]): { median: number, min: number, max: number, runs: number[] } => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs })
+  const none = median(byVariant.get('none')!)
+  return {
+    lines: n,
+    cpuNsPerLine: Object.fromEntries(variants.map((v) => [v, stat(byVariant.get(v)!)])),
+    loggingNsPerLine: { pino: round(median(byVariant.get('pino')!) - none), line: round(median(byVariant.get('line')!) - none) }
+  }
+}
+
+async function main (): Promise<void> {
+  const s = parseSettings('bench/access-log.ts', `What the access log costs: proxyctl's data plane with its access log on and off (alternating
+rounds, autocannon, loopback, a node:http upstream) and the CPU time per line of the logging path
+(old pino .info({...}) vs the preformatted line), 1e6 lines. Writes bench/results/access-log-<commit>.json.`, {
+    rounds: { flag: 'rounds', env: 'ROUNDS', help: 'rounds of on+off (order alternates)', default: '6' },
+    duration: { flag: 'duration', env: 'DURATION', help: 'seconds per measured run', default: '5' },
+    warmup: { flag: 'warmup', env: 'WARMUP', help: 'seconds of discarded load per proxy before the rounds', default: '3' },
+    connections: { flag: 'connections', env: 'CONNECTIONS', help: 'autocannon connections', default: '50' },
+    lines: { flag: 'lines', env: 'LINES', help: 'lines per micro run', default: '1000000' },
+    microRounds: { flag: 'micro-rounds', env: 'MICRO_ROUNDS', help: 'micro-benchmark rounds (0: skip)', default: '5' },
+    proxyRounds: { flag: 'proxy', env: 'PROXY', help: 'run the proxy on/off rounds', default: 'true', boolean: true },
+    profile: { flag: 'profile', env: 'PROFILE', help: 'also profile both proxies (node --cpu-prof) during the rounds', default: 'false', boolean: true },
+    out: { flag: 'out', env: 'ACCESS_LOG_OUT', help: 'result file (default bench/results/access-log-<commit>.json)', default: '' }
+  })
+  const commit = (await mustRun('git', ['rev-parse', '--short', 'HEAD'])).trim()
+  const dirty = (await mustRun('git', ['status', '--porcelain', '--', 'src', 'bench/access-log.ts'])).trim() !== ''
+  const result: Record<string, unknown> = {
+    kind: 'access-log',
+    commit: dirty ? `${commit}+dirty` : commit,
+    node: process.version,
+    machine: await machineInfo(),
+    command: `node ${process.execArgv.join(' ')} bench/access-log.ts ${process.argv.slice(2).join(' ')}`.replace(/\s+/g, ' ').trim()
+  }
+  const microRounds = int(s.microRounds, 'micro-rounds')
+  if (microRounds > 0) result.micro = await micro(microRounds, int(s.lines, 'lines'))
+  if (s.proxyRounds === 'true') result.proxy = await proxyRounds(s)
+  result.finished = new Date().toISOString()
+  const out = s.out !== '' ? s.out : join(RESULTS_DIR, `access-log-${commit}.json`)
+  writeJson(out, result)
+  log(`wrote ${out}`)
+}
+
+async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connections' | 'profile', string>): Promise<Record<string, unknown>> {
+  const dir = makeTempDir('pxb-al-')
+  const rounds = int(s.rounds, 'rounds')
+  const duration = int(s.duration, 'duration')
+  const connections = int(s.connections, 'connections')
+  const upstreamFile = fileURLToPath(new URL('./upstream.ts', import.meta.url))
+  const upPort = await new Promise<number>((resolve) => { const srv = createServer(); srv.listen(0, '127.0.0.1', () => { const p = (srv.address() as AddressInfo).port; srv.close(() => { resolve(p) }) }) })
+  const upstream = spawn(process.execPath, [...process.execArgv, upstreamFile, '--port', String(upPort)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  killOnExit(upstream)
+  await new Promise<void>((resolve) => upstream.stdout!.once('data', () => { resolve() }))
+  const profDir = join(dir, 'profiles')
+  mkdirSync(profDir, { recursive: true })
+  const prof = (name: string): string[] => s.profile === 'true' ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []
+  const on = await startChild([SELF, '--serve'], { ACCESS_LOG: 'on', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'on.log'), prof('on'))
+  const off = await startChild([SELF, '--serve'], { ACCESS_LOG: 'off', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'off.log'), prof('off'))
+  const runs: Array<{ round: number, on: number, off: number, ratio: number, onCpuUsPerRequest: number, offCpuUsPerRequest: number, onSysUsPerRequest: number, offSysUsPerRequest: number, cpuRatio: number, onP99Ms: number, offP99Ms: number, failed: number }> = []
+  let profiles: Record<string, ProfileSummary | undefined> | undefined
+  let accessLines = 0
+  try {
+    await load(on.port, int(s.warmup, 'warmup'), connections)
+    await load(off.port, int(s.warmup, 'warmup'), connections)
+    for (let r = 0; r < rounds; r++) {
+      const first = r % 2 === 0 ? 'on' : 'off'
+      const [x, y] = first === 'on' ? [on, off] : [off, on]
+      const a = await load(x.port, duration, connections, x.proc.pid)
+      const b = await load(y.port, duration, connections, y.proc.pid)
+      const [onRes, offRes] = first === 'on' ? [a, b] : [b, a]
+      const run = { round: r + 1, on: onRes.reqPerSec, off: offRes.reqPerSec, ratio: round(onRes.reqPerSec / offRes.reqPerSec, 3), onCpuUsPerRequest: onRes.cpuUsPerRequest, offCpuUsPerRequest: offRes.cpuUsPerRequest, onSysUsPerRequest: onRes.sysUsPerRequest, offSysUsPerRequest: offRes.sysUsPerRequest, cpuRatio: round(onRes.cpuUsPerRequest / offRes.cpuUsPerRequest, 3), onP99Ms: onRes.p99Ms, offP99Ms: offRes.p99Ms, failed: onRes.errors + onRes.non2xx + offRes.errors + offRes.non2xx }
+      runs.push(run)
+      log(`round ${run.round} (${first} first): on ${run.on} req/s, off ${run.off} req/s, on/off ${run.ratio}; CPU per request on ${run.onCpuUsPerRequest} us (sys ${run.onSysUsPerRequest}), off ${run.offCpuUsPerRequest} us (sys ${run.offSysUsPerRequest}), on/off ${run.cpuRatio}${run.failed > 0 ? `, ${run.failed} failed` : ''}`)
+    }
+  } finally {
+    await on.stop()
+    await off.stop()
+    upstream.kill('SIGTERM')
+  }
+  accessLines = readFileSync(join(dir, 'on.log'), 'utf8').split('\n').filter((l) => l.includes('"component":"access"')).length
+  if (s.profile === 'true') {
+    profiles = {}
+    for (const name of ['on', 'off']) {
+      const file = newestProfile(join(profDir, name))
+      profiles[name] = file === undefined ? undefined : summarizeProfile(file, 25)
+    }
+  }
+  const ratios = runs.map((r) => r.ratio)
+  const cpuRatios = runs.map((r) => r.cpuRatio)
+  return {
+    connections,
+    durationS: duration,
+    upstream: 'bench/upstream.ts (node:http, 128-byte body) in its own process',
+    logFile: 'the proxy\'s stdout to a file',
+    runs,
+    ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
+    cpuPerRequestRatio: { median: median(cpuRatios), min: Math.min(...cpuRatios), max: Math.max(...cpuRatios) },
+    onCpuUsPerRequestMedian: median(runs.map((r) => r.onCpuUsPerRequest)),
+    offCpuUsPerRequestMedian: median(runs.map((r) => r.offCpuUsPerRequest)),
+    onReqPerSecMedian: median(runs.map((r) => r.on)),
+    offReqPerSecMedian: median(runs.map((r) => r.off)),
+    accessLinesWritten: accessLines,
+    ...(profiles !== undefined ? { profiles } : {})
+  }
+}
