@@ -32,6 +32,7 @@ export type Command =
   | ({ kind: 'status', json: boolean } & AdminTarget)
   | DeployCommand
   | { kind: 'admin-request', method: string, path: string, body: string | undefined, adminSocket: string | undefined }
+  | { kind: 'admin-session', adminSocket: string | undefined }
   | { kind: 'health', adminSocket: string | undefined }
   | ({ kind: 'history', json: boolean } & AdminTarget)
   | ({ kind: 'dashboard', port: number, host: string } & AdminTarget)
@@ -79,7 +80,11 @@ export function parseCommand (argv: string[]): Command {
       return { kind: 'dashboard', port: values.port === undefined ? 8090 : parsePort(values.port, '--port'), host: values.host ?? '127.0.0.1', adminSocket: values['admin-socket'], proxy: values.proxy }
     }
     case 'admin-request': {
-      const { values, positionals } = parse(rest, { 'admin-socket': { type: 'string' } }, 'admin-request')
+      const { values, positionals } = parse(rest, { 'admin-socket': { type: 'string' }, stdio: { type: 'boolean' } }, 'admin-request')
+      if (values.stdio === true) {
+        if (positionals.length > 0) throw new InvalidOptionError('admin-request: --stdio takes no METHOD PATH')
+        return { kind: 'admin-session', adminSocket: values['admin-socket'] }
+      }
       const [method, path, body] = positionals
       if (method === undefined || path === undefined) throw new InvalidOptionError('admin-request: usage: admin-request METHOD PATH [JSON]')
       return { kind: 'admin-request', method: method.toUpperCase(), path, body, adminSocket: values['admin-socket'] }

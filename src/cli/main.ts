@@ -13,6 +13,7 @@ async function run (argv: string[]): Promise<number> {
     case 'status': return await (await import('./commands/status.js')).status(cmd)
     case 'deploy': return await (await import('./commands/deploy.js')).deploy(cmd)
     case 'admin-request': return await (await import('./commands/admin-request.js')).adminRequest(cmd.method, cmd.path, cmd.body, cmd.adminSocket)
+    case 'admin-session': return await (await import('./commands/admin-request.js')).adminSession(cmd.adminSocket, process.stdin, process.stdout)
     case 'history': return await (await import('./commands/history.js')).history(cmd)
     case 'dashboard': return await (await import('./commands/dashboard.js')).dashboard(cmd)
     case 'health': return await (await import('./commands/admin-request.js')).health(cmd.adminSocket)

@@ -7,10 +7,12 @@ import { pino } from 'pino'
 import t from 'tap'
 import { Client, Pool } from 'undici'
 import { createServer } from 'node:http'
+import { PassThrough } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import type { AdmissionResponse, SkippedContainer } from '../../src/admin/api.ts'
 import { closeAdminServer, createAdminServer, listenOnSocket } from '../../src/admin/server/admin-server.ts'
 import { AdmissionWaiters } from '../../src/admin/server/admission.ts'
+import { adminSession } from '../../src/cli/commands/admin-request.ts'
 import { RolloutHistory } from '../../src/history/rollout-history.ts'
 import { Metrics } from '../../src/metrics/metrics.ts'
 import { TrafficStats } from '../../src/metrics/traffic-stats.ts'
@@ -133,4 +135,41 @@ t.test('POST /v1/admission: held until ready, skipped, stopped or the capped tim
   t.match(await admit({ containerIds: [], timeoutMs: 10 }), { status: 400 })
   t.match(await admit({ containerIds: [id], timeoutMs: 'soon' }), { status: 400 })
   t.match(await admit({ containerIds: Array.from({ length: 257 }, (_, i) => `c${i}`), timeoutMs: 10 }), { status: 400 })
+})
+
+t.test('admin-request --stdio: one process answers many requests, by id, concurrently; finishes them when stdin ends', async (t) => {
+  const log = pino({ level: 'silent' })
+  const store = new RouteTableStore()
+  const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 1_000, connectTimeoutMs: 1_000, responseTimeoutMs: 1_000 }, log)
+  const admission = new AdmissionWaiters(store, reconciler, () => [])
+  const server = createAdminServer({
+    store, reconciler, version: 'session', drainTimeoutMs: 1_000, longLivedGraceMs: 100, skipped: () => [], traffic: new TrafficStats(), admission,
+    history: new RolloutHistory(undefined, () => 0, log),
+    metrics: new Metrics({ inflight: () => 0, upstreamStates: () => ({}), dockerReconnects: () => 0 })
+  }, log)
+  const socketPath = join(mkdtempSync(join(tmpdir(), 'pxt-session-')), 'admin.sock')
+  await listenOnSocket(server, socketPath)
+  t.teardown(async () => { admission.close(); await closeAdminServer(server); await reconciler.stop() })
+  const input = new PassThrough()
+  const output = new PassThrough()
+  const lines: Array<{ id: number | null, status: number, text: string }> = []
+  let buffered = ''
+  output.setEncoding('utf8')
+  output.on('data', (c: string) => {
+    buffered += c
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) { lines.push(JSON.parse(buffered.slice(0, nl)) as typeof lines[number]); buffered = buffered.slice(nl + 1) }
+  })
+  const done = adminSession(socketPath, input, output)
+  input.write(`${JSON.stringify({ id: 1, method: 'POST', path: '/v1/admission', body: { containerIds: ['nosuch'], timeoutMs: 400 } })}\n`)
+  input.write(`${JSON.stringify({ id: 2, method: 'GET', path: '/v1/status' })}\n{"id":3,"method":"GET","pa`)
+  input.write('th":"/nope"}\nnot json\n')
+  await waitFor(() => lines.length >= 3, { what: 'the quick answers' })
+  t.same(lines.map((l) => [l.id, l.status]).sort(), [[2, 200], [3, 404], [null, 400]].sort(), 'status and 404 answered while the admission request is held')
+  t.equal(lines.some((l) => l.id === 1), false, 'the held request is not answered yet')
+  input.end()
+  t.equal(await done, 0)
+  const held = lines.find((l) => l.id === 1)
+  t.equal(held?.status, 200, 'the held request answered before the session exits')
+  t.match(JSON.parse(held?.text ?? '{}'), { admitted: false, containers: [{ containerId: 'nosuch', state: 'pending' }] })
+  t.match(JSON.parse(lines.find((l) => l.id === 2)?.text ?? '{}'), { version: 'session' })
 })

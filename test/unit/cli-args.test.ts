@@ -11,6 +11,8 @@ t.test('parseCommand', async (t) => {
   t.match(d, { kind: 'deploy', service: 'app', composeFile: 'c.yml', timeoutMs: 90_000, drainTimeoutMs: 500, json: true })
   t.match(parseCommand(['deploy', '--container', 'web', '--image', 'x:2']), { kind: 'deploy', container: 'web', image: 'x:2', service: undefined })
   t.same(parseCommand(['status', '--json']), { kind: 'status', json: true, adminSocket: undefined, proxy: undefined })
+  t.same(parseCommand(['admin-request', '--stdio']), { kind: 'admin-session', adminSocket: undefined })
+  t.same(parseCommand(['admin-request', 'get', '/v1/health']), { kind: 'admin-request', method: 'GET', path: '/v1/health', body: undefined, adminSocket: undefined })
 })
 
 t.test('bad input is a PROXY_ERR_INVALID_OPTION with a clear message', async (t) => {
@@ -26,6 +28,7 @@ t.test('bad input is a PROXY_ERR_INVALID_OPTION with a clear message', async (t)
     [['deploy', '--container', 'web'], /--container and --image go together/],
     [['deploy', 'app', '--container', 'web', '--image', 'x'], /either SERVICE/],
     [['status', 'extra'], /unexpected argument/],
+    [['admin-request', '--stdio', 'GET', '/'], /--stdio takes no METHOD PATH/],
     [['frobnicate'], /unknown command "frobnicate"/]
   ]
   for (const [argv, msg] of bad) t.throws(() => parseCommand(argv), { code: 'PROXY_ERR_INVALID_OPTION', message: msg }, argv.join(' '))

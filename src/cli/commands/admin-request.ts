@@ -29,3 +29,53 @@ export async function health (adminSocket: string | undefined): Promise<number> 
     await transport.close()
   }
 }
+
+/**
+ * Internal: `proxyctl admin-request --stdio`, one `docker exec` serving a whole `proxyctl deploy`.
+ * Reads one JSON request a line ({id, method, path, body}), answers each (concurrently, in any
+ * order) with one line ({id, status, contentType, text}); once stdin ends, answers what is under
+ * way (every admin request is bounded: a held admission request by the proxy's cap) and exits.
+ */
+export async function adminSession (adminSocket: string | undefined, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<number> {
+  const transport = new SocketTransport(adminSocket ?? process.env.PROXYCTL_ADMIN_SOCKET ?? DEFAULT_ADMIN_SOCKET)
+  const answer = (line: unknown): void => { output.write(`${JSON.stringify(line)}\n`) }
+  let buffered = ''
+  const inFlight = new Set<Promise<void>>()
+  const handle = async (line: string): Promise<void> => {
+    let req: SessionRequest
+    try {
+      req = JSON.parse(line) as SessionRequest
+    } catch {
+      answer({ id: null, status: 400, contentType: 'application/json', text: JSON.stringify({ code: 'PROXY_ERR_ADMIN', message: 'not a JSON line' }) })
+      return
+    }
+    try {
+      const res = await transport.request(req.method, req.path, req.body)
+      answer({ id: req.id, status: res.status, contentType: res.contentType, text: res.text })
+    } catch (err) {
+      answer({ id: req.id, status: 502, contentType: 'application/json', text: JSON.stringify({ code: 'PROXY_ERR_ADMIN', message: (err as Error).message }) })
+    }
+  }
+  input.setEncoding('utf8')
+  input.on('data', (chunk: string) => {
+    buffered += chunk
+    if (buffered.length > MAX_SESSION_LINE) { buffered = ''; answer({ id: null, status: 413, contentType: 'text/plain', text: 'line too long' }); return }
+    let nl: number
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl).trim()
+      buffered = buffered.slice(nl + 1)
+      if (line === '') continue
+      const p = handle(line).finally(() => { inFlight.delete(p) })
+      inFlight.add(p)
+    }
+  })
+  await new Promise<void>((resolve) => { input.once('end', resolve); input.once('close', resolve) })
+  await Promise.all(inFlight)
+  await transport.close()
+  return 0
+}
+
+interface SessionRequest { id: number, method: string, path: string, body?: unknown }
+
+/** A request line is at most the admin API's body cap plus its envelope. */
+const MAX_SESSION_LINE = 1024 * 1024 + 4096
