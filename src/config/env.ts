@@ -1,7 +1,5 @@
 import { InvalidOptionError } from '../errors.js'
-import { validateHost } from '../docker/virtual-host.js'
-import { HTTPS_METHODS, type HttpsMethod } from '../routing/desired-state.js'
-import { DEFAULT_SERVE_OPTIONS, parseAcmeChallengeLocation, parseBoolean, parseDurationMs, parsePort, parsePositiveInt, type ServeOptions } from './options.js'
+import { DEFAULT_SERVE_OPTIONS, HTTPS_METHODS, parseAcmeChallengeLocation, parseBoolean, parseDurationMs, parsePort, parsePositiveInt, type HttpsMethod, type ServeOptions } from './options.js'
 
 /** Proxy-wide settings from the environment (nginx-proxy's names where one exists), in one table. */
 const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: string, name: string) => ServeOptions[K]] }[keyof ServeOptions]> = [
@@ -81,12 +79,15 @@ export function parseNonGetRedirect (value: string, what: string): 301 | 307 | 3
   return Number(v) as 301 | 307 | 308
 }
 
+/** DNS labels of letters, digits, `_` and `-` (VIRTUAL_HOST's rule without its wildcards and regexes). */
+const PLAIN_HOST_RE = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$/
+
 export function validatedDefaultHost (value: string, what: string): string {
-  const v = validateHost(value)
-  if ('error' in v || v.host.includes('*') || v.host.startsWith('~')) {
+  const host = value.trim().toLowerCase()
+  if (host.length > 253 || !PLAIN_HOST_RE.test(host)) {
     throw new InvalidOptionError(`${what} must be a plain host name, got "${value}"`)
   }
-  return v.host
+  return host.replace(/\.$/, '')
 }
 
 export function resolveServeOptions (env: NodeJS.ProcessEnv, flags: Partial<ServeOptions>): ServeOptions {

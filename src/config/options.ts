@@ -1,5 +1,4 @@
 import { InvalidOptionError } from '../errors.js'
-import type { AcmeChallengeLocation } from '../routing/desired-state.js'
 
 export const DEFAULT_HTTP_PORT = 80
 export const DEFAULT_ADMIN_SOCKET = '/run/proxyctl/admin.sock'
@@ -33,6 +32,13 @@ export const DEFAULT_HTML_DIR = '/usr/share/nginx/html'
 /** nginx-proxy's HSTS default. */
 export const DEFAULT_HSTS = 'max-age=31536000'
 
+/** nginx-proxy's HTTPS_METHOD, proxy-wide and per container. */
+export type HttpsMethod = 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
+export const HTTPS_METHODS: readonly HttpsMethod[] = ['redirect', 'noredirect', 'nohttp', 'nohttps']
+
+/** nginx-proxy's ACME_HTTP_CHALLENGE_LOCATION: true, false, or 'legacy' (redirecting hosts only). */
+export type AcmeChallengeLocation = boolean | 'legacy'
+
 export interface ServeOptions {
   host: string
   port: number
@@ -45,7 +51,7 @@ export interface ServeOptions {
   acmeChallenge: AcmeChallengeLocation
   /** ACME_HTTP_CHALLENGE_ACCEPT_UNKNOWN_HOST: challenges also for names no container serves (nginx-proxy: false). */
   acmeAcceptUnknownHost: boolean
-  defaultHttpsMethod: 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
+  defaultHttpsMethod: HttpsMethod
   defaultHsts: string
   /** TRUST_DEFAULT_CERT: default.crt serves hosts without a certificate of their own (nginx-proxy 1.7). */
   trustDefaultCert: boolean

@@ -1,4 +1,4 @@
-import type { HealthCheckOptions } from '../config/options.js'
+import type { AcmeChallengeLocation, HealthCheckOptions, HttpsMethod } from '../config/options.js'
 import type { LoadBalancing } from './load-balancer.js'
 
 // What a provider (Docker today, Swarm next) says should route where. Pure data: no sockets,
@@ -23,11 +23,7 @@ export interface TargetSpec {
   keepAlive?: boolean | undefined
 }
 
-export type HttpsMethod = 'redirect' | 'noredirect' | 'nohttp' | 'nohttps'
-export const HTTPS_METHODS: readonly HttpsMethod[] = ['redirect', 'noredirect', 'nohttp', 'nohttps']
-
-/** nginx-proxy's ACME_HTTP_CHALLENGE_LOCATION: true, false, or 'legacy' (redirecting hosts only). */
-export type AcmeChallengeLocation = boolean | 'legacy'
+export { HTTPS_METHODS, type AcmeChallengeLocation, type HttpsMethod } from '../config/options.js'
 
 /** Per-host TLS settings from the app container (nginx-proxy's env); unset means the proxy default. */
 export interface HostTlsSettings {
