@@ -63,15 +63,17 @@ if (requireDocker(t)) {
   })
 
   // The proxy must withdraw a SIGKILLed replica within this long of `docker kill` (the kill and
-  // die events reach it within milliseconds; its health checks alone would take 2 s or more).
-  const WITHDRAWAL_BUDGET_MS = 1_000
+  // die events reach it within milliseconds, after the docker CLI's own start-up; its health checks
+  // alone would take 2 s or more).
+  const WITHDRAWAL_BUDGET_MS = 1_500
   // Requests in flight at the kill: load POSTs are held 250 ms, so they started at most this long before.
   const IN_FLIGHT_MS = 1_000
-  t.test(`docker kill (SIGKILL) of one of two replicas: at most 1% failures, all of them started within ${IN_FLIGHT_MS} ms before to ${WITHDRAWAL_BUDGET_MS} ms after the kill`, async (t) => {
+  t.test(`docker kill (SIGKILL) of one of two replicas: at most one failure per client (what was in flight), all of them started within ${IN_FLIGHT_MS} ms before to ${WITHDRAWAL_BUDGET_MS} ms after the kill`, async (t) => {
     const aId = await runApp(t, { name: uniqueName('kill-a'), env: { VIRTUAL_HOST: 'kill.test', APP_VERSION: 'a' } })
     await runApp(t, { name: uniqueName('kill-b'), env: { VIRTUAL_HOST: 'kill.test', APP_VERSION: 'b' } })
     await routedBy('kill.test', 2)
-    const load = startLoad({ port: proxy.port, host: 'kill.test', maxDurationMs: 30_000 })
+    const clients = 20
+    const load = startLoad({ port: proxy.port, host: 'kill.test', clients, maxDurationMs: 30_000 })
     await waitFor(() => load.count() > 300, { what: 'load under way' })
     const killAt = Date.now()
     await docker('kill', aId)
@@ -80,7 +82,8 @@ if (requireDocker(t)) {
     await waitFor(() => Date.now() > killAt + 6_000, { timeoutMs: 10_000 })
     const r = await load.stop()
     t.comment(`SIGKILL of one replica: ${r.failures.length} failed of ${r.total} (${describeFailures(r)})`)
-    t.ok(r.failures.length <= r.total * 0.01, `${r.failures.length} failed of ${r.total}`)
+    // Each client has one request at a time: more failures than clients means requests sent after the kill failed.
+    t.ok(r.failures.length <= clients, `${r.failures.length} failed of ${r.total}, ${clients} clients`)
     t.same(r.failures.filter((f) => f.method !== 'POST').map((f) => `${f.method} ${f.status} ${f.error ?? ''}`), [], 'only in-flight POSTs can fail (GETs are retried)')
     const withdrawn = await proxy.waitForLog((l) => l.msg === 'Target state changed' && l.containerId === aId && l.to === 'draining')
     const withdrawnAfterMs = Date.parse(String(withdrawn.time)) - killAt
