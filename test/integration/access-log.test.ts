@@ -1,7 +1,8 @@
 // The access log end to end: a proxy process whose logger is src/logger.ts's (stdout a pipe, so JSON
 // lines through pino's asynchronous destination), stopped by SIGTERM the way `proxyctl serve` stops
 // (proxy.stop(), then log.flush(), then the process ends): every request's line is there, the last
-// one before the signal included, each line whole JSON with the fields as sent.
+// one before the signal included, each line whole JSON with the fields as sent; also when the process
+// exits at once after the flush.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
@@ -31,8 +32,16 @@ await reconciler.probeAll(5000)
 const proxy = new ProxyServer(store, { host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: options.accessLog, requestHeadersTimeoutMs: 5000, keepAliveTimeoutMs: 5000, maxHeaderSize: 16384, shutdownTimeoutMs: 2000 }, log.child({ component: 'proxy' }))
 const { port } = await proxy.listen()
 process.stderr.write(JSON.stringify({ port }) + '\\n')
-// As src/cli/commands/serve.ts: stop, flush, let the process end.
-process.once('SIGTERM', () => { proxy.stop().then(async () => { await reconciler.stop(); log.flush(); process.exitCode = 0 }) })
+// As src/cli/commands/serve.ts: stop, flush, let the process end; EXIT_AT_ONCE=1: process.exit() right
+// after the flush, as the uncaught-exception path does, so no timer of the process runs again.
+process.once('SIGTERM', () => {
+  proxy.stop().then(async () => {
+    await reconciler.stop()
+    log.flush()
+    if (process.env.EXIT_AT_ONCE === '1') process.exit(0)
+    process.exitCode = 0
+  })
+})
 `
 
 interface LogLine { component?: string, requestId?: string, host?: string, path?: string, method?: string, status?: number, [k: string]: unknown }
@@ -91,9 +100,9 @@ const hostile = (i: number): { host: Buffer, path: Buffer } => ({
   path: Buffer.from(`/p${i}/"\\"},{"level":60,"forged":"|^\`?q="x"`)
 })
 
-t.test('every request has one whole JSON line, the last one before SIGTERM included', async (t) => {
+for (const exitAtOnce of [false, true]) t.test(`every request has one whole JSON line, the last one before SIGTERM included${exitAtOnce ? ' (process.exit() right after the flush)' : ''}`, async (t) => {
   const upstreamPort = await startUpstream(t)
-  const proxy = await startProxy(t, upstreamPort)
+  const proxy = await startProxy(t, upstreamPort, exitAtOnce ? { EXIT_AT_ONCE: '1' } : {})
   const n = 400
   // Concurrent requests: lines finish in bunches and fill several batches.
   const statuses = await Promise.all(Array.from({ length: n }, async (_, i) => {
