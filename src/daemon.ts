@@ -5,24 +5,22 @@ import { DEFAULT_LONG_LIVED_GRACE_MS, listenHost, type ServeOptions } from './co
 import { join } from 'node:path'
 import { nginxOnlyEnvWarnings, nginxOnlyWarnings } from './config/nginx-compat.js'
 import { connectEngine, pingEngine } from './docker/docker-client.js'
-import { createServer } from 'node:http'
 import { RolloutHistory } from './history/rollout-history.js'
-import { Metrics } from './metrics/metrics.js'
-import { TrafficStats } from './metrics/traffic-stats.js'
+import { listenForScrapes } from './metrics/metrics-listener.js'
+import { Telemetry } from './metrics/telemetry.js'
 import { BasicAuthStore } from './proxy/basic-auth.js'
 import { DEFAULT_DEFAULT_ROOT, parseDefaultRoot, type DefaultRoot } from './proxy/default-root.js'
 import { ErrorPage } from './proxy/error-page.js'
 import { CertificateStore } from './tls/certificate-store.js'
 import { VhostStore } from './vhost/vhost-store.js'
 import { DockerSource } from './docker/docker-source.js'
+import { startSwarmProvider } from './docker/swarm-provider.js'
 import type { Logger } from './logger.js'
-import { ProxyServer } from './proxy/proxy-server.js'
-import { Reconciler } from './routing/reconciler.js'
+import { ProxyServer, type ProxyServerOptions, type RequestObserver } from './proxy/proxy-server.js'
+import { Reconciler, type ReconcilerOptions } from './routing/reconciler.js'
 import { RouteTableStore } from './routing/route-table-store.js'
 import { VERSION } from './version.js'
 import { DEFAULT_SSL_POLICY, sslPolicy } from './tls/policy.js'
-
-const RETAIN_INTERVAL_MS = 60_000
 
 export interface Daemon {
   readonly port: number
@@ -39,38 +37,21 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   await pingEngine(endpoint)
 
   const store = new RouteTableStore()
-  const traffic = new TrafficStats()
-  let proxyInflight = (): number => 0
-  let dockerReconnects = (): number => 0
-  const metrics = new Metrics({
-    inflight: () => proxyInflight(),
-    dockerReconnects: () => dockerReconnects(),
-    upstreamStates: () => {
-      const counts: Record<string, number> = {}
-      for (const t of reconciler.targets()) counts[t.state] = (counts[t.state] ?? 0) + 1
-      return counts
-    }
-  })
-  const history = new RolloutHistory(options.historyFile, (hosts) => hosts.reduce((n, h) => n + traffic.get(h).errors, 0), root.child({ component: 'admin' }))
+  const telemetry = new Telemetry(options.metrics)
+  const history = new RolloutHistory(options.historyFile, telemetry.errorsOn, root.child({ component: 'admin' }))
   await history.load()
-  const reconciler = new Reconciler(store, {
-    balancing: options.balancing,
-    defaultHost: options.defaultHost,
-    drainTimeoutMs: options.drainTimeoutMs,
-    connectTimeoutMs: options.upstreamConnectTimeoutMs,
-    responseTimeoutMs: options.upstreamResponseTimeoutMs,
-    maxConnections: options.upstreamMaxConnections
-  }, root.child({ component: 'routing' }), (ok) => { metrics.healthCheckCompleted(ok) })
+  const reconciler = new Reconciler(store, reconcilerOptions(options), root.child({ component: 'routing' }), telemetry.healthChecked)
 
   let problems = (): SkippedContainer[] => []
   const admission = new AdmissionWaiters(store, reconciler, () => problems())
-  const source = new DockerSource(endpoint.api, {
+  // Swarm services beside containers, when this engine is a Swarm manager (swarm-provider.ts).
+  const swarm = await startSwarmProvider(endpoint.api, root.child({ component: 'swarm' }))
+  const source = new DockerSource(swarm, {
     stateChanged: (state) => { reconciler.apply(state) },
     groupWithdrawn: (id, reason) => { reconciler.withdraw(id, reason); admission.containerStopped(id, reason) },
     groupStarted: (id, reason) => { reconciler.restore(id, reason); admission.containerStarted(id) }
   }, root.child({ component: 'docker' }), { selfContainerId: options.selfContainerId, preferIpv6Network: options.preferIpv6Network })
   await source.start()
-  dockerReconnects = () => source.reconnects
   problems = () => source.problems.filter((p) => p.level === 'error').map((p) => ({ containerId: p.containerId, name: p.containerName, reason: p.message }))
 
   // Check what is already running before the listener opens: a proxy restart must not 503 healthy apps.
@@ -78,15 +59,15 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
 
   for (const w of nginxOnlyWarnings(options.nginxRoot)) log.warn({ file: w.file }, w.message)
   for (const w of nginxOnlyEnvWarnings(process.env)) log.warn({ setting: w.setting }, w.message)
-  const certs = new CertificateStore(join(options.nginxRoot, 'certs'), root.child({ component: 'tls' }))
-  const auth = new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' }))
-  const vhost = new VhostStore(join(options.nginxRoot, 'vhost.d'), root.child({ component: 'vhost' }))
-  const errorPage = new ErrorPage(options.htmlDir, root.child({ component: 'proxy' }))
+  const files = {
+    certs: new CertificateStore(join(options.nginxRoot, 'certs'), root.child({ component: 'tls' })),
+    auth: new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' })),
+    vhost: new VhostStore(join(options.nginxRoot, 'vhost.d'), root.child({ component: 'vhost' })),
+    errorPage: new ErrorPage(options.htmlDir, root.child({ component: 'proxy' }))
+  }
+  const { certs, auth, vhost, errorPage } = files
   await Promise.all([certs.load(), auth.load(), vhost.load(), errorPage.load()])
-  errorPage.watch()
-  certs.watch()
-  auth.watch()
-  vhost.watch()
+  for (const f of [errorPage, certs, auth, vhost]) f.watch()
 
   const admin = createAdminServer({
     store,
@@ -94,14 +75,70 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     version: VERSION,
     drainTimeoutMs: options.drainTimeoutMs,
     longLivedGraceMs: DEFAULT_LONG_LIVED_GRACE_MS,
-    traffic,
+    traffic: telemetry.traffic,
     history,
-    metrics,
+    metrics: telemetry.metrics,
     admission,
     skipped: () => problems()
   }, root.child({ component: 'admin' }))
 
-  const proxy = new ProxyServer(store, {
+  const proxy = new ProxyServer(store, proxyServerOptions(options, files, telemetry.requests), root.child({ component: 'proxy' }))
+  telemetry.observe({ store, inflight: () => proxy.inflight, dockerReconnects: () => source.reconnects, targets: () => reconciler.targets() })
+  const { port, httpsPort } = await proxy.listen()
+  // After the ports: a second proxy that cannot get them must not take over this one's socket.
+  await listenOnSocket(admin, options.adminSocket)
+  const scrapes = options.metricsListen === undefined ? undefined : await listenForScrapes(telemetry.metrics, options.metricsListen)
+  if (options.metricsListen !== undefined) log.info({ metrics: `${options.metricsListen.host}:${options.metricsListen.port}` }, 'Metrics listening')
+  const ready = reconciler.targets().filter((t) => t.routable).length
+  log.info({ port, httpsPort, host: listenHost(options), adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')
+
+  let stopping: Promise<void> | undefined
+  return {
+    port,
+    reload: async () => {
+      await Promise.all([certs.load(), auth.load(), vhost.load(), errorPage.load()])
+      log.info({ certificates: certs.names.length }, 'Reloaded')
+    },
+    stop: async () => {
+      stopping ??= (async () => {
+        log.info({ inflight: proxy.inflight }, 'Stopping')
+        telemetry.stop()
+        await proxy.stop()
+        scrapes?.close()
+        source.stop()
+        swarm.stop()
+        await endpoint.api.close()
+        certs.stop()
+        vhost.stop()
+        errorPage.stop()
+        await auth.stop()
+        admission.close()
+        await closeAdminServer(admin)
+        await reconciler.stop()
+        log.info('Stopped')
+      })()
+      await stopping
+    }
+  }
+}
+
+function reconcilerOptions (o: ServeOptions): ReconcilerOptions {
+  return {
+    balancing: o.balancing,
+    defaultHost: o.defaultHost,
+    drainTimeoutMs: o.drainTimeoutMs,
+    connectTimeoutMs: o.upstreamConnectTimeoutMs,
+    responseTimeoutMs: o.upstreamResponseTimeoutMs,
+    maxConnections: o.upstreamMaxConnections
+  }
+}
+
+function proxyServerOptions (
+  options: ServeOptions,
+  files: { certs: CertificateStore, auth: BasicAuthStore, vhost: VhostStore, errorPage: ErrorPage },
+  observer: RequestObserver
+): ProxyServerOptions {
+  return {
     host: listenHost(options),
     port: options.port,
     trustDownstreamProxy: options.trustDownstreamProxy,
@@ -121,7 +158,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
       ? undefined
       : {
           port: options.httpsPort,
-          certs,
+          certs: files.certs,
           defaultHttpsMethod: options.defaultHttpsMethod,
           defaultHsts: options.defaultHsts,
           trustDefaultCert: options.trustDefaultCert,
@@ -130,72 +167,16 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
           enableHttp2: options.enableHttp2,
           sslPolicy: sslPolicy(options.sslPolicy) ?? DEFAULT_SSL_POLICY
         },
-    auth,
-    vhost,
+    auth: files.auth,
+    vhost: files.vhost,
     htmlDir: options.htmlDir,
     acme: { location: options.acmeChallenge, acceptUnknownHost: options.acmeAcceptUnknownHost },
-    errorPage,
+    errorPage: files.errorPage,
     defaultRoot: defaultRootOf(options.defaultRoot),
     debugEndpoint: { enabled: options.debugEndpoint, global: debugGlobals(options) },
     requestIds: options.requestIds,
     proxyProtocol: options.proxyProtocol,
-    observer: {
-      requestCompleted: (host, status, upstream, durationMs) => {
-        traffic.requestCompleted(host, status)
-        if (options.metrics) metrics.requestCompleted(host, status, upstream, durationMs)
-      }
-    }
-  }, root.child({ component: 'proxy' }))
-  proxyInflight = () => proxy.inflight
-  const { port, httpsPort } = await proxy.listen()
-  // Level-triggered pruning: series and totals of hosts and containers gone for a grace period go.
-  const retainTimer = setInterval(() => {
-    const hosts = store.current.hosts.map((h) => h.host)
-    traffic.retain(hosts)
-    metrics.retain({ hosts, upstreams: reconciler.targets().map((t) => t.name) })
-  }, RETAIN_INTERVAL_MS).unref()
-  // After the ports: a second proxy that cannot get them must not take over this one's socket.
-  await listenOnSocket(admin, options.adminSocket)
-  const metricsServer = options.metricsListen === undefined
-    ? undefined
-    : createServer((req, res) => {
-      if (req.url !== '/metrics') { res.writeHead(404).end(); return }
-      metrics.registry.metrics().then((text) => { res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text) }, () => { res.writeHead(500).end() })
-    })
-  if (metricsServer !== undefined && options.metricsListen !== undefined) {
-    const { host, port: metricsPort } = options.metricsListen
-    await new Promise<void>((resolve, reject) => { metricsServer.once('error', reject); metricsServer.listen(metricsPort, host, resolve) })
-    log.info({ metrics: `${host}:${metricsPort}` }, 'Metrics listening')
-  }
-  const ready = reconciler.targets().filter((t) => t.routable).length
-  log.info({ port, httpsPort, host: listenHost(options), adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')
-
-  let stopping: Promise<void> | undefined
-  return {
-    port,
-    reload: async () => {
-      await Promise.all([certs.load(), auth.load(), vhost.load(), errorPage.load()])
-      log.info({ certificates: certs.names.length }, 'Reloaded')
-    },
-    stop: async () => {
-      stopping ??= (async () => {
-        log.info({ inflight: proxy.inflight }, 'Stopping')
-        clearInterval(retainTimer)
-        await proxy.stop()
-        metricsServer?.close()
-        source.stop()
-        await endpoint.api.close()
-        certs.stop()
-        vhost.stop()
-        errorPage.stop()
-        await auth.stop()
-        admission.close()
-        await closeAdminServer(admin)
-        await reconciler.stop()
-        log.info('Stopped')
-      })()
-      await stopping
-    }
+    observer
   }
 }
 

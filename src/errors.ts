@@ -29,15 +29,6 @@ export class ProxyError extends Error {
   }
 }
 
-export class HostNotFoundError extends ProxyError {
-  constructor (host: string) { super('PROXY_ERR_HOST_NOT_FOUND', `no route for host "${host}"`, { statusCode: 503 }) }
-}
-export class NoHealthyTargetsError extends ProxyError {
-  constructor (host: string) { super('PROXY_ERR_NO_HEALTHY_TARGETS', `no ready upstream for "${host}"`, { statusCode: 503 }) }
-}
-export class UpstreamConnectError extends ProxyError {
-  constructor (message: string, cause?: unknown) { super('PROXY_ERR_UPSTREAM_CONNECT', message, { cause, statusCode: 502 }) }
-}
 export class UpstreamTimeoutError extends ProxyError {
   constructor (message: string, cause?: unknown) { super('PROXY_ERR_UPSTREAM_TIMEOUT', message, { cause, statusCode: 504 }) }
 }

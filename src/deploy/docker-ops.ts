@@ -34,7 +34,7 @@ export async function stopAndRemove (docker: Docker, id: string): Promise<void> 
 }
 
 /** Docker's multiplexed log stream (8-byte frame headers) as text. */
-export function demuxLogs (buf: Buffer): string {
+function demuxLogs (buf: Buffer): string {
   const parts: Buffer[] = []
   let i = 0
   while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2) && buf[i + 1] === 0) {

@@ -13,7 +13,6 @@ export class Progress {
   readonly #json: boolean
   readonly #out: NodeJS.WritableStream
   readonly #started = Date.now()
-  readonly events: Array<ProgressEvent & { elapsedMs: number }> = []
   readonly #listeners: Array<(e: ProgressEvent) => void> = []
 
   constructor (json: boolean, out: NodeJS.WritableStream = process.stdout) {
@@ -27,7 +26,6 @@ export class Progress {
 
   emit (event: ProgressEvent): void {
     const e = { ...event, elapsedMs: this.elapsedMs }
-    this.events.push(e)
     for (const l of this.#listeners) l(event)
     if (this.#json) {
       this.#out.write(`${JSON.stringify({ time: new Date().toISOString(), ...e })}\n`)

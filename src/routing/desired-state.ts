@@ -73,5 +73,3 @@ export interface RouteSpec {
 export interface DesiredState {
   routes: RouteSpec[]
 }
-
-export const EMPTY_DESIRED_STATE: DesiredState = Object.freeze({ routes: [] }) as DesiredState
