@@ -1,7 +1,7 @@
 // Metrics, request IDs, the live status page during a real deploy (headless Chromium), and the
 // rollout history surviving a proxy restart.
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -74,6 +74,7 @@ if (requireDocker(t)) {
       return
     }
     const { chromium } = await import('playwright-core')
+    const testStart = Date.now()
     const dir = mkdtempSync(join(tmpdir(), 'pxt-obs-'))
     const historyFile = join(dir, 'history.jsonl')
     let proxy = await startProxyProcess(t, { args: ['--history-file', historyFile] })
@@ -115,8 +116,10 @@ if (requireDocker(t)) {
     await page.goto(url)
     await page.waitForSelector(`tr[data-container="${oldName}"][data-state="ready"]`, { timeout: 10_000 })
 
-    // Long requests on the old version keep it visibly draining during the deploy.
-    const inflight = Array.from({ length: 3 }, async () => await get(proxy.port, 'obs.test', '/?delay=14000'))
+    // Long requests on the old version keep it visibly draining during the deploy. They start once
+    // the new container shows up (it boots in 3 s, so they go to the old one), so that they outlast
+    // its admission however long the compose steps before it take on a busy machine.
+    let inflight: Array<Promise<Awaited<ReturnType<typeof get>>>> | undefined
     const seen = new Set<string>()
     let watching = true
     mkdirSync(artifacts, { recursive: true })
@@ -125,6 +128,9 @@ if (requireDocker(t)) {
       while (watching) {
         const rows = await page.$$eval('tr[data-container]', (trs) => trs.map((tr) => `${tr.getAttribute('data-container') ?? ''}=${tr.getAttribute('data-state') ?? ''}`)).catch(() => [])
         for (const r of rows) seen.add(r)
+        if (inflight === undefined && rows.some((r) => !r.startsWith(`${oldName}=`))) {
+          inflight = Array.from({ length: 3 }, async () => await get(proxy.port, 'obs.test', '/?delay=10000'))
+        }
         if (!shot && rows.some((r) => r === `${oldName}=draining`)) {
           shot = true
           await page.screenshot({ path: join(artifacts, 'status-page-during-deploy.png'), fullPage: true })
@@ -140,13 +146,15 @@ if (requireDocker(t)) {
       env: { ...process.env, APP_VERSION: 'v2', STARTUP_DELAY_MS: '3000' }
     })
     const deployEnd = Date.now()
+    t.comment(`deploy took ${deployEnd - deployStart} ms:\n${deploy.stdout}`)
     t.match(deploy.stdout, /deployed app/)
     const traffic = await load.stop()
     t.equal(traffic.failures.length, 0, `failed requests during the deploy: ${describeFailures(traffic)}`)
     const duringDeploy = traffic.samples.filter((s) => s.startMs >= deployStart && s.endMs <= deployEnd)
     t.ok(duringDeploy.length >= 100, `${duringDeploy.length} requests within the deploy's ${deployEnd - deployStart} ms`)
     t.ok((traffic.byVersion.v1 ?? 0) > 0 && (traffic.byVersion.v2 ?? 0) > 0, `both versions served the load (${JSON.stringify(traffic.byVersion)})`)
-    const long = await Promise.all(inflight)
+    t.ok(inflight !== undefined, 'long requests sent once the new container appeared')
+    const long = await Promise.all(inflight ?? [])
     t.same(long.map((r) => `${r.status} ${String(r.headers['x-app-version'])}`), ['200 v1', '200 v1', '200 v1'], 'the long requests on the old version completed through its drain')
     await page.waitForSelector('tr[data-rollout="succeeded"]', { timeout: 10_000 })
     watching = false
@@ -157,7 +165,9 @@ if (requireDocker(t)) {
     t.ok(seen.has(`${newName}=starting`), 'the new container appeared as starting')
     t.ok(seen.has(`${newName}=ready`), '... then ready')
     t.ok(seen.has(`${oldName}=draining`), 'the old one as draining')
-    t.ok(existsSync(join(artifacts, 'status-page-during-deploy.png')), 'screenshot kept in test-artifacts/')
+    // A file left by an earlier run does not count: this run's screenshot, taken while draining.
+    const during = join(artifacts, 'status-page-during-deploy.png')
+    t.ok(existsSync(during) && statSync(during).mtimeMs >= testStart, 'screenshot of this run kept in test-artifacts/')
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true })
     await phone.goto(url)
     await phone.waitForSelector('tr[data-rollout="succeeded"]')
