@@ -101,9 +101,16 @@ if (requireDocker(t)) {
     t.teardown(async () => { await docker('rm', '-f', id).catch(() => {}) })
     // The proxy's own check passes at once; Docker's first check runs after 3 s.
     await proxy.waitForLog((l) => l.msg === 'Target added' && l.name === name)
-    const early = await get(proxy.port, 'dockerhc.test')
-    const dockerHealth = await docker('inspect', '-f', '{{.State.Health.Status}}', id)
-    if (dockerHealth === 'starting') t.equal(early.status, 503, 'not routed while Docker says starting')
+    // Every answer given while Docker said `starting` before and after it must be 503.
+    const health = async (): Promise<string> => await docker('inspect', '-f', '{{.State.Health.Status}}', id)
+    const whileStarting: number[] = []
+    for (const until = Date.now() + 10_000; Date.now() < until;) {
+      if (await health() !== 'starting') break
+      const status = (await get(proxy.port, 'dockerhc.test')).status
+      if (await health() === 'starting') whileStarting.push(status)
+    }
+    t.ok(whileStarting.length > 0, `${whileStarting.length} requests while Docker said starting`)
+    t.same([...new Set(whileStarting)], [503], 'not routed while Docker says starting')
     await waitFor(async () => (await get(proxy.port, 'dockerhc.test')).status === 200, { timeoutMs: 15_000, what: 'admitted after Docker health' })
     t.equal(await docker('inspect', '-f', '{{.State.Health.Status}}', id), 'healthy')
     // Log lines are flushed in batches: wait for the line rather than read what has arrived.
