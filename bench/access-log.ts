@@ -2,14 +2,16 @@
 //   proxy  proxyctl's data plane (ProxyServer + Reconciler, logger from src/logger.ts writing JSON lines
 //          to a file as under Docker's log driver) in two child processes, access log on and off,
 //          the same node:http upstream (bench/upstream.ts, its own process), autocannon on loopback,
-//          alternating rounds (on off, then off on, ...): req/s per round and the on/off ratio.
+//          alternating rounds (on off, then off on, ...): req/s per round and the on/off ratio, and the
+//          CPU time per request of each proxy process (/proc utime+stime over the run); then as many
+//          paired rounds, both proxies loaded at once (the machine's other load weighs on both alike).
 //   micro  CPU time per access line of the logging path alone, 1e6 lines into a sonic-boom on
 //          /dev/null (pino.destination as src/logger.ts builds it), in alternating child processes:
 //          "pino" = the pre-issue-12 way (a child logger's .info({...}) per request), "line" = what
 //          the proxy does now (AccessLog.write of src/proxy/access-log.ts).
 // Writes bench/results/access-log-<commit>.json. --profile writes a CPU profile of each proxy.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -170,7 +172,7 @@ rounds, autocannon, loopback, a node:http upstream) and the CPU time per line of
     out: { flag: 'out', env: 'ACCESS_LOG_OUT', help: 'result file (default bench/results/access-log-<commit>.json)', default: '' }
   })
   const commit = (await mustRun('git', ['rev-parse', '--short', 'HEAD'])).trim()
-  const dirty = (await mustRun('git', ['status', '--porcelain', '--', 'src', 'bench/access-log.ts'])).trim() !== ''
+  const dirty = (await mustRun('git', ['status', '--porcelain', '--', 'src'])).trim() !== ''
   const result: Record<string, unknown> = {
     kind: 'access-log',
     commit: dirty ? `${commit}+dirty` : commit,
@@ -203,6 +205,7 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
   const on = await startChild([SELF, '--serve'], { ACCESS_LOG: 'on', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'on.log'), prof('on'))
   const off = await startChild([SELF, '--serve'], { ACCESS_LOG: 'off', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'off.log'), prof('off'))
   const runs: Array<{ round: number, on: number, off: number, ratio: number, onCpuUsPerRequest: number, offCpuUsPerRequest: number, onSysUsPerRequest: number, offSysUsPerRequest: number, cpuRatio: number, onP99Ms: number, offP99Ms: number, failed: number }> = []
+  const paired: typeof runs = []
   let profiles: Record<string, ProfileSummary | undefined> | undefined
   let accessLines = 0
   try {
@@ -217,6 +220,14 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
       const run = { round: r + 1, on: onRes.reqPerSec, off: offRes.reqPerSec, ratio: round(onRes.reqPerSec / offRes.reqPerSec, 3), onCpuUsPerRequest: onRes.cpuUsPerRequest, offCpuUsPerRequest: offRes.cpuUsPerRequest, onSysUsPerRequest: onRes.sysUsPerRequest, offSysUsPerRequest: offRes.sysUsPerRequest, cpuRatio: round(onRes.cpuUsPerRequest / offRes.cpuUsPerRequest, 3), onP99Ms: onRes.p99Ms, offP99Ms: offRes.p99Ms, failed: onRes.errors + onRes.non2xx + offRes.errors + offRes.non2xx }
       runs.push(run)
       log(`round ${run.round} (${first} first): on ${run.on} req/s, off ${run.off} req/s, on/off ${run.ratio}; CPU per request on ${run.onCpuUsPerRequest} us (sys ${run.onSysUsPerRequest}), off ${run.offCpuUsPerRequest} us (sys ${run.offSysUsPerRequest}), on/off ${run.cpuRatio}${run.failed > 0 ? `, ${run.failed} failed` : ''}`)
+    }
+    // Paired rounds: both proxies loaded at the same time, so whatever else the machine runs weighs on
+    // both alike; the one that needs more CPU per request serves fewer of them.
+    for (let r = 0; r < rounds; r++) {
+      const [onRes, offRes] = await Promise.all([load(on.port, duration, connections, on.proc.pid), load(off.port, duration, connections, off.proc.pid)])
+      const run = { round: r + 1, on: onRes.reqPerSec, off: offRes.reqPerSec, ratio: round(onRes.reqPerSec / offRes.reqPerSec, 3), onCpuUsPerRequest: onRes.cpuUsPerRequest, offCpuUsPerRequest: offRes.cpuUsPerRequest, onSysUsPerRequest: onRes.sysUsPerRequest, offSysUsPerRequest: offRes.sysUsPerRequest, cpuRatio: round(onRes.cpuUsPerRequest / offRes.cpuUsPerRequest, 3), onP99Ms: onRes.p99Ms, offP99Ms: offRes.p99Ms, failed: onRes.errors + onRes.non2xx + offRes.errors + offRes.non2xx }
+      paired.push(run)
+      log(`paired round ${run.round}: on ${run.on} req/s, off ${run.off} req/s, on/off ${run.ratio}; CPU per request on ${run.onCpuUsPerRequest} us, off ${run.offCpuUsPerRequest} us, on/off ${run.cpuRatio}${run.failed > 0 ? `, ${run.failed} failed` : ''}`)
     }
   } finally {
     await on.stop()
@@ -233,6 +244,8 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
   }
   const ratios = runs.map((r) => r.ratio)
   const cpuRatios = runs.map((r) => r.cpuRatio)
+  const spread = (xs: number[]): { median: number, min: number, max: number } => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) })
+  rmSync(dir, { recursive: true, force: true })
   return {
     connections,
     durationS: duration,
@@ -246,6 +259,7 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
     onReqPerSecMedian: median(runs.map((r) => r.on)),
     offReqPerSecMedian: median(runs.map((r) => r.off)),
     accessLinesWritten: accessLines,
+    paired: { runs: paired, ratio: spread(paired.map((r) => r.ratio)), cpuPerRequestRatio: spread(paired.map((r) => r.cpuRatio)) },
     ...(profiles !== undefined ? { profiles } : {})
   }
 }
