@@ -116,7 +116,8 @@ export async function startDashboardRelay (o: DashboardRelayOptions): Promise<Da
 
 /**
  * One admin request per path at a time, and its answer shared by every browser for `ttlMs` from
- * when it was asked: N open pages cost what one does (each poll would be a `docker exec` otherwise).
+ * when it was asked: N open pages cost what one does (each poll would be an admin request, through
+ * the one `docker exec` session when the proxy runs in a container, otherwise).
  * Failures are shared too, so a down admin API is not asked once per browser poll either.
  */
 export class SharedFetch {
