@@ -172,7 +172,7 @@ function readAttachments (raw: unknown): Record<string, { NetworkID: string, IPA
       if (typeof cidr !== 'string') continue
       const ip = cidr.split('/')[0] ?? ''
       if (v4 === '' && isIPv4(ip)) v4 = ip
-      else if (v6 === '' && isIPv6(ip)) v6 = ip
+      else if (v6 === '' && isIPv6(ip) && !ip.includes('%')) v6 = ip // a zone (fe80::1%eth0) is never an overlay address
     }
     if (v4 !== '' || v6 !== '') networks[name] = { NetworkID: id, IPAddress: v4, GlobalIPv6Address: v6, Gateway: '' }
   }
