@@ -69,6 +69,9 @@ export class DockerExecTransport implements AdminTransport {
   async request (method: string, path: string, body?: unknown): Promise<AdminResponse> {
     if (this.#sessions) {
       try {
+        // A session that ended (the proxy restarted under a long `proxyctl dashboard`) is replaced.
+        const current = this.#session
+        if (current !== undefined && ((await current.catch(() => undefined))?.ended ?? true) && this.#session === current) this.#session = undefined
         this.#session ??= ExecSession.open(this.#docker, this.#containerId, this.describe)
         return await (await this.#session).request(method, path, body)
       } catch (err) {
@@ -132,6 +135,7 @@ class ExecSession {
   readonly #ended: Promise<void>
   #nextId = 1
   #answered = false
+  #isEnded = false
   #stderr = ''
 
   static async open (docker: Docker, containerId: string, describe: string): Promise<ExecSession> {
@@ -160,6 +164,7 @@ class ExecSession {
     docker.modem.demuxStream(stream, stdout, stderr)
     this.#ended = new Promise<void>((resolve) => {
       const end = (err?: Error): void => {
+        this.#isEnded = true
         const failure = this.#answered
           ? new ProxyError('PROXY_ERR_ADMIN', `the admin session in ${this.#describe} ended${err !== undefined ? `: ${err.message}` : ''}`)
           : new SessionUnavailable(this.#stderr)
@@ -173,7 +178,10 @@ class ExecSession {
     })
   }
 
+  get ended (): boolean { return this.#isEnded }
+
   async request (method: string, path: string, body?: unknown): Promise<AdminResponse> {
+    if (this.#isEnded) throw new ProxyError('PROXY_ERR_ADMIN', `the admin session in ${this.#describe} has ended`)
     const id = this.#nextId++
     return await new Promise<AdminResponse>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })
