@@ -64,8 +64,8 @@ interface Scenario { approach: ApproachName, mode: string, project: string, dir:
 interface Edge {
   origin: string
   markers: () => Marker[]
-  /** Statuses the edge itself logged for the bench host (proxyctl's access log), to tell its answers from client-side timeouts. */
-  answered?: () => Record<string, number>
+  /** Statuses the edge itself logged for the bench host since `sinceMs` (proxyctl's access log), to tell its answers from client-side timeouts. */
+  answered?: (sinceMs: number) => Record<string, number>
   stop: () => Promise<void>
 }
 
@@ -125,13 +125,13 @@ async function runTimed (cmd: string, args: string[], env: NodeJS.ProcessEnv, no
 
 async function startProxyctlEdge (sc: Scenario): Promise<Edge & { adminSocket: string }> {
   const p = await startProxyctl({ dir: sc.dir, name: 'proxyctl', accessLog: true })
-  const answered = (): Record<string, number> => {
+  const answered = (sinceMs: number): Record<string, number> => {
     const out: Record<string, number> = {}
     for (const line of readFileSync(p.logFile, 'utf8').split('\n')) {
       if (!line.includes('"component":"access"')) continue
       try {
-        const o = JSON.parse(line) as { host?: string, status?: number }
-        if (o.host === HOST) out[String(o.status)] = (out[String(o.status)] ?? 0) + 1
+        const o = JSON.parse(line) as { host?: string, status?: number, time?: string }
+        if (o.host === HOST && Date.parse(o.time ?? '') >= sinceMs) out[String(o.status)] = (out[String(o.status)] ?? 0) + 1
       } catch {}
     }
     return out
@@ -422,7 +422,7 @@ async function runScenario (approach: ApproachName, mode: string, compose: strin
       machine,
       settings: { rollouts: K, rate, connections: int(s.connections, 'connections'), postEvery: int(s.postEvery, 'post-every'), postSpreadMs: int(s.postSpreadMs, 'post-spread-ms'), postDelayMs: int(s.postDelayMs, 'post-delay-ms'), bootMs: int(s.bootMs, 'boot-ms'), recipeSleepS: int(s.recipeSleep, 'recipe-sleep'), recipeUpstreamKeepalive: bool(s.recipeKeepalive), requestTimeoutMs: int(s.timeoutMs, 'timeout-ms') },
       totals: { requests: outcomes.length, failed: failures.length, baselineFailed: baseline.failed },
-      ...(edge.answered !== undefined ? { edgeAnswered: edge.answered() } : {}),
+      ...(edge.answered !== undefined ? { edgeAnsweredDuringLoad: edge.answered(loadStartedAt) } : {}),
       loadAverage: { before: loadAvgBefore, after: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') },
       baseline,
       rollouts,
@@ -450,8 +450,8 @@ async function main (): Promise<void> {
   for (const mode of modes) {
     for (const approach of approaches) all.push(await runScenario(approach, mode, compose, machine))
   }
-  const summary = (all as Array<{ approach: string, title: string, sigterm: string, chart: string, totals: unknown, edgeAnswered?: Record<string, number>, baseline: Baseline, loadAverage: unknown, rollouts: RolloutStats[], settings: unknown }>).map((r) => ({
-    approach: r.approach, title: r.title, sigterm: r.sigterm, chart: r.chart, totals: r.totals, edgeAnswered: r.edgeAnswered, baseline: r.baseline, loadAverage: r.loadAverage, settings: r.settings, rollouts: r.rollouts
+  const summary = (all as Array<{ approach: string, title: string, sigterm: string, chart: string, totals: unknown, edgeAnsweredDuringLoad?: Record<string, number>, baseline: Baseline, loadAverage: unknown, rollouts: RolloutStats[], settings: unknown }>).map((r) => ({
+    approach: r.approach, title: r.title, sigterm: r.sigterm, chart: r.chart, totals: r.totals, edgeAnsweredDuringLoad: r.edgeAnsweredDuringLoad, baseline: r.baseline, loadAverage: r.loadAverage, settings: r.settings, rollouts: r.rollouts
   }))
   writeJson(join(s.outDir, 'rollout.json'), { kind: 'rollout-summary', finished: new Date().toISOString(), machine, scenarios: summary })
   log(`wrote ${join(s.outDir, 'rollout.json')}`)

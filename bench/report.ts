@@ -305,7 +305,7 @@ function lookupSection (f: Found<Lookup>): string {
   const small = sizes[0]!
   const us = (n: number | undefined): string => n === undefined ? '–' : n >= 1000 ? `${fmt(n / 1000, 1)} µs` : `${fmt(n, 0)} ns`
   return [
-    `${source(f)} \`RouteTable.lookup()\` from src/, ns per call (median of samples). A table "of N" holds N exact names, N \`*.x\` and N \`x.*\` wildcards and N \`~regex\` hosts.`,
+    `${source(f, `, ${l.machine.proxyctl ?? ''}, load average at the end ${l.machine.load ?? '?'}; wall time, so a loaded machine inflates it`)} \`RouteTable.lookup()\` from src/, ns per call (median of samples). A table "of N" holds N exact names, N \`*.x\` and N \`x.*\` wildcards and N \`~regex\` hosts.`,
     '',
     `An exact name costs ${us(ns(small, 'exact'))} at ${small} and ${us(ns(big, 'exact'))} at ${big} of each kind (a Map). With ${big} of each kind a leading wildcard costs ${us(ns(big, 'leading wildcard'))}, a trailing one ${us(ns(big, 'trailing wildcard'))}, a regex ${us(ns(big, 'regex'))}, and a miss (an unknown Host header, e.g. from a scanner) ${us(ns(big, 'miss'))}, since it tries every wildcard and regex.`,
     '',
@@ -393,7 +393,9 @@ interface Rollout {
   sigterm: string
   chart: string
   totals: { requests: number, failed: number, baselineFailed: number }
+  /** Older runs: the whole run, the readiness probes before the load included. */
   edgeAnswered?: Record<string, number>
+  edgeAnsweredDuringLoad?: Record<string, number>
   baseline?: { achievedPerSec: number, getP99Ms: number }
   loadAverage?: { before: string, after: string }
   settings: { rollouts: number, rate: number, connections: number, postEvery: number, postSpreadMs: number, postDelayMs: number, bootMs: number, recipeSleepS: number, recipeUpstreamKeepalive: boolean, requestTimeoutMs?: number }
@@ -434,7 +436,7 @@ function rolloutTables (scenarios: Rollout[], chartDir: string): string {
     return `| ${r.title} | ${r.sigterm} | ${fmt(sum(r.rollouts.map((x) => x.requests)))} | **${fmt(sum(r.rollouts.map((x) => x.failed)))}** (${failedPer}) | ${counts(non2xx)} | ${counts(sock)} | ${outagePer} | ${deployPer}${bad > 0 ? ` (${bad} failed)` : ''} | ${r.loadAverage?.before.split(' ')[0] ?? '–'} / ${r.loadAverage?.after.split(' ')[0] ?? '–'} | [svg](${chartDir}/${r.chart}) |`
   })
   const details = scenarios.map((r) => [
-    `**${r.title}, ON_SIGTERM=${r.sigterm}** — before the first rollout: ${r.baseline !== undefined ? `${r.baseline.achievedPerSec} req/s succeeded, GET p99 ${r.baseline.getP99Ms} ms, ` : ''}${r.totals.baselineFailed} failed${r.loadAverage !== undefined ? `; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after` : ''}${r.edgeAnswered !== undefined ? `; statuses in proxyctl's own access log for the whole run: ${counts(r.edgeAnswered)}` : ''}.`,
+    `**${r.title}, ON_SIGTERM=${r.sigterm}** — before the first rollout: ${r.baseline !== undefined ? `${r.baseline.achievedPerSec} req/s succeeded, GET p99 ${r.baseline.getP99Ms} ms, ` : ''}${r.totals.baselineFailed} failed${r.loadAverage !== undefined ? `; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after` : ''}${r.edgeAnsweredDuringLoad !== undefined ? `; statuses in proxyctl's own access log while the load ran: ${counts(r.edgeAnsweredDuringLoad)}` : r.edgeAnswered !== undefined ? `; statuses in proxyctl's own access log, readiness probes before the load included: ${counts(r.edgeAnswered)}` : ''}.`,
     '',
     '| # | requests | failed | non-2xx | socket errors | first / last failure (ms after deploy start) | outage ms | deploy ms | GET p99 / max (any) latency ms |',
     '|--:|--:|--:|---|---|---|--:|--:|---|',
