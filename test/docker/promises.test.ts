@@ -106,7 +106,7 @@ if (requireDocker(t)) {
     t.match(String(unhealthy.reason), /Docker reports the container unhealthy/)
     t.equal(await docker('inspect', '-f', '{{.State.Health.Status}}', aId), 'unhealthy')
     const countAtUnhealthy = load.count()
-    await waitFor(() => load.count() > countAtUnhealthy + 40, { what: 'traffic while a is unhealthy' })
+    await waitFor(() => load.count() > countAtUnhealthy + 60, { what: 'traffic while a is unhealthy' })
     await setHealth(aId, true)
     const back = await waitForLog((l) => l.msg === 'Target state changed' && l.name === a && l.to === 'ready' && Date.parse(String(l.time)) > unhealthyAt, `${a} ready again`)
     const backAt = Date.parse(String(back.time))
