@@ -1,6 +1,6 @@
 // `proxyctl deploy` end to end: a compose project with the proxy image and an app, continuous
 // load through the published port, the CLI finding the proxy container by its label.
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,13 +17,46 @@ import { findComposeBinary } from '../../src/deploy/compose.ts'
 
 const execFileP = promisify(execFile)
 
+interface Deployed {
+  code: number
+  stdout: string
+  stderr: string
+  /** From the `done` line reaching stdout to the process's exit; undefined without one. */
+  doneToExitMs: number | undefined
+  startedAt: number
+  exitedAt: number
+}
+
+/** `proxyctl deploy` as a user runs it, timing its output: the `done` line and the exit. */
+async function runDeploy (dir: string, env: Record<string, string>, args: string[]): Promise<Deployed> {
+  const startedAt = Date.now()
+  const child = spawn(process.execPath, [CLI, 'deploy', ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  let doneAt: number | undefined
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    stdout += c
+    if (doneAt === undefined && /"step":"done"|✓ done/.test(stdout)) doneAt = Date.now()
+  })
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c })
+  const code = await new Promise<number>((resolve) => { child.once('close', (c) => { resolve(c ?? 1) }) })
+  const exitedAt = Date.now()
+  return { code, stdout, stderr, doneToExitMs: doneAt === undefined ? undefined : exitedAt - doneAt, startedAt, exitedAt }
+}
+
+/** The `docker exec` calls made in the proxy container between two times (its HEALTHCHECK excluded). */
+async function adminExecs (container: string, since: number, until: number): Promise<string[]> {
+  const out = await docker('events', '--since', String(since / 1000), '--until', String(until / 1000 + 1), '--filter', `container=${container}`, '--filter', 'event=exec_create', '--format', '{{.Action}}')
+  return out.split('\n').map((l) => l.trim()).filter((l) => l.includes('admin-request'))
+}
+
 interface Project {
   dir: string
   file: string
   name: string
   port: number
   compose (env: Record<string, string>, ...args: string[]): Promise<string>
-  deploy (env: Record<string, string>, ...args: string[]): Promise<{ code: number, stdout: string, stderr: string }>
+  deploy (env: Record<string, string>, ...args: string[]): Promise<Deployed>
   serviceContainers (): Promise<Array<{ id: string, name: string, version: string }>>
 }
 
@@ -79,7 +112,7 @@ async function project (t: Test, label: string): Promise<Project> {
       if (r.code !== 0) throw new Error(`compose ${args.join(' ')}: ${r.stderr}`)
       return r.stdout
     },
-    deploy: async (env, ...args) => await run(process.execPath, [CLI, 'deploy', ...args], env),
+    deploy: async (env, ...args) => await runDeploy(dir, env, args),
     serviceContainers: async () => {
       const ids = (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', 'label=com.docker.compose.service=app')).split('\n').filter(Boolean)
       return await Promise.all(ids.map(async (id) => {
@@ -106,21 +139,28 @@ if (requireDocker(t)) {
     const load = startLoad({ port: p.port, host: 'deploy.test' })
     await waitFor(() => load.count() > 200, { what: 'load under way' })
     const r = await p.deploy({ APP_VERSION: 'v2' }, 'app', '-f', p.file, '-p', p.name, '--json')
-    const doneAt = Date.now()
+    const doneAt = r.exitedAt
     t.equal(r.code, 0, `deploy exit code (stderr: ${r.stderr})`)
-    await waitFor(() => load.count() > 0 && Date.now() > doneAt + 1_000)
+    const countAtDone = load.count()
+    await waitFor(() => load.count() > countAtDone + 50 && Date.now() > doneAt + 1_000, { what: 'requests after the deploy' })
     const result = await load.stop()
     t.equal(result.failures.length, 0, `failed requests: ${describeFailures(result)}`)
     t.ok(result.total > 500, `${result.total} requests during the rollout`)
     const late = result.samples.filter((s) => s.startMs > doneAt)
-    t.ok(late.length > 0)
+    t.ok(late.length >= 50, `${late.length} requests started after the deploy exited`)
     t.same([...new Set(late.map((s) => s.version))], ['v2'], 'every response after the deploy comes from v2')
+    // The process ends with the work: no socket, timer or child left holding it (it took ~3.7 s).
+    t.ok(r.doneToExitMs !== undefined && r.doneToExitMs < 1_000, `exit ${r.doneToExitMs} ms after "done"`)
+    // The CLI reached the proxy through one exec for the whole deploy (it was one per request, ~5 a second while admitting).
+    const proxyId = await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${p.name}`, '--filter', 'label=com.docker.compose.service=proxy')
+    t.same(await adminExecs(proxyId, r.startedAt, r.exitedAt), ['exec_create: proxyctl admin-request --stdio'], 'one admin exec per deploy')
     const after = await p.serviceContainers()
     t.equal(after.length, 1, 'same replica count')
     t.equal(after[0]?.version, 'v2')
     t.not(after[0]?.id, before[0]?.id, 'old container removed')
     const steps = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { step: string, status: string })
     t.same([...new Set(steps.map((s) => s.step))], ['plan', 'scale', 'admit', 'drain', 'retire', 'done'])
+    t.same(steps.filter((s) => s.step === 'admit' && s.status === 'info').map((s) => (s as { message?: string }).message), [`${after[0]?.name ?? '?'} is ready`], 'the new container admitted by name')
     t.comment(`deploy: ${result.total} requests, ${result.failures.length} failed, versions ${JSON.stringify(result.byVersion)}`)
   })
 
@@ -153,8 +193,9 @@ if (requireDocker(t)) {
     t.equal(unknown.code, 2)
     t.match(unknown.stderr, /service "nosuch" is not defined/)
     const invalid = await p.deploy({ VIRTUAL_PORT: 'eighty' }, 'app', '-f', p.file, '-p', p.name, '--timeout', '20s')
-    t.not(invalid.code, 0)
+    t.equal(invalid.code, 1, 'exit code 1: deploy failed')
     t.match(invalid.stderr, /will not route new container .*VIRTUAL_PORT "eighty"/)
+    t.ok(invalid.exitedAt - invalid.startedAt < 15_000, `failed fast, without waiting for the 20 s timeout (${invalid.exitedAt - invalid.startedAt} ms)`)
     const noProxy = await p.deploy({}, 'app', '-f', p.file, '-p', p.name, '--proxy', 'no-such-proxy')
     t.equal(noProxy.code, 5)
     t.match(noProxy.stderr, /proxy container "no-such-proxy" not found/)
@@ -175,20 +216,26 @@ if (requireDocker(t)) {
     t.same((await p.serviceContainers()).map((c) => c.version), ['v2'])
   })
 
-  t.test('proxy container restarted while apps run: no 503 for a healthy app once it answers again', async (t) => {
+  t.test('proxy container restarted while apps run: its first answer is a 200, not a 503 (README: no 503 at boot for healthy apps)', async (t) => {
     const p = await project(t, 'restart')
     const proxyId = await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${p.name}`, '--filter', 'label=com.docker.compose.service=proxy')
-    const restart = docker('restart', '-t', '10', proxyId)
-    let first: number | undefined
+    const startedBefore = await docker('inspect', '-f', '{{.State.StartedAt}}', proxyId)
+    // `docker restart` returns once the new process has started: every answer after it comes from
+    // the restarted proxy, which must have checked the app before it opened its listener.
+    await docker('restart', '-t', '10', proxyId)
+    const startedAfter = await docker('inspect', '-f', '{{.State.StartedAt}}', proxyId)
+    t.not(startedAfter, startedBefore, 'the proxy process was restarted')
+    const answers: number[] = []
+    let refused = 0
     await waitFor(async () => {
       try {
-        const r = await get(p.port, 'deploy.test')
-        first ??= r.status
-        return r.status === 200 && (await restart.then(() => true))
+        answers.push((await get(p.port, 'deploy.test')).status)
       } catch {
-        return false // not listening yet
+        refused++ // not listening yet
       }
-    }, { timeoutMs: 60_000, intervalMs: 20, what: 'the restarted proxy answering' })
-    t.equal(first, 200, 'the first answer after the restart is a 200')
+      return answers.length >= 20
+    }, { timeoutMs: 60_000, intervalMs: 20, what: '20 answers from the restarted proxy' })
+    t.equal(answers[0], 200, `the restarted proxy's first answer (after ${refused} refused connections)`)
+    t.same([...new Set(answers)], [200], 'and every answer after it')
   })
 }
