@@ -245,7 +245,8 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
   const ratios = runs.map((r) => r.ratio)
   const cpuRatios = runs.map((r) => r.cpuRatio)
   const spread = (xs: number[]): { median: number, min: number, max: number } => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) })
-  rmSync(dir, { recursive: true, force: true })
+  if (s.profile === 'true') log(`profiles kept in ${profDir}`)
+  else rmSync(dir, { recursive: true, force: true })
   return {
     connections,
     durationS: duration,
