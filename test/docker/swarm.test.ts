@@ -1,0 +1,168 @@
+// Docker Swarm (issue 11, items 1 and 2), single node: the proxy image as a plain container on a
+// manager, attached to an attachable overlay network, routing an app service's tasks at their task
+// addresses under continuous load (20 clients, GETs and 250 ms POSTs). The swarm is a Docker engine
+// of its own (scripts/swarm.sh: the test engine runs with --live-restore, which Swarm refuses),
+// removed in teardown whatever happens. Reaction times are printed as `# swarm:` comment lines.
+import t, { type Test } from 'tap'
+import { get } from '../support/http-client.ts'
+import { PROXY_IMAGE } from '../support/images.ts'
+import { describeFailures, startLoad, type LoadResult } from '../support/load.ts'
+import type { LogLine } from '../support/proxy-process.ts'
+import { SWARM_APP_V1, SWARM_APP_V2, startSwarm, type SwarmNode } from '../support/swarm.ts'
+import { requireDocker } from '../support/docker.ts'
+import { waitFor } from '../support/wait.ts'
+
+const NET = 'pxt-swarm-net'
+const HOST = 'app.test'
+const HEALTH_CMD = 'node -e "fetch(\'http://127.0.0.1:3000/hc\').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"'
+/** Every service: the app contract in its env, a HEALTHCHECK, start-first updates one task at a time. */
+const serviceArgs = (name: string, image: string, env: Record<string, string>, replicas: number): string[] => [
+  'service', 'create', '-d', '--name', name, '--network', NET, '--replicas', String(replicas), '--no-resolve-image',
+  '--health-cmd', HEALTH_CMD, '--health-interval', '1s', '--health-timeout', '2s', '--health-retries', '2',
+  '--update-order', 'start-first', '--update-parallelism', '1', '--update-delay', '0s', '--stop-grace-period', '10s',
+  ...Object.entries({ VIRTUAL_HOST: HOST, VIRTUAL_PORT: '3000', ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+  image
+]
+
+interface AppReply { version: string, hostname: string }
+
+if (requireDocker(t)) {
+  const node = await startSwarm(t)
+  if (node !== undefined) await swarmTests(t, node)
+}
+
+async function swarmTests (t: Test, node: SwarmNode): Promise<void> {
+  const { docker } = node
+  await docker('network', 'create', '-d', 'overlay', '--attachable', NET)
+  // The proxy as a plain container on the manager, on the overlay; the node's socket is /sock/docker.sock.
+  await docker('run', '-d', '--name', 'edge', '--network', NET, '-p', '8080:80', '-v', '/sock/docker.sock:/tmp/docker.sock:ro', '-e', 'HTTPS_PORT=off', PROXY_IMAGE)
+  await docker(...serviceArgs('app', SWARM_APP_V1, { ON_SIGTERM: 'graceful' }, 2))
+
+  const logs = async (): Promise<LogLine[]> => (await docker('logs', 'edge')).split('\n').flatMap((l) => {
+    try { return [JSON.parse(l) as LogLine] } catch { return [] }
+  })
+  const logTime = (l: LogLine): number => Date.parse(String(l.time))
+  const reply = async (): Promise<AppReply | undefined> => {
+    const r = await get(node.port, HOST).catch(() => undefined)
+    return r?.status === 200 ? JSON.parse(r.body) as AppReply : undefined
+  }
+  /** Until the proxy answers from `n` distinct tasks (hostnames) of `version`. */
+  const servedBy = async (n: number, version: string, timeoutMs = 60_000): Promise<Set<string>> => await waitFor(async () => {
+    const seen = new Set<string>()
+    for (let i = 0; i < 6 * n; i++) {
+      const r = await reply()
+      if (r?.version === version) seen.add(r.hostname)
+    }
+    return seen.size === n ? seen : undefined
+  }, { timeoutMs, intervalMs: 100, what: `${n} ${version} tasks answering` })
+  /** `docker service update -d ARGS app`, then until Swarm reports that very update completed. */
+  const update = async (...args: string[]): Promise<number> => {
+    const status = async (): Promise<string> => await docker('service', 'inspect', '-f', '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{.UpdateStatus.StartedAt}}{{end}}', 'app')
+    const before = await status()
+    await docker('service', 'update', '-d', '--no-resolve-image', ...args, 'app')
+    await waitFor(async () => { const now = await status(); return now !== before && now.startsWith('completed ') }, { timeoutMs: 90_000, intervalMs: 250, what: `docker service update ${args.join(' ')} completed` })
+    return Date.now()
+  }
+  const LEFT = 'Swarm task left rotation (desired state or state no longer running)'
+  /**
+   * For each task that left rotation since `sinceMs`: how long before Swarm's SIGTERM to its container
+   * (the engine's `kill` event, same name as the task) the proxy's task list read took it out.
+   */
+  const sigtermMargins = async (sinceMs: number): Promise<Array<{ name: string, marginMs: number }>> => {
+    const kills = new Map<string, number>()
+    const events = await docker('events', '--since', String(Math.floor(sinceMs / 1000) - 1), '--until', String(Math.ceil(Date.now() / 1000) + 1), '--filter', 'type=container', '--filter', 'event=kill', '--format', '{{.TimeNano}} {{index .Actor.Attributes "name"}}')
+    for (const line of events.split('\n').filter((x) => x !== '')) {
+      const [nanos, name] = line.split(' ')
+      if (name !== undefined && !kills.has(name)) kills.set(name, Number(BigInt(nanos ?? '0') / 1_000_000n))
+    }
+    return (await logs()).filter((x) => x.msg === LEFT && logTime(x) >= sinceMs).flatMap((x) => {
+      const kill = kills.get(String(x.name))
+      return kill === undefined ? [] : [{ name: String(x.name), marginMs: kill - logTime(x) }]
+    })
+  }
+  const load = (): ReturnType<typeof startLoad> => startLoad({ port: node.port, host: HOST, clients: 20, postDelayMs: 250, maxDurationMs: 90_000, maxRequests: 60_000 })
+  const checkNoFailures = (t: Test, r: LoadResult, what: string): void => {
+    t.ok(r.total > 200, `${what}: ${r.total} requests under load`)
+    t.equal(r.failures.length, 0, `${what}: 0 failed requests (${describeFailures(r)})`)
+  }
+
+  await servedBy(2, 'v1')
+
+  t.test('docker service update --image v2 --update-order start-first of a graceful app: 0 failed, only v2 afterwards', async (t) => {
+    const l = load()
+    await waitFor(() => l.count() > 100, { timeoutMs: 20_000, what: 'load running' })
+    const updateStart = Date.now()
+    const completedAt = await update('--image', SWARM_APP_V2, '--update-order', 'start-first')
+    await waitFor(() => Date.now() > completedAt + 2_000, { timeoutMs: 5_000, intervalMs: 100, what: '2 s of load after the update' })
+    const r = await l.stop()
+    checkNoFailures(t, r, 'update')
+    t.ok((r.byVersion.v1 ?? 0) > 0 && (r.byVersion.v2 ?? 0) > 0, `v1 then v2 answered (${JSON.stringify(r.byVersion)})`)
+    const late = r.samples.filter((s) => s.startMs > completedAt + 500)
+    t.ok(late.length > 0, `${late.length} requests sent after the update completed`)
+    t.same([...new Set(late.map((s) => s.version))], ['v2'], 'every one of them answered by v2')
+    await servedBy(2, 'v2', 10_000)
+    const margins = await sigtermMargins(updateStart)
+    t.comment(`swarm: start-first update: old tasks out of rotation ${margins.map((m) => `${m.marginMs} ms`).join(', ')} before Swarm's SIGTERM to them`)
+    t.equal(margins.length, 2, 'both old tasks left rotation from the task list, and were then stopped')
+    t.ok(margins.every((m) => m.marginMs > 0), 'each before its SIGTERM')
+  })
+
+  t.test('docker service scale app=1 and back to 3 of an app that exits at once on SIGTERM: 0 failed (withdrawn before the agent stops the task); reaction time measured', async (t) => {
+    // An app that drops its in-flight requests on SIGTERM: only a withdrawal from the task list,
+    // before Swarm stops the task (~2 s after its desired state changes), keeps them whole; the
+    // container's kill event alone comes too late.
+    await update('--env-add', 'ON_SIGTERM=exit')
+    await servedBy(2, 'v2', 15_000)
+    const l = load()
+    await waitFor(() => l.count() > 100, { timeoutMs: 20_000, what: 'load running' })
+    const leftBefore = (await logs()).filter((x) => x.msg === LEFT).length
+    const scaledAt = Date.now()
+    await docker('service', 'scale', '-d', 'app=1')
+    const left = await waitFor(async () => {
+      const all = (await logs()).filter((x) => x.msg === LEFT).slice(leftBefore)
+      return all.length >= 1 ? all : undefined
+    }, { timeoutMs: 10_000, intervalMs: 100, what: 'the scaled-down task leaving rotation' })
+    await servedBy(1, 'v2', 15_000)
+    const drained = (await logs()).filter((x) => x.msg === 'Target state changed' && x.to === 'draining' && x.name === left[0]!.name)
+    const reactionMs = logTime(left[0]!) - scaledAt
+    const tableMs = drained[0] === undefined ? NaN : logTime(drained[0]) - scaledAt
+    t.comment(`swarm: scale-down: \`docker service scale -d app=1\` -> task ${String(left[0]!.name)} out of the task list read ${reactionMs} ms, out of the table ${tableMs} ms`)
+    t.ok(reactionMs < 2_000, `the task left rotation ${reactionMs} ms after the scale command (the agent stops it ~2 s after its desired state changes)`)
+    t.ok(tableMs <= reactionMs + 1_000, `withdrawn from the table ${tableMs} ms after the scale command`)
+    const margins = await waitFor(async () => { const m = await sigtermMargins(scaledAt); return m.length > 0 ? m : undefined }, { timeoutMs: 15_000, intervalMs: 250, what: 'the scaled-down task stopped' })
+    t.comment(`swarm: scale-down: task out of rotation ${margins[0]!.marginMs} ms before Swarm's SIGTERM to it`)
+    t.ok(margins[0]!.marginMs > 0, 'before its SIGTERM')
+    await docker('service', 'scale', '-d', 'app=3')
+    await servedBy(3, 'v2', 60_000)
+    const r = await l.stop()
+    checkNoFailures(t, r, 'scale 2 -> 1 -> 3')
+  })
+
+  t.test('a task that never becomes healthy never gets traffic (a second service on the same host)', async (t) => {
+    const l = load()
+    await docker(...serviceArgs('sick', SWARM_APP_V1, { APP_VERSION: 'sick', HEALTHY: 'false' }, 1))
+    t.teardown(async () => { await docker('service', 'rm', 'sick').catch(() => {}) })
+    // Its container runs (Docker health "starting", then "unhealthy" and replaced): watched for 8 s of load.
+    await waitFor(async () => (await docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=sick')) !== '', { timeoutMs: 30_000, intervalMs: 200, what: 'the sick task\'s container started' })
+    const since = Date.now()
+    await waitFor(() => Date.now() > since + 8_000, { timeoutMs: 10_000, intervalMs: 200, what: '8 s of load' })
+    const r = await l.stop()
+    checkNoFailures(t, r, 'a sick task beside the app')
+    t.equal(r.byVersion.sick ?? 0, 0, `no answer from the sick task (${JSON.stringify(r.byVersion)})`)
+    t.equal((await logs()).filter((x) => String(x.name ?? '').startsWith('sick.')).length, 0, 'the proxy never saw it as a running task')
+  })
+
+  t.test('the proxy restarted routes every running task again within 2 s', async (t) => {
+    await docker('restart', '-t', '10', 'edge')
+    const restartedAt = Date.now()
+    const firstAnswer = await waitFor(async () => (await get(node.port, HOST).catch(() => undefined)) !== undefined ? Date.now() : undefined, { timeoutMs: 30_000, intervalMs: 20, what: 'the proxy answering again' })
+    const seen = new Set<string>()
+    const allAt = await waitFor(async () => {
+      const r = await reply()
+      if (r !== undefined) seen.add(r.hostname)
+      return seen.size === 3 ? Date.now() : undefined
+    }, { timeoutMs: 10_000, intervalMs: 10, what: 'all 3 tasks answering' })
+    t.comment(`swarm: proxy restart: answering ${firstAnswer - restartedAt} ms after \`docker restart\` returned, all 3 tasks ${allAt - firstAnswer} ms after its first answer`)
+    t.ok(allAt - firstAnswer <= 2_000, `every running task answering ${allAt - firstAnswer} ms after the proxy's first answer`)
+  })
+}

@@ -1,0 +1,48 @@
+import { execFile, spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import type { Test } from 'tap'
+import { TEST_APP_IMAGE } from './images.ts'
+
+const execFileP = promisify(execFile)
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+/** A swarm manager from scripts/swarm.sh: a Docker engine of its own, in a container on the test engine. */
+export interface SwarmNode {
+  /** DOCKER_HOST of the node's engine. */
+  host: string
+  /** The node's port 8080, published on 127.0.0.1 of this machine. */
+  port: number
+  /** `docker` against the node's engine. */
+  docker: (...args: string[]) => Promise<string>
+}
+
+/** Test app image tags with APP_VERSION baked in (a service update changes the image, not the env). */
+export const SWARM_APP_V1 = 'proxyctl-test-app:swarm-v1'
+export const SWARM_APP_V2 = 'proxyctl-test-app:swarm-v2'
+
+/**
+ * `scripts/swarm.sh init`, and `leave` in teardown (also when init failed half-way; one fixed node
+ * name, so init also removes what a killed run left). A swarm that
+ * cannot be initialised fails the test in CI and skips it elsewhere. Run under the Docker flock.
+ */
+export async function startSwarm (t: Test, nodeName = 'pxt-swarm-test'): Promise<SwarmNode | undefined> {
+  t.teardown(() => { spawnSync('bash', [`${root}/scripts/swarm.sh`, 'leave', nodeName], { stdio: 'ignore', timeout: 120_000 }) })
+  const r = spawnSync('bash', [`${root}/scripts/swarm.sh`, 'init', nodeName], { encoding: 'utf8', timeout: 180_000 })
+  if (r.status !== 0) {
+    const why = `scripts/swarm.sh init failed (${r.status ?? r.signal}): ${(r.stderr ?? '').trim().split('\n').slice(-5).join(' | ')}`
+    if (process.env.CI === 'true' || process.env.CI === '1') t.fail(why)
+    else t.plan(0, why)
+    return undefined
+  }
+  const out = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  const host = out.host ?? ''
+  const docker = async (...args: string[]): Promise<string> => {
+    const { stdout } = await execFileP('docker', args, { env: { ...process.env, DOCKER_HOST: host }, maxBuffer: 16 * 1024 * 1024 })
+    return stdout.trim()
+  }
+  for (const [tag, version] of [[SWARM_APP_V1, 'v1'], [SWARM_APP_V2, 'v2']] as const) {
+    await execFileP('sh', ['-c', `printf 'FROM ${TEST_APP_IMAGE}\\nENV APP_VERSION=${version}\\n' | docker build -q -t ${tag} -`], { env: { ...process.env, DOCKER_HOST: host } })
+  }
+  return { host, port: Number(out.port), docker }
+}
