@@ -244,7 +244,7 @@ function throughputSection (f: Found<Throughput>): string {
 }
 
 /** A throughput run of two variants only (HTTP/2 with more streams, metrics off): rounds side by side. */
-function pairSection (f: Found<Throughput>, a: string, b: string, sentence: (r: Spread | undefined) => string): string {
+function pairSection (f: Found<Throughput>, a: string, b: string, sentence: (r: Spread | undefined, perRound: number[]) => string): string {
   const t = f.data
   const ra = t.rounds[a] ?? []
   const rb = t.rounds[b] ?? []
@@ -252,11 +252,12 @@ function pairSection (f: Found<Throughput>, a: string, b: string, sentence: (r: 
   return [
     `${source(f, `, proxyctl: ${t.machine.proxyctl ?? '?'}, load average at the end ${t.machine.load ?? '?'}`)} ${t.settings.rounds} alternating rounds of ${t.settings.warmupS} s warm-up + ${t.settings.durationS} s, ${t.settings.connections} connections${a.endsWith('-h2') ? ` × ${t.settings.h2Streams ?? 1} streams (h2load)` : ' (autocannon)'}.`,
     '',
-    sentence(ratio(t, a, b)),
+    sentence(ratio(t, a, b), ra.map((r, i) => r.reqPerSec / (rb[i]?.reqPerSec ?? NaN))),
     '',
     `| round | ${LABELS[a] ?? a}, req/s | ${LABELS[b] ?? b}, req/s | ratio |`, '|--:|--:|--:|--:|',
     ...ra.map((r, i) => `| ${r.round} | ${fmt(r.reqPerSec)} | ${fmt(rb[i]?.reqPerSec)} | ${fmt(r.reqPerSec / (rb[i]?.reqPerSec ?? NaN), 2)} |`),
-    `| errors + non-2xx, all rounds | ${errs(ra)} | ${errs(rb)} | |`
+    `| errors + non-2xx, all rounds | ${errs(ra)} | ${errs(rb)} | |`,
+    `| peak RSS MB (largest over rounds) | ${fmt(t.summary[a]?.rssPeakMb, 1)} | ${fmt(t.summary[b]?.rssPeakMb, 1)} | |`
   ].join('\n')
 }
 
@@ -529,7 +530,7 @@ const parts = [
     ? ['#### HTTP/2 with several streams per connection', '', pairSection(h2, 'proxyctl-h2', 'nginx-h2', (x2) => `With ${h2.data.settings.h2Streams ?? 1} streams on each of ${h2.data.settings.connections} connections, proxyctl serves ${x(x2)} nginx's req/s.`), '']
     : []),
   ...(nometrics !== undefined
-    ? ['#### What metrics and request IDs cost', '', pairSection(nometrics, 'proxyctl-nometrics', 'proxyctl', (m) => `With \`METRICS=off REQUEST_IDS=off\` proxyctl serves ${x(m)} the req/s of the default (both on)${m !== undefined && (m.min < 0.95 || m.max > 1.05) ? '; the rounds spread wider than ±5 %, so this run cannot bound what the two features cost to within 5 %' : ''}.`), '']
+    ? ['#### What metrics and request IDs cost', '', pairSection(nometrics, 'proxyctl-nometrics', 'proxyctl', (m, per) => `With \`METRICS=off REQUEST_IDS=off\` proxyctl serves ${x(m)} the req/s of the default (both on): the ratio is above 1.05 (the two features costing more than 5 %) in ${per.filter((v) => v > 1.05).length}, within ±5 % in ${per.filter((v) => v >= 0.95 && v <= 1.05).length} and below 0.95 in ${per.filter((v) => v < 0.95).length} of ${per.length} rounds${m !== undefined && (m.min < 0.95 || m.max > 1.05) ? ', so this run does not show a cost within 5 %' : ''}.`), '']
     : []),
   ...(bal !== undefined ? ['### Balancing', '', balancingSection(bal), ''] : []),
   '### Route lookup', '', l !== undefined ? lookupSection(l) : '(not run)', '',
