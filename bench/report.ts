@@ -401,6 +401,9 @@ interface Rollout {
   loadAverage?: { before: string, after: string }
   settings: { rollouts: number, rate: number, connections: number, postEvery: number, postSpreadMs: number, postDelayMs: number, bootMs: number, recipeSleepS: number, recipeUpstreamKeepalive: boolean, requestTimeoutMs?: number }
   rollouts: RolloutStats[]
+  /** Set by latestRollouts(): where this row's run lives (relative to bench/) and the commit it measured. */
+  dir?: string
+  commit?: string
 }
 interface RolloutSummary { finished: string, machine: Record<string, string>, scenarios: Rollout[] }
 
@@ -423,6 +426,9 @@ function rolloutSentences (scenarios: Rollout[]): string {
 
 function rolloutTables (scenarios: Rollout[], chartDir: string): string {
   const st = scenarios[0]!.settings
+  const same = (a: Rollout['settings'], b: Rollout['settings']): boolean => JSON.stringify({ ...a, rollouts: 0 }) === JSON.stringify({ ...b, rollouts: 0 })
+  const differing = scenarios.filter((r) => !same(r.settings, st))
+  if (differing.length > 0) throw new Error(`rollout rows with other load settings than ${scenarios[0]!.approach}/${scenarios[0]!.sigterm}: ${differing.map((r) => `${r.approach}/${r.sigterm} (${r.commit ?? '?'})`).join(', ')}; re-run them with the same RATE/ROLLOUTS settings`)
   const summary = scenarios.map((r) => {
     const failedPer = r.rollouts.map((x) => x.failed).join(' / ')
     const outagePer = r.rollouts.map((x) => (x.outageMs / 1000).toFixed(1)).join(' / ')
@@ -434,7 +440,7 @@ function rolloutTables (scenarios: Rollout[], chartDir: string): string {
       for (const [k, v] of Object.entries(x.socketErrors)) sock[k] = (sock[k] ?? 0) + v
     }
     const bad = r.rollouts.filter((x) => x.deployExitCode !== 0).length
-    return `| ${r.title} | ${r.sigterm} | ${fmt(sum(r.rollouts.map((x) => x.requests)))} | **${fmt(sum(r.rollouts.map((x) => x.failed)))}** (${failedPer}) | ${counts(non2xx)} | ${counts(sock)} | ${outagePer} | ${deployPer}${bad > 0 ? ` (${bad} failed)` : ''} | ${r.loadAverage?.before.split(' ')[0] ?? '–'} / ${r.loadAverage?.after.split(' ')[0] ?? '–'} | [svg](${chartDir}/${r.chart}) |`
+    return `| ${r.title} | ${r.sigterm} | ${r.commit ?? '–'} | ${fmt(sum(r.rollouts.map((x) => x.requests)))} | **${fmt(sum(r.rollouts.map((x) => x.failed)))}** (${failedPer}) | ${counts(non2xx)} | ${counts(sock)} | ${outagePer} | ${deployPer}${bad > 0 ? ` (${bad} failed)` : ''} | ${r.loadAverage?.before.split(' ')[0] ?? '–'} / ${r.loadAverage?.after.split(' ')[0] ?? '–'} | [svg](${r.dir ?? chartDir}/${r.chart}) |`
   })
   const details = scenarios.map((r) => [
     `**${r.title}, ON_SIGTERM=${r.sigterm}** — before the first rollout: ${r.baseline !== undefined ? `${r.baseline.achievedPerSec} req/s succeeded, GET p99 ${r.baseline.getP99Ms} ms, ` : ''}${r.totals.baselineFailed} failed${r.loadAverage !== undefined ? `; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after` : ''}${r.edgeAnsweredDuringLoad !== undefined ? `; statuses in proxyctl's own access log while the load ran: ${counts(r.edgeAnsweredDuringLoad)}` : r.edgeAnswered !== undefined ? `; statuses in proxyctl's own access log, readiness probes before the load included: ${counts(r.edgeAnswered)}` : ''}.`,
@@ -447,8 +453,8 @@ function rolloutTables (scenarios: Rollout[], chartDir: string): string {
   return [
     `${st.rollouts} rollouts per row; ${st.rate} req/s open loop over ${st.connections} keep-alive connections, 1 request in ${st.postEvery} a slow POST (body over ${st.postSpreadMs} ms, held ${st.postDelayMs} ms by the app); ${st.requestTimeoutMs !== undefined ? `a request not answered within ${fmt(st.requestTimeoutMs)} ms of its scheduled start (queueing in the client included) counts as failed (CLIENT_TIMEOUT); ` : ''}app boot time ${st.bootMs} ms; recipe sleep ${st.recipeSleepS} s, recipe nginx upstream keep-alive ${st.recipeUpstreamKeepalive ? 'on' : 'off (2018 template)'}. Requests belong to the rollout whose deploy started last before their scheduled start. "outage" = total length of the 100 ms slices (by scheduled start) in which at least one request failed. "load" = the 1-minute load average before / after the row (2 cores). Per-rollout values are separated by "/".`,
     '',
-    '| approach | app SIGTERM | requests | failed (per rollout) | non-2xx | socket errors | outage s | deploy s | load | timeline |',
-    '|---|---|--:|---|---|---|---|---|---|---|',
+    '| approach | app SIGTERM | commit | requests | failed (per rollout) | non-2xx | socket errors | outage s | deploy s | load | timeline |',
+    '|---|---|---|--:|---|---|---|---|---|---|---|',
     ...summary,
     '',
     '<details><summary>per rollout</summary>',
@@ -458,18 +464,46 @@ function rolloutTables (scenarios: Rollout[], chartDir: string): string {
   ].join('\n')
 }
 
-function rolloutSection (f: Found<RolloutSummary>): string {
-  const r = f.data
-  if (r.scenarios.length === 0) return '(no rollout results)'
-  const chartDir = dirname(f.file)
+/**
+ * Every row (approach × app SIGTERM behaviour) from the newest rollout.json that has it: a run of
+ * one approach on a later commit (say proxyctl's after a deploy change) replaces only its rows.
+ */
+function latestRollouts (): Array<Found<RolloutSummary>> {
+  if (!existsSync(s.results)) return []
+  const runs: Array<Found<RolloutSummary>> = []
+  for (const commit of readdirSync(s.results)) {
+    if (commit === 'tmp' || !statSync(join(s.results, commit)).isDirectory()) continue
+    const path = join(s.results, commit, 'rollout.json')
+    const data = readJson<RolloutSummary>(path)
+    if (data !== undefined) runs.push({ data, file: relative(BENCH_DIR, path), commit, finished: data.finished ?? '' })
+  }
+  runs.sort((a, b) => (a.finished < b.finished ? 1 : -1))
+  const seen = new Set<string>()
+  const used: Array<Found<RolloutSummary>> = []
+  for (const run of runs) {
+    const rows = run.data.scenarios.filter((sc) => !seen.has(`${sc.approach}/${sc.sigterm}`))
+    if (rows.length === 0) continue
+    for (const sc of rows) { seen.add(`${sc.approach}/${sc.sigterm}`); sc.dir = dirname(run.file); sc.commit = run.commit }
+    used.push({ ...run, data: { ...run.data, scenarios: rows } })
+  }
+  return used
+}
+
+function rolloutSection (runs: Array<Found<RolloutSummary>>): string {
+  const order = ['proxyctl', 'recipe', 'compose']
+  const scenarios = runs.flatMap((f) => f.data.scenarios)
+    .sort((a, b) => order.indexOf(a.approach) - order.indexOf(b.approach) || a.sigterm.localeCompare(b.sigterm))
+  if (scenarios.length === 0) return '(no rollout results)'
+  const r = { ...runs[0]!.data, scenarios }
+  const chartDir = dirname(runs[0]!.file)
   return [
-    `${source(f, `, proxyctl: ${r.machine.proxyctl ?? '?'}`)}`,
+    runs.map((f) => `${source(f, `, proxyctl: ${f.data.machine.proxyctl ?? '?'}`)} Rows: ${f.data.scenarios.map((sc) => `${sc.approach}/${sc.sigterm}`).join(', ')}.`).join(' '),
     '',
     rolloutSentences(r.scenarios),
     '',
     rolloutTables(r.scenarios, chartDir),
     '',
-    ...r.scenarios.map((sc) => `![${sc.title}, ON_SIGTERM=${sc.sigterm}](${chartDir}/${sc.chart})`)
+    ...r.scenarios.map((sc) => `![${sc.title}, ON_SIGTERM=${sc.sigterm}](${sc.dir ?? chartDir}/${sc.chart})`)
   ].join('\n')
 }
 
@@ -508,12 +542,13 @@ const bal = latest<Balancing>('balancing.json')
 const l = latest<Lookup>('route-lookup.json')
 const redos = latest<Redos>('redos.json')
 const auth = latest<Auth>('auth-starvation.json')
-const r = latest<RolloutSummary>('rollout.json')
+const rolloutRuns = latestRollouts()
+const r = rolloutRuns[0]
 const sleepRun = latest<RolloutSummary>('recipe-sleep/rollout.json')
 const machine = r?.data.machine ?? t?.data.machine
 
 const used: Array<Found<unknown>> = []
-for (const f of [t, h2, nometrics, bal, l, redos, auth, r, sleepRun]) if (f !== undefined) used.push(f)
+for (const f of [t, h2, nometrics, bal, l, redos, auth, ...rolloutRuns, sleepRun]) if (f !== undefined) used.push(f)
 const parts = [
   '<!-- results:start (generated by bench/report.ts from bench/results/<commit>/*.json; do not edit by hand) -->',
   '',
@@ -523,7 +558,7 @@ const parts = [
   ...used.map((f) => `| \`${f.file}\` | ${f.commit} | ${when(f.finished)} |`),
   '',
   '### Machine', '', machine !== undefined ? machineSection(machine) : '(no results yet)', '',
-  '### Rollouts under load', '', r !== undefined ? rolloutSection(r) : '(not run)', '',
+  '### Rollouts under load', '', rolloutRuns.length > 0 ? rolloutSection(rolloutRuns) : '(not run)', '',
   ...(sleepRun !== undefined ? ['#### The seed recipe with a longer sleep', '', recipeSleepSection(sleepRun), ''] : []),
   '### Throughput and latency', '', t !== undefined ? throughputSection(t) : '(not run)', '',
   ...(h2 !== undefined
