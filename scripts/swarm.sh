@@ -2,6 +2,7 @@
 # A Docker Swarm for the Swarm tests, in a Docker engine of its own.
 #
 #   scripts/swarm.sh init [NODE]    start the node, load the test images, `docker swarm init`
+#   scripts/swarm.sh join NODE MANAGER   a second node, joined to MANAGER's swarm as a worker
 #   scripts/swarm.sh leave [NODE]   `docker swarm leave --force`, remove the node and its data
 #   scripts/swarm.sh host [NODE]    print the node's DOCKER_HOST (unix:// socket on this machine)
 #
@@ -38,30 +39,46 @@ build_node_image () {
   rm -rf "$ctx"
 }
 
+start_node () {
+  "$0" leave "$NODE" >/dev/null 2>&1 || true
+  build_node_image
+  mkdir -p "$SOCK_DIR"
+  docker run -d --name "$NODE" --hostname "$NODE" --label "$LABEL=1" \
+    --cap-add ALL --cap-drop SYS_RESOURCE \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
+    -v /usr:/usr:ro -v /etc/alternatives:/etc/alternatives:ro -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    -v "$NODE-data:/var/lib/docker" -v "$SOCK_DIR:/sock" --tmpfs /run --tmpfs /tmp \
+    -e PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    -p 127.0.0.1::8080 \
+    "$IMAGE" --cgroup-parent "/$NODE" -H unix:///sock/docker.sock >/dev/null
+  for _ in $(seq 1 150); do
+    node_docker info >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  node_docker info >/dev/null || { docker logs --tail 30 "$NODE" >&2; echo "swarm.sh: the node's engine did not start" >&2; exit 1; }
+  # shellcheck disable=SC2086
+  docker save $TEST_IMAGES | node_docker load -q >/dev/null
+  addr=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$NODE")
+}
+
 case "$cmd" in
   init)
-    "$0" leave "$NODE" >/dev/null 2>&1 || true
-    build_node_image
-    mkdir -p "$SOCK_DIR"
-    docker run -d --name "$NODE" --hostname "$NODE" --label "$LABEL=1" \
-      --cap-add ALL --cap-drop SYS_RESOURCE \
-      --security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt systempaths=unconfined \
-      -v /usr:/usr:ro -v /etc/alternatives:/etc/alternatives:ro -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-      -v "$NODE-data:/var/lib/docker" -v "$SOCK_DIR:/sock" --tmpfs /run --tmpfs /tmp \
-      -e PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-      -p 127.0.0.1::8080 \
-      "$IMAGE" --cgroup-parent "/$NODE" -H unix:///sock/docker.sock >/dev/null
-    for _ in $(seq 1 150); do
-      node_docker info >/dev/null 2>&1 && break
-      sleep 0.2
-    done
-    node_docker info >/dev/null || { docker logs --tail 30 "$NODE" >&2; echo "swarm.sh: the node's engine did not start" >&2; exit 1; }
-    # shellcheck disable=SC2086
-    docker save $TEST_IMAGES | node_docker load -q >/dev/null
-    addr=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$NODE")
+    start_node
     node_docker swarm init --advertise-addr "$addr" >/dev/null
     echo "host=unix://$SOCK_DIR/docker.sock"
     echo "port=$(docker port "$NODE" 8080/tcp | head -1 | sed 's/.*://')"
+    echo "address=$addr"
+    ;;
+  join)
+    # A second node, joined to MANAGER's swarm as a worker (VXLAN between the two over docker0).
+    MANAGER=${3:-pxt-swarm-manager}
+    manager_host=unix:///tmp/$MANAGER/docker.sock
+    token=$(DOCKER_HOST=$manager_host docker swarm join-token -q worker)
+    manager_addr=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$MANAGER")
+    start_node
+    node_docker swarm join --token "$token" --advertise-addr "$addr" "$manager_addr:2377" >/dev/null
+    echo "host=unix://$SOCK_DIR/docker.sock"
+    echo "hostname=$NODE"
     echo "address=$addr"
     ;;
   leave)
@@ -75,7 +92,7 @@ case "$cmd" in
     echo "unix://$SOCK_DIR/docker.sock"
     ;;
   *)
-    echo "usage: $0 init|leave|host [NODE]" >&2
+    echo "usage: $0 init|leave|host [NODE] | join NODE MANAGER" >&2
     exit 2
     ;;
 esac

@@ -8,20 +8,21 @@ import { get } from '../support/http-client.ts'
 import { PROXY_IMAGE } from '../support/images.ts'
 import { describeFailures, startLoad, type LoadResult } from '../support/load.ts'
 import type { LogLine } from '../support/proxy-process.ts'
-import { SWARM_APP_V1, SWARM_APP_V2, startSwarm, type SwarmNode } from '../support/swarm.ts'
+import { SWARM_APP_V1, SWARM_APP_V2, joinSwarm, startSwarm, type SwarmNode } from '../support/swarm.ts'
 import { requireDocker } from '../support/docker.ts'
 import { waitFor } from '../support/wait.ts'
 
 const NET = 'pxt-swarm-net'
 const HOST = 'app.test'
+const FAR = 'far.test'
 const HEALTH_CMD = 'node -e "fetch(\'http://127.0.0.1:3000/hc\').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"'
 /** Every service: the app contract in its env, a HEALTHCHECK, start-first updates one task at a time. */
-const serviceArgs = (name: string, image: string, env: Record<string, string>, replicas: number): string[] => [
+const serviceArgs = (name: string, image: string, env: Record<string, string>, replicas: number, extra: string[] = []): string[] => [
   'service', 'create', '-d', '--name', name, '--network', NET, '--replicas', String(replicas), '--no-resolve-image',
   '--health-cmd', HEALTH_CMD, '--health-interval', '1s', '--health-timeout', '2s', '--health-retries', '2',
   '--update-order', 'start-first', '--update-parallelism', '1', '--update-delay', '0s', '--stop-grace-period', '10s',
   ...Object.entries({ VIRTUAL_HOST: HOST, VIRTUAL_PORT: '3000', ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-  image
+  ...extra, image
 ]
 
 interface AppReply { version: string, hostname: string }
@@ -42,27 +43,28 @@ async function swarmTests (t: Test, node: SwarmNode): Promise<void> {
     try { return [JSON.parse(l) as LogLine] } catch { return [] }
   })
   const logTime = (l: LogLine): number => Date.parse(String(l.time))
-  const reply = async (): Promise<AppReply | undefined> => {
-    const r = await get(node.port, HOST).catch(() => undefined)
+  const reply = async (host = HOST): Promise<AppReply | undefined> => {
+    const r = await get(node.port, host).catch(() => undefined)
     return r?.status === 200 ? JSON.parse(r.body) as AppReply : undefined
   }
   /** Until the proxy answers from `n` distinct tasks (hostnames) of `version`. */
-  const servedBy = async (n: number, version: string, timeoutMs = 60_000): Promise<Set<string>> => await waitFor(async () => {
+  const servedBy = async (n: number, version: string, timeoutMs = 60_000, host = HOST): Promise<Set<string>> => await waitFor(async () => {
     const seen = new Set<string>()
     for (let i = 0; i < 6 * n; i++) {
-      const r = await reply()
+      const r = await reply(host)
       if (r?.version === version) seen.add(r.hostname)
     }
     return seen.size === n ? seen : undefined
   }, { timeoutMs, intervalMs: 100, what: `${n} ${version} tasks answering` })
   /** `docker service update -d ARGS app`, then until Swarm reports that very update completed. */
-  const update = async (...args: string[]): Promise<number> => {
-    const status = async (): Promise<string> => await docker('service', 'inspect', '-f', '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{.UpdateStatus.StartedAt}}{{end}}', 'app')
+  const updateService = async (service: string, ...args: string[]): Promise<number> => {
+    const status = async (): Promise<string> => await docker('service', 'inspect', '-f', '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{.UpdateStatus.StartedAt}}{{end}}', service)
     const before = await status()
-    await docker('service', 'update', '-d', '--no-resolve-image', ...args, 'app')
+    await docker('service', 'update', '-d', '--no-resolve-image', ...args, service)
     await waitFor(async () => { const now = await status(); return now !== before && now.startsWith('completed ') }, { timeoutMs: 90_000, intervalMs: 250, what: `docker service update ${args.join(' ')} completed` })
     return Date.now()
   }
+  const update = async (...args: string[]): Promise<number> => await updateService('app', ...args)
   const LEFT = 'Swarm task left rotation (desired state or state no longer running)'
   /** Swarm's SIGTERMs since `sinceMs`: the engine's container `kill` events, by container name (the task's name). */
   const kills = async (sinceMs: number): Promise<Map<string, number>> => {
@@ -86,7 +88,7 @@ async function swarmTests (t: Test, node: SwarmNode): Promise<void> {
       return kill === undefined ? [] : [{ name: String(x.name), marginMs: kill - logTime(x) }]
     })
   }
-  const load = (): ReturnType<typeof startLoad> => startLoad({ port: node.port, host: HOST, clients: 20, postDelayMs: 250, maxDurationMs: 90_000, maxRequests: 60_000 })
+  const load = (host = HOST): ReturnType<typeof startLoad> => startLoad({ port: node.port, host, clients: 20, postDelayMs: 250, maxDurationMs: 90_000, maxRequests: 60_000 })
   const checkNoFailures = (t: Test, r: LoadResult, what: string): void => {
     t.ok(r.total > 200, `${what}: ${r.total} requests under load`)
     t.equal(r.failures.length, 0, `${what}: 0 failed requests (${describeFailures(r)})`)
@@ -173,5 +175,24 @@ async function swarmTests (t: Test, node: SwarmNode): Promise<void> {
     }, { timeoutMs: 10_000, intervalMs: 10, what: 'all 3 tasks answering' })
     t.comment(`swarm: proxy restart: answering ${firstAnswer - restartedAt} ms after \`docker restart\` returned, all 3 tasks ${allAt - firstAnswer} ms after its first answer`)
     t.ok(allAt - restartedAt <= 2_000, `every running task answering ${allAt - restartedAt} ms after \`docker restart\` returned (${allAt - firstAnswer} ms after the proxy's first answer)`)
+  })
+
+  t.test('two nodes: tasks on a worker are routed over the overlay from the proxy on the manager; their start-first update fails 0 requests', async (t) => {
+    const worker = await joinSwarm(t)
+    await docker(...serviceArgs('far', SWARM_APP_V1, { VIRTUAL_HOST: FAR, ON_SIGTERM: 'graceful' }, 2, ['--constraint', `node.hostname==${worker.hostname}`]))
+    t.teardown(async () => { await docker('service', 'rm', 'far').catch(() => {}) })
+    await servedBy(2, 'v1', 90_000, FAR)
+    const nodes = (await docker('service', 'ps', 'far', '--filter', 'desired-state=running', '--format', '{{.Node}}')).split('\n')
+    t.same(nodes, [worker.hostname, worker.hostname], 'both tasks run on the worker')
+    t.equal(await worker.docker('ps', '-q', '--filter', 'label=com.docker.swarm.service.name=far').then((x) => x.split('\n').length), 2, 'the worker\'s engine runs them (the proxy on the manager sees no container of theirs)')
+    const l = load(FAR)
+    t.teardown(async () => { await l.stop() })
+    await waitFor(() => l.count() > 100, { timeoutMs: 20_000, what: 'load running' })
+    const completedAt = await updateService('far', '--image', SWARM_APP_V2)
+    await waitFor(() => Date.now() > completedAt + 2_000, { timeoutMs: 5_000, intervalMs: 100, what: '2 s of load after the update' })
+    const r = await l.stop()
+    checkNoFailures(t, r, 'update on the worker')
+    const late = r.samples.filter((s) => s.startMs > completedAt + 500)
+    t.ok(late.length > 0 && late.every((s) => s.version === 'v2'), `only v2 after the update (${JSON.stringify(r.byVersion)})`)
   })
 }

@@ -41,8 +41,29 @@ export async function startSwarm (t: Test, nodeName = 'pxt-swarm-test'): Promise
     const { stdout } = await execFileP('docker', args, { env: { ...process.env, DOCKER_HOST: host }, maxBuffer: 16 * 1024 * 1024 })
     return stdout.trim()
   }
+  await buildAppTags(host)
+  return { host, port: Number(out.port), docker }
+}
+
+/**
+ * `scripts/swarm.sh join`: a second node (a worker, named `nodeName`, which is also its
+ * `node.hostname`) in the swarm of `managerName`, with the test images; removed in teardown.
+ */
+export async function joinSwarm (t: Test, managerName = 'pxt-swarm-test', nodeName = 'pxt-swarm-test-w'): Promise<SwarmNode & { hostname: string }> {
+  t.teardown(() => { spawnSync('bash', [`${root}/scripts/swarm.sh`, 'leave', nodeName], { stdio: 'ignore', timeout: 120_000 }) })
+  const { stdout } = await execFileP('bash', [`${root}/scripts/swarm.sh`, 'join', nodeName, managerName], { timeout: 180_000 })
+  const out = Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  const host = out.host ?? ''
+  await buildAppTags(host)
+  const docker = async (...args: string[]): Promise<string> => {
+    const { stdout } = await execFileP('docker', args, { env: { ...process.env, DOCKER_HOST: host }, maxBuffer: 16 * 1024 * 1024 })
+    return stdout.trim()
+  }
+  return { host, port: NaN, docker, hostname: out.hostname ?? nodeName }
+}
+
+async function buildAppTags (host: string): Promise<void> {
   for (const [tag, version] of [[SWARM_APP_V1, 'v1'], [SWARM_APP_V2, 'v2']] as const) {
     await execFileP('sh', ['-c', `printf 'FROM ${TEST_APP_IMAGE}\\nENV APP_VERSION=${version}\\n' | docker build -q -t ${tag} -`], { env: { ...process.env, DOCKER_HOST: host } })
   }
-  return { host, port: Number(out.port), docker }
 }
