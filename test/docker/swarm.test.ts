@@ -1,8 +1,9 @@
-// Docker Swarm (issue 11, items 1 and 2), single node: the proxy image as a plain container on a
-// manager, attached to an attachable overlay network, routing an app service's tasks at their task
-// addresses under continuous load (20 clients, GETs and 250 ms POSTs). The swarm is a Docker engine
-// of its own (scripts/swarm.sh: the test engine runs with --live-restore, which Swarm refuses),
-// removed in teardown whatever happens. Reaction times are printed as `# swarm:` comment lines.
+// Docker Swarm (issue 11, items 1 and 2): the proxy image as a plain container on a manager,
+// attached to an attachable overlay network, routing an app service's tasks at their task addresses
+// under continuous load (20 clients, GETs and 250 ms POSTs); last, a second node (a worker) whose
+// tasks the proxy reaches over the overlay. Each node is a Docker engine of its own (scripts/swarm.sh:
+// the test engine runs with --live-restore, which Swarm refuses), removed in teardown whatever
+// happens. Reaction times are printed as `# swarm:` comment lines.
 import t, { type Test } from 'tap'
 import { get } from '../support/http-client.ts'
 import { PROXY_IMAGE } from '../support/images.ts'
