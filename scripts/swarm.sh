@@ -86,7 +86,14 @@ case "$cmd" in
     docker rm -f -v "$NODE" >/dev/null 2>&1 || true
     docker volume rm "$NODE-data" >/dev/null 2>&1 || true
     rm -rf "$SOCK_DIR"
-    # The nested engine's containers lived in the node's cgroup; it is gone with them.
+    # The nested engine made cgroups under /NODE in the host's hierarchy (cgroup v1): removed once
+    # their processes, which died with the node, are gone (an rmdir of a busy cgroup fails; retried).
+    for _ in $(seq 1 25); do
+      dirs=$(ls -d /sys/fs/cgroup/*/"$NODE" 2>/dev/null || true)
+      [ -z "$dirs" ] && break
+      # shellcheck disable=SC2086
+      find $dirs -depth -type d -exec rmdir {} + 2>/dev/null || sleep 0.2
+    done
     ;;
   host)
     echo "unix://$SOCK_DIR/docker.sock"
