@@ -48,6 +48,8 @@ export class SwarmProvider implements DockerEngine {
   #reported = new Set<string>()
   #stopped = false
   #reads = 0
+  /** Ask GET /info before the next task read (a read answered "not a swarm manager"). */
+  #checkRole = false
 
   constructor (engine: DockerEngine, swarm: SwarmReads, log: Logger, options: SwarmProviderOptions = {}) {
     this.#engine = engine
@@ -157,7 +159,10 @@ export class SwarmProvider implements DockerEngine {
 
   async #readOnce (): Promise<void> {
     try {
-      if (this.#role !== 'manager' || this.#reads % 40 === 0) this.#setRole(swarmRole(await this.#swarm.info()))
+      if (this.#role !== 'manager' || this.#checkRole || this.#reads % 40 === 0) {
+        this.#setRole(swarmRole(await this.#swarm.info()))
+        this.#checkRole = false
+      }
       if (this.#role === 'manager') {
         const services = await this.#swarm.services()
         const tasks = await this.#swarm.runningTasks()
@@ -176,7 +181,7 @@ export class SwarmProvider implements DockerEngine {
       if (message !== this.#lastError) this.#log.warn({ err: message, retryInMs: this.#backoffMs }, 'Swarm task list read failed; keeping the last one and retrying')
       this.#lastError = message
       // A node that left the swarm answers 503 "not a swarm manager": ask its role again.
-      if ((err as { statusCode?: number }).statusCode === 503) this.#role = 'worker'
+      if ((err as { statusCode?: number }).statusCode === 503) this.#checkRole = true
     }
   }
 

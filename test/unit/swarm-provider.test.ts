@@ -44,15 +44,18 @@ class FakeEngine implements DockerEngine {
 }
 
 class FakeSwarm implements SwarmReads {
-  role: 'manager' | 'none' = 'manager'
+  role: 'manager' | 'worker' | 'none' = 'manager'
   running = new Set([1, 2])
   calls: string[] = []
   inFlight = 0
   maxInFlight = 0
   fail: Error | undefined
-  async info (): Promise<unknown> { return await this.#call('info', { Swarm: this.role === 'manager' ? { LocalNodeState: 'active', ControlAvailable: true } : { LocalNodeState: 'inactive' } }) }
+  /** Only the task reads fail with this (a node no longer a manager answers 503). */
+  failTasks: Error | undefined
+  async info (): Promise<unknown> { return await this.#call('info', { Swarm: this.role === 'none' ? { LocalNodeState: 'inactive' } : { LocalNodeState: 'active', ControlAvailable: this.role === 'manager' } }) }
   async services (): Promise<unknown> { return await this.#call('services', [{ ID: 'svc1', Spec: { Name: 'app', Labels: {} } }]) }
   async runningTasks (): Promise<unknown> {
+    if (this.failTasks !== undefined) { this.calls.push('tasks'); throw this.failTasks }
     return await this.#call('tasks', [...this.running].map((n) => ({
       ID: `task${n}`, ServiceID: 'svc1', Slot: n, NodeID: 'node1', DesiredState: 'running',
       Status: { State: 'running', ContainerStatus: { ContainerID: cid(n) } },
@@ -161,4 +164,15 @@ t.test('off a manager: the engine passes through (its task containers stay route
   t.same(routes(), { 'app.test': ['app.1.task1@10.0.1.99'], 'plain.test': ['plain@10.0.1.50'] })
   t.equal(swarm.count('tasks'), 0)
   t.equal(swarm.count('services'), 0)
+})
+
+t.test('a manager demoted to worker: the 503 of the task read makes it ask its role; its tasks go, its local task container is routed as a container again', async (t) => {
+  const swarm = new FakeSwarm()
+  const { routes, lines } = await setup(t, 10, swarm)
+  t.equal(routes()['app.test']?.length, 2)
+  swarm.role = 'worker'
+  swarm.failTasks = Object.assign(new Error('This node is not a swarm manager.'), { statusCode: 503 })
+  await waitFor(() => routes()['app.test']?.[0] === 'app.1.task1@10.0.1.99', { timeoutMs: 3_000, what: 'the task container routed as a container' })
+  t.same(routes(), { 'app.test': ['app.1.task1@10.0.1.99'], 'plain.test': ['plain@10.0.1.50'] })
+  t.ok(lines.some((l) => l.msg.startsWith('Swarm worker')), 'the role change logged')
 })
