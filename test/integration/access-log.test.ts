@@ -32,13 +32,15 @@ await reconciler.probeAll(5000)
 const proxy = new ProxyServer(store, { host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: options.accessLog, requestHeadersTimeoutMs: 5000, keepAliveTimeoutMs: 5000, maxHeaderSize: 16384, shutdownTimeoutMs: 2000 }, log.child({ component: 'proxy' }))
 const { port } = await proxy.listen()
 process.stderr.write(JSON.stringify({ port }) + '\\n')
-// As src/cli/commands/serve.ts: stop, flush, let the process end; EXIT_AT_ONCE=1: process.exit() right
-// after the flush, as the uncaught-exception path does, so no timer of the process runs again.
+// As src/cli/commands/serve.ts: stop, flush, let the process end; EXIT_AT_ONCE=1: process.exit() as
+// soon as the logger's flush has completed, as the uncaught-exception path does, so no timer of the
+// process runs again (a batch the access log still holds is handed over by its exit hook). Not
+// before: an asynchronous write still in flight at process.exit() is lost, and on Node 24 it is.
 process.once('SIGTERM', () => {
   proxy.stop().then(async () => {
     await reconciler.stop()
+    if (process.env.EXIT_AT_ONCE === '1') { log.flush(() => process.exit(0)); return }
     log.flush()
-    if (process.env.EXIT_AT_ONCE === '1') process.exit(0)
     process.exitCode = 0
   })
 })
