@@ -31,7 +31,7 @@ export interface LoadOptions {
  * Continuous load from N keep-alive clients, mixing GETs with slow POSTs (never retried by the
  * proxy, so only draining keeps them whole). Every request's outcome and time is recorded.
  */
-export function startLoad (o: LoadOptions): { stop: () => Promise<LoadResult>, count: () => number } {
+export function startLoad (o: LoadOptions): { stop: () => Promise<LoadResult>, count: () => number, seen: () => readonly Sample[] } {
   const clients = o.clients ?? 20
   const deadline = Date.now() + (o.maxDurationMs ?? 120_000)
   const maxRequests = o.maxRequests ?? 100_000
@@ -62,6 +62,8 @@ export function startLoad (o: LoadOptions): { stop: () => Promise<LoadResult>, c
   })
   return {
     count: () => samples.length,
+    /** The samples so far (answered requests only), for a wait on what the load itself saw. */
+    seen: () => samples,
     stop: async () => {
       stopped = true
       await Promise.all(loops)
