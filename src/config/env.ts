@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js'
+import { PLAIN_HOST_RE } from './host-name.js'
 import { DEFAULT_SERVE_OPTIONS, HTTPS_METHODS, parseAcmeChallengeLocation, parseBoolean, parseDurationMs, parsePort, parsePositiveInt, type HttpsMethod, type ServeOptions } from './options.js'
 
 /** Proxy-wide settings from the environment (nginx-proxy's names where one exists), in one table. */
@@ -78,9 +79,6 @@ export function parseNonGetRedirect (value: string, what: string): 301 | 307 | 3
   if (v !== '301' && v !== '307' && v !== '308') throw new InvalidOptionError(`${what} must be 301, 307 or 308, got "${value}"`)
   return Number(v) as 301 | 307 | 308
 }
-
-/** DNS labels of letters, digits, `_` and `-` (VIRTUAL_HOST's rule without its wildcards and regexes). */
-const PLAIN_HOST_RE = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*\.?$/
 
 export function validatedDefaultHost (value: string, what: string): string {
   const host = value.trim().toLowerCase()

@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml'
+import { WILDCARD_HOST_RE } from '../config/host-name.js'
 import {
   DEFAULT_HEALTH_CHECK, parseAcmeChallengeLocation, parseBoolean, parseDurationMs, parsePositiveInt, type HealthCheckOptions
 } from '../config/options.js'
@@ -42,7 +43,6 @@ export type ParseResult =
   | { kind: 'invalid', reason: string }
   | { kind: 'ok', routes: ContainerRoutes }
 
-const HOSTNAME_RE = /^(\*\.)?([a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*(\.\*)?\.?$/
 
 /** Validates one VIRTUAL_HOST entry; returns the normalised host or an error message. */
 export function validateHost (raw: string): { host: string } | { error: string } {
@@ -54,7 +54,7 @@ export function validateHost (raw: string): { host: string } | { error: string }
     return { host }
   }
   const lower = host.toLowerCase()
-  if (lower.length > 253 || !HOSTNAME_RE.test(lower) || (lower.startsWith('*.') && lower.endsWith('.*'))) {
+  if (lower.length > 253 || !WILDCARD_HOST_RE.test(lower) || (lower.startsWith('*.') && lower.endsWith('.*'))) {
     return { error: `invalid host name ${JSON.stringify(host)}` }
   }
   return { host: lower.replace(/\.$/, '') }
