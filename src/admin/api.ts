@@ -9,6 +9,10 @@ export type { RolloutRecord, HostTraffic, CheckResult }
 /** `text` is the raw body (HTML, metrics); `body` the parsed JSON when it is JSON. */
 export interface AdminResponse { status: number, contentType: string, text: string, body: unknown }
 
+/** `proxyctl admin-request --stdio`: one request a line from the CLI, one answer a line back, matched by id. */
+export interface SessionRequest { id: number, method: string, path: string, body?: unknown }
+export interface SessionAnswer { id: number | null, status: number, contentType: string, text: string }
+
 /** Every error answer: a stable code and a sentence. */
 export interface AdminError { code: string, message: string, [k: string]: unknown }
 

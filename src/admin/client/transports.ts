@@ -2,7 +2,8 @@ import { PassThrough } from 'node:stream'
 import type Docker from 'dockerode'
 import { Pool } from 'undici'
 import { ProxyError } from '../../errors.js'
-import type { AdminResponse } from '../api.js'
+import type { AdminResponse, SessionAnswer, SessionRequest } from '../api.js'
+import { lineReader } from '../line-reader.js'
 
 function parseBody (contentType: string, text: string): unknown {
   if (!contentType.includes('json') || text === '') return null
@@ -149,17 +150,8 @@ class ExecSession {
     this.#describe = describe
     const stdout = new PassThrough()
     const stderr = new PassThrough()
-    let buffered = ''
     stdout.setEncoding('utf8')
-    stdout.on('data', (chunk: string) => {
-      buffered += chunk
-      let nl: number
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl)
-        buffered = buffered.slice(nl + 1)
-        this.#answer(line)
-      }
-    })
+    stdout.on('data', lineReader((line) => { this.#answer(line) }))
     stderr.on('data', (c: Buffer) => { if (this.#stderr.length < 2_000) this.#stderr += c.toString('utf8') })
     docker.modem.demuxStream(stream, stdout, stderr)
     this.#ended = new Promise<void>((resolve) => {
@@ -185,7 +177,8 @@ class ExecSession {
     const id = this.#nextId++
     return await new Promise<AdminResponse>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject })
-      this.#stream.write(`${JSON.stringify({ id, method, path, body })}\n`)
+      const line: SessionRequest = { id, method, path, body }
+      this.#stream.write(`${JSON.stringify(line)}\n`)
     })
   }
 
@@ -199,9 +192,9 @@ class ExecSession {
   }
 
   #answer (line: string): void {
-    let r: { id?: number } & Omit<AdminResponse, 'body'>
+    let r: SessionAnswer
     try {
-      r = JSON.parse(line) as typeof r
+      r = JSON.parse(line) as SessionAnswer
     } catch {
       return
     }

@@ -1,4 +1,6 @@
 import { SocketTransport } from '../../admin/client/transports.js'
+import type { SessionAnswer, SessionRequest } from '../../admin/api.js'
+import { lineReader } from '../../admin/line-reader.js'
 import { DEFAULT_ADMIN_SOCKET } from '../../config/options.js'
 
 /** Internal: what `docker exec` runs inside the proxy container. Prints {status, body} as JSON. */
@@ -38,8 +40,7 @@ export async function health (adminSocket: string | undefined): Promise<number> 
  */
 export async function adminSession (adminSocket: string | undefined, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<number> {
   const transport = new SocketTransport(adminSocket ?? process.env.PROXYCTL_ADMIN_SOCKET ?? DEFAULT_ADMIN_SOCKET)
-  const answer = (line: unknown): void => { output.write(`${JSON.stringify(line)}\n`) }
-  let buffered = ''
+  const answer = (line: SessionAnswer): void => { output.write(`${JSON.stringify(line)}\n`) }
   const inFlight = new Set<Promise<void>>()
   const handle = async (line: string): Promise<void> => {
     let req: SessionRequest
@@ -57,25 +58,17 @@ export async function adminSession (adminSocket: string | undefined, input: Node
     }
   }
   input.setEncoding('utf8')
-  input.on('data', (chunk: string) => {
-    buffered += chunk
-    if (buffered.length > MAX_SESSION_LINE) { buffered = ''; answer({ id: null, status: 413, contentType: 'text/plain', text: 'line too long' }); return }
-    let nl: number
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl).trim()
-      buffered = buffered.slice(nl + 1)
-      if (line === '') continue
-      const p = handle(line).finally(() => { inFlight.delete(p) })
-      inFlight.add(p)
-    }
-  })
+  input.on('data', lineReader((raw) => {
+    const line = raw.trim()
+    if (line === '') return
+    const p = handle(line).finally(() => { inFlight.delete(p) })
+    inFlight.add(p)
+  }, { maxLength: MAX_SESSION_LINE, onOverflow: () => { answer({ id: null, status: 413, contentType: 'text/plain', text: 'line too long' }) } }))
   await new Promise<void>((resolve) => { input.once('end', resolve); input.once('close', resolve) })
   await Promise.all(inFlight)
   await transport.close()
   return 0
 }
-
-interface SessionRequest { id: number, method: string, path: string, body?: unknown }
 
 /** A request line is at most the admin API's body cap plus its envelope. */
 const MAX_SESSION_LINE = 1024 * 1024 + 4096
