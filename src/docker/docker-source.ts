@@ -1,3 +1,4 @@
+import { lineReader } from '../line-reader.js'
 import type { Logger } from '../logger.js'
 import type { DesiredState } from '../routing/desired-state.js'
 import { fromInspect, type ContainerInfo, type ContainerInspect } from './container-info.js'
@@ -101,16 +102,10 @@ export class DockerSource {
     const since = Math.floor(Date.now() / 1000) - 1
     const stream = await this.#docker.events(since, { type: ['container', 'network'] })
     this.#stream = stream
-    let buffered = ''
-    stream.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8')
-      let nl: number
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim()
-        buffered = buffered.slice(nl + 1)
-        if (line !== '') this.#onEventLine(line)
-      }
-    })
+    stream.on('data', lineReader((raw) => {
+      const line = raw.trim()
+      if (line !== '') this.#onEventLine(line)
+    }))
     const lost = (why: string, err?: unknown): void => {
       if (this.#stream !== stream) return
       this.#stream = undefined

@@ -1,4 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream'
+import { lineReader } from '../line-reader.js'
 import type { Logger } from '../logger.js'
 import type { ContainerInspect } from './container-info.js'
 import type { DockerEngine } from './docker-source.js'
@@ -99,17 +100,10 @@ export class SwarmProvider implements DockerEngine {
     const inner = await this.#engine.events(since, { ...filters, type: types }) as Readable
     const out = new PassThrough()
     this.#out = out
-    let buffered = ''
-    inner.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8')
-      let nl: number
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl + 1)
-        buffered = buffered.slice(nl + 1)
-        if (this.#isServiceEvent(line)) this.#readNow() // DockerSource never sees them
-        else out.write(line)
-      }
-    })
+    inner.on('data', lineReader((line) => {
+      if (this.#isServiceEvent(line)) this.#readNow() // DockerSource never sees them
+      else out.write(`${line}\n`)
+    }))
     inner.on('end', () => { out.end() })
     inner.on('close', () => { out.destroy() })
     inner.on('error', (err: Error) => { out.destroy(err) })

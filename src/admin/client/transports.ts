@@ -3,7 +3,7 @@ import type Docker from 'dockerode'
 import { Pool } from 'undici'
 import { ProxyError } from '../../errors.js'
 import type { AdminResponse, SessionAnswer, SessionRequest } from '../api.js'
-import { lineReader } from '../line-reader.js'
+import { lineReader } from '../../line-reader.js'
 
 function parseBody (contentType: string, text: string): unknown {
   if (!contentType.includes('json') || text === '') return null

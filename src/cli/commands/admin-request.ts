@@ -1,6 +1,6 @@
 import { SocketTransport } from '../../admin/client/transports.js'
 import type { SessionAnswer, SessionRequest } from '../../admin/api.js'
-import { lineReader } from '../../admin/line-reader.js'
+import { lineReader } from '../../line-reader.js'
 import { DEFAULT_ADMIN_SOCKET } from '../../config/options.js'
 
 /** Internal: what `docker exec` runs inside the proxy container. Prints {status, body} as JSON. */
