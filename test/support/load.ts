@@ -19,6 +19,8 @@ export interface LoadResult {
 export interface LoadOptions {
   port: number
   host: string
+  /** The proxy's address (a Swarm node's, say); 127.0.0.1 unless given. */
+  address?: string
   clients?: number
   /** Every other request is a POST the app holds this long (`?delay=`). */
   postDelayMs?: number
@@ -39,7 +41,7 @@ export function startLoad (o: LoadOptions): { stop: () => Promise<LoadResult>, c
   let stopped = false
   const body = JSON.stringify({ order: 'x'.repeat(200) })
   const loops = Array.from({ length: clients }, async (_, i) => {
-    const client = new Client(`http://127.0.0.1:${o.port}`, { keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 30_000 })
+    const client = new Client(`http://${o.address ?? '127.0.0.1'}:${o.port}`, { keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 30_000 })
     let n = i
     while (!stopped && Date.now() < deadline && samples.length < maxRequests) {
       const method = n++ % 2 === 0 ? 'GET' : 'POST'

@@ -13,6 +13,8 @@ export interface SwarmNode {
   host: string
   /** The node's port 8080, published on 127.0.0.1 of this machine. */
   port: number
+  /** The node container's address on this machine's docker0 bridge: its other published ports are reached there. */
+  address: string
   /** `docker` against the node's engine. */
   docker: (...args: string[]) => Promise<string>
 }
@@ -42,7 +44,7 @@ export async function startSwarm (t: Test, nodeName = 'pxt-swarm-test'): Promise
     return stdout.trim()
   }
   await buildAppTags(host)
-  return { host, port: Number(out.port), docker }
+  return { host, port: Number(out.port), address: out.address ?? '', docker }
 }
 
 /**
@@ -59,7 +61,7 @@ export async function joinSwarm (t: Test, managerName = 'pxt-swarm-test', nodeNa
     const { stdout } = await execFileP('docker', args, { env: { ...process.env, DOCKER_HOST: host }, maxBuffer: 16 * 1024 * 1024 })
     return stdout.trim()
   }
-  return { host, port: NaN, docker, hostname: out.hostname ?? nodeName }
+  return { host, port: NaN, address: out.address ?? '', docker, hostname: out.hostname ?? nodeName }
 }
 
 async function buildAppTags (host: string): Promise<void> {
