@@ -30,8 +30,10 @@ import { TlsProfileServers } from './tls-profile-servers.js'
 import { adoptParentPeer, readProxyHeader } from './proxy-protocol-socket.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
-import { RequestRouter, type AccessCheck, type AcmeOptions, type Scheme, type RouterTlsOptions } from './request-router.js'
+import { RequestRouter, type AccessCheck, type AcmeOptions, type RequestFacts, type Scheme, type RouterTlsOptions } from './request-router.js'
 import type { VhostStore } from '../vhost/vhost-store.js'
+import { HoldQueue, PAUSE_RETRY_AFTER_S, type HoldOutcome } from '../traffic/hold-queue.js'
+import { EMPTY_POLICY, type PolicyStore } from '../traffic/policy.js'
 
 export interface TlsOptions extends RouterTlsOptions {
   port: number
@@ -67,6 +69,8 @@ export interface ProxyServerOptions {
   observer?: RequestObserver | undefined
   /** ENABLE_PROXY_PROTOCOL: every connection starts with a PROXY v1/v2 header naming the client (nginx `listen ... proxy_protocol`). */
   proxyProtocol?: boolean | undefined
+  /** Traffic control (issue 13): pause and maintenance per host; held requests are this process's own. */
+  policy?: Pick<PolicyStore, 'current' | 'forHost' | 'onChanged'> | undefined
 }
 
 /** Told about every answered request (metrics, traffic stats); `host` is the matched route's host. */
@@ -131,6 +135,9 @@ export class ProxyServer {
   #profileServers: TlsProfileServers | undefined
   #baseProfile: TlsProfile = DEFAULT_TLS_PROFILE
   readonly #profileContexts = new ProfileContexts()
+  /** Requests held for paused hosts (hold-queue.ts), driven by the policy snapshot. */
+  readonly #holds: HoldQueue
+  #unsubscribePolicy: (() => void) | undefined
   #inflight = 0
   #closing = false
   #port = 0
@@ -144,7 +151,10 @@ export class ProxyServer {
     const limits = { ...DEFAULT_PROXY_LIMITS, ...options.limits }
     this.#limits = limits
     const tls = options.tls
-    this.#router = new RequestRouter(store, { tls, auth: options.auth, htmlDir: options.htmlDir, acme: options.acme, httpsPort: () => this.#httpsPort, httpPort: () => this.#port, vhost: options.vhost, defaultRoot: options.defaultRoot, debugEndpoint: options.debugEndpoint?.enabled })
+    this.#router = new RequestRouter(store, { tls, auth: options.auth, htmlDir: options.htmlDir, acme: options.acme, httpsPort: () => this.#httpsPort, httpPort: () => this.#port, vhost: options.vhost, defaultRoot: options.defaultRoot, debugEndpoint: options.debugEndpoint?.enabled, policy: options.policy })
+    const policy = options.policy
+    this.#holds = new HoldQueue(() => policy?.current ?? EMPTY_POLICY)
+    this.#unsubscribePolicy = policy?.onChanged((snapshot) => { this.#holds.sync(snapshot) })
     const serverOptions = {
       headersTimeout: options.requestHeadersTimeoutMs,
       requestTimeout: 300_000,
@@ -257,6 +267,8 @@ export class ProxyServer {
   get port (): number { return this.#port }
   get httpsPort (): number { return this.#httpsPort }
   get inflight (): number { return this.#inflight }
+  /** Requests held now for a paused host. */
+  held (host: string): number { return this.#holds.held(host) }
   /** Extra ports listening for hosts' EXTERNAL_*_PORT. */
   get externalPorts (): { http: number[], https: number[] } { return this.#listeners.ports }
 
@@ -275,6 +287,9 @@ export class ProxyServer {
   async stop (): Promise<void> {
     this.#closing = true
     this.#unsubscribe?.()
+    this.#unsubscribePolicy?.()
+    // Held requests would wait out their max hold: each gets its 503 with Retry-After now.
+    this.#holds.expireAll()
     await this.#listeners.stop()
     const closed = Promise.all([this.#http, this.#https].filter((s) => s !== undefined).map(async (s) => {
       await new Promise<void>((resolve) => { s.close(() => { resolve() }) })
@@ -426,6 +441,18 @@ export class ProxyServer {
     void this.#handle(req, res as unknown as ServerResponse, scheme, { socket, head })
   }
 
+  /** Holds until released, expired, full, or the client closes its connection (HTTP/1.1, upgrade socket) or stream (HTTP/2). */
+  async #hold (host: string, closer: { once (event: 'close', fn: () => void): unknown, off (event: 'close', fn: () => void): unknown }): Promise<HoldOutcome> {
+    const gone = new AbortController()
+    const onClose = (): void => { gone.abort() }
+    closer.once('close', onClose)
+    try {
+      return await this.#holds.hold(host, gone.signal)
+    } finally {
+      closer.off('close', onClose)
+    }
+  }
+
   #handle (req: IncomingMessage, res: ServerResponse, scheme: Scheme, upgrade?: { socket: Duplex, head: Buffer }): Promise<void> {
     const requestId = this.#options.requestIds === false ? undefined : requestIdOf(req)
     return runInRequest(requestId, async () => { await this.#respond(req, res, scheme, upgrade, requestId) })
@@ -449,7 +476,7 @@ export class ProxyServer {
     const idHeader: Record<string, string> = requestId === undefined ? {} : { 'x-request-id': requestId }
     try {
       const contentLength = req.headers['content-length']
-      let decision = this.#router.decide({
+      const facts: RequestFacts = {
         method: req.method ?? 'GET',
         target: req.url ?? '/',
         hostFields: hostFields(req.rawHeaders, h2),
@@ -460,9 +487,28 @@ export class ProxyServer {
         upgrade: upgrade !== undefined && req.method !== 'CONNECT',
         localPort,
         clientCert: scheme === 'https' ? () => clientCertFacts(h2 ? (req as unknown as H2Request).stream.session?.socket as TLSSocket | undefined : req.socket as TLSSocket | null) : undefined
-      }, scheme)
+      }
+      let decision = this.#router.decide(facts, scheme)
       if (decision instanceof Promise) decision = await decision
+      // A paused host: held (its body unread) until the pause ends, then decided again on the
+      // snapshot of that moment (the route or a maintenance may have changed meanwhile).
+      while (decision.kind === 'hold') {
+        routeHost = decision.routeHost
+        const outcome = await this.#hold(decision.routeHost, upgrade?.socket ?? res)
+        if (outcome === 'gone') { status = 499; code = 'CLIENT_ABORTED'; return }
+        if (outcome !== 'released') {
+          status = 503; code = outcome === 'full' ? 'PROXY_ERR_PAUSE_QUEUE_FULL' : 'PROXY_ERR_PAUSE_TIMEOUT'
+          sendError(res, status, code, { ...idHeader, 'retry-after': String(PAUSE_RETRY_AFTER_S) })
+          return
+        }
+        decision = this.#router.decide(facts, scheme)
+        if (decision instanceof Promise) decision = await decision
+      }
       switch (decision.kind) {
+        case 'maintenance':
+          routeHost = decision.routeHost; status = 503; code = 'PROXY_ERR_MAINTENANCE'
+          sendError(res, status, code, { ...idHeader, ...decision.headers, 'content-type': 'text/html; charset=utf-8' }, decision.page)
+          return
         case 'refuse':
           status = decision.status; code = decision.code; reason = decision.reason
           if (decision.routeHost !== undefined) routeHost = decision.routeHost

@@ -13,6 +13,8 @@ import { DEBUG_PATH, type DebugHost } from './debug-endpoint.js'
 import { DEFAULT_DEFAULT_ROOT, defaultRootAnswer, type DefaultRoot, type DefaultRootAnswer } from './default-root.js'
 import { isInternalAddress } from './forwarded-headers.js'
 import { parseRequestHead } from './request-target.js'
+import type { HostPolicy } from '../traffic/policy.js'
+import { MAINTENANCE_RETRY_AFTER_S, maintenanceAllows, maintenancePage } from '../traffic/maintenance.js'
 
 // The one routing decision for every kind of request (HTTP/1.1, HTTP/2 streams, upgrades):
 // head -> host -> route -> scheme policy -> access rules -> target location. It returns an
@@ -58,6 +60,10 @@ export type Decision =
   | { kind: 'debug', hostname: string, host: DebugHost }
   | { kind: 'redirect', status: RedirectStatus, location: string }
   | { kind: 'acme', path: string }
+  /** `proxyctl pause`: hold the request (body unread) until the host's pause ends, then decide again. */
+  | { kind: 'hold', routeHost: string }
+  /** `proxyctl maintenance on`: 503 with Retry-After and the HTML page. */
+  | { kind: 'maintenance', routeHost: string, page: Buffer, headers: Record<string, string> }
   | {
     kind: 'forward'
     hostname: string
@@ -115,6 +121,8 @@ export interface RouterOptions {
   defaultRoot?: DefaultRoot | undefined
   /** DEBUG_ENDPOINT (nginx-proxy: false); the debug-endpoint label overrides it per host. */
   debugEndpoint?: boolean | undefined
+  /** Traffic control (PolicyStore): pause and maintenance per route host, read per request. */
+  policy?: { forHost (host: string): HostPolicy | undefined } | undefined
 }
 
 export class RequestRouter {
@@ -172,6 +180,12 @@ export class RequestRouter {
       return { kind: 'redirect', status: redirectStatus(req.method, tls), location: `https://${hostname}${port === 443 ? '' : `:${port}`}${path}` }
     }
     if (routes === undefined) return fallback()
+    // After ACME, debug and redirects (none reaches the app); before everything the app's locations decide.
+    const policy = this.#options.policy?.forHost(routes.host)
+    if (policy?.maintenance !== undefined && !maintenanceAllows(policy.maintenance, req.remote)) {
+      return { kind: 'maintenance', routeHost: routes.host, page: maintenancePage(policy.maintenance), headers: { 'retry-after': String(MAINTENANCE_RETRY_AFTER_S) } }
+    }
+    if (policy?.pause !== undefined) return { kind: 'hold', routeHost: routes.host }
     const loc = routes.match(path)
     if (loc === undefined) return this.#defaultRoot(req, scheme, hostname, path, routes, tls)
     const vhost = this.#options.vhost?.settingsFor(loc.host, loc.path)
