@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import {
-  parseDurationMs, parsePort, type BalancingStrategy, type ServeOptions
+  parseDurationMs, parsePort, parsePositiveInt, type BalancingStrategy, type ServeOptions
 } from '../config/options.js'
 import { parseHttpsMethod, parseHttpsPort, parseListen, validatedDefaultHost } from '../config/env.js'
 import { InvalidOptionError } from '../errors.js'
@@ -113,6 +113,7 @@ function parseServe (args: string[]): Command {
     'shutdown-timeout': { type: 'string' },
     'history-file': { type: 'string' },
     'metrics-listen': { type: 'string' },
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h' }
   }, 'serve')
   if (values.help === true) return { kind: 'help', topic: 'serve' }
@@ -136,6 +137,7 @@ function parseServe (args: string[]): Command {
   if (values['history-file'] !== undefined) flags.historyFile = values['history-file']
   if (values['metrics-listen'] !== undefined) flags.metricsListen = parseListen(values['metrics-listen'], '--metrics-listen')
   if (values['shutdown-timeout'] !== undefined) flags.shutdownTimeoutMs = parseDurationMs(values['shutdown-timeout'], '--shutdown-timeout')
+  if (values.workers !== undefined) flags.workers = parsePositiveInt(values.workers, '--workers')
   return { kind: 'serve', flags }
 }
 

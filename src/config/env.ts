@@ -43,7 +43,8 @@ const ENV_SETTINGS: Array<{ [K in keyof ServeOptions]: [string, K, (value: strin
   ['SSL_POLICY', 'sslPolicy', (v) => v],
   ['PREFER_IPV6_NETWORK', 'preferIpv6Network', parseBoolean],
   ['DEBUG_ENDPOINT', 'debugEndpoint', parseBoolean],
-  ['DEFAULT_ROOT', 'defaultRoot', (v) => v]
+  ['DEFAULT_ROOT', 'defaultRoot', (v) => v],
+  ['WORKERS', 'workers', parsePositiveInt]
 ]
 
 export function serveOptionsFromEnv (env: NodeJS.ProcessEnv): Partial<ServeOptions> {

@@ -6,6 +6,8 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 /** How long WebSocket / SSE connections may outlive a drain request before they are closed. */
 export const DEFAULT_LONG_LIVED_GRACE_MS = 2_000
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
+/** Proxy worker processes by default (src/workers/); availableParallelism() respects container CPU limits. */
+export const DEFAULT_WORKERS = 1
 export const DEFAULT_REQUEST_HEADERS_TIMEOUT_MS = 10_000
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000
 export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000
@@ -100,6 +102,8 @@ export interface ServeOptions {
   debugEndpoint: boolean
   /** DEFAULT_ROOT as written (nginx-proxy: 404); proxy/default-root.ts parses it, and an invalid value is warned about (404 then). */
   defaultRoot: string
+  /** Processes that accept and proxy connections (WORKERS); 1: the one process does everything, as before. */
+  workers: number
 }
 
 export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
@@ -144,7 +148,8 @@ export const DEFAULT_SERVE_OPTIONS: ServeOptions = {
   sslPolicy: 'Mozilla-Intermediate',
   preferIpv6Network: false,
   debugEndpoint: false,
-  defaultRoot: '404'
+  defaultRoot: '404',
+  workers: DEFAULT_WORKERS
 }
 
 /**
