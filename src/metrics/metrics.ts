@@ -62,7 +62,7 @@ export class Metrics {
       name: 'proxyctl_upstreams', help: 'Upstreams by state', labelNames: ['state'], registers,
       collect () {
         const states = readings.upstreamStates()
-        for (const s of ['starting', 'ready', 'unhealthy', 'draining']) this.set({ state: s }, states[s] ?? 0)
+        for (const s of ['starting', 'ready', 'unhealthy', 'draining', 'standby']) this.set({ state: s }, states[s] ?? 0)
       }
     })
     new Counter({ name: 'proxyctl_docker_reconnects_total', help: 'Docker event stream reconnects', registers, collect () { this.reset(); this.inc(readings.dockerReconnects()) } })

@@ -79,6 +79,20 @@ export class Reconciler {
     for (const { target } of this.#live.values()) if (target.groupId === groupId) target.restore(reason)
   }
 
+  /** Verified deploys: every drained target of a group kept out of rotation, running; false when none could. */
+  standby (groupId: string, reason: string): boolean {
+    let any = false
+    for (const { target } of this.#live.values()) if (target.groupId === groupId && target.standby(reason)) any = true
+    return any
+  }
+
+  /** Every standby target of a group back in rotation at once; false when none was in standby. */
+  reinstate (groupId: string, reason: string): boolean {
+    let any = false
+    for (const { target } of this.#live.values()) if (target.groupId === groupId && target.reinstate(reason)) any = true
+    return any
+  }
+
   /** Drain every target of a group (a container). Resolves when all are idle or timed out. */
   async drain (groupId: string, timeoutMs: number, graceMs: number): Promise<DrainResult | undefined> {
     const targets = [...this.#live.values()].filter((l) => l.target.groupId === groupId)

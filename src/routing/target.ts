@@ -5,7 +5,8 @@ import type { ExternalHealth, TargetSpec } from './desired-state.js'
 // One upstream (container host:port). Runtime status lives here and nowhere else:
 // HealthCheck writes through healthCheckCompleted(), discovery through setExternalHealth()/withdraw().
 
-export type TargetState = 'starting' | 'ready' | 'unhealthy' | 'draining'
+/** `standby`: drained but kept running during a verified deploy (issue 13), re-admitted without a health wait. */
+export type TargetState = 'starting' | 'ready' | 'unhealthy' | 'draining' | 'standby'
 
 export interface CheckResult {
   ok: boolean
@@ -98,7 +99,7 @@ export class Target {
 
   healthCheckCompleted (result: CheckResult): void {
     this.#lastCheck = result
-    if (this.#state === 'draining') return
+    if (this.#state === 'draining' || this.#state === 'standby') return
     if (result.ok) {
       this.#failures = 0
       this.#passes++
@@ -128,6 +129,22 @@ export class Target {
     this.#passes = 0
     this.#failures = 0
     this.#setState('starting', reason)
+  }
+
+  /** A drained target kept running (verified deploy): out of rotation until reinstate() or drain/dispose. */
+  standby (reason: string): boolean {
+    if (this.#state !== 'draining' || this.#withdrawnBySignal) return false
+    this.#setState('standby', reason)
+    return true
+  }
+
+  /** Back in rotation at once: it never stopped, so no boot and no health wait (a failed verification). */
+  reinstate (reason: string): boolean {
+    if (this.#state !== 'standby') return false
+    this.#passes = this.#spec.health.healthyThreshold
+    this.#failures = 0
+    this.#setState('ready', reason)
+    return true
   }
 
   requestStarted (): void { this.#inflight++ }
