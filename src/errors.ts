@@ -17,6 +17,7 @@ export type ProxyErrorCode =
   | 'PROXY_ERR_PROXY_NOT_FOUND'
   | 'PROXY_ERR_ADMIN'
   | 'PROXY_ERR_TARGET_NOT_FOUND'
+  | 'PROXY_ERR_VERIFY_FAILED'
 
 export class ProxyError extends Error {
   readonly code: ProxyErrorCode
@@ -46,6 +47,11 @@ export class DeployFailedError extends ProxyError {
 }
 export class DeployInProgressError extends ProxyError {
   constructor (message: string) { super('PROXY_ERR_DEPLOY_IN_PROGRESS', message) }
+}
+
+/** A verified deploy or canary step judged the new version on live traffic and rolled it back. */
+export class VerificationFailedError extends ProxyError {
+  constructor (message: string) { super('PROXY_ERR_VERIFY_FAILED', message) }
 }
 
 export function errorCode (err: unknown): string | undefined {

@@ -3,8 +3,9 @@
 import type { CheckResult, DrainResult, TargetState } from '../routing/target.js'
 import type { RolloutRecord } from '../history/rollout-history.js'
 import type { HostTraffic } from '../metrics/traffic-stats.js'
+import type { Figures } from '../traffic/version-stats.js'
 
-export type { RolloutRecord, HostTraffic, CheckResult }
+export type { RolloutRecord, HostTraffic, CheckResult, Figures }
 
 /** `text` is the raw body (HTML, metrics); `body` the parsed JSON when it is JSON. */
 export interface AdminResponse { status: number, contentType: string, text: string, body: unknown }
@@ -102,3 +103,18 @@ export interface AdmissionResponse {
 export const MAX_ADMISSION_WAIT_MS = 60_000
 /** Containers one admission request may name. */
 export const MAX_ADMISSION_CONTAINERS = 256
+
+/**
+ * POST /v1/figures (issue 13): the live figures of these containers (ids, id prefixes or names)
+ * together, over the last `lastMs` (default and cap: the proxy's window, `windowMs`).
+ */
+export interface FiguresRequest { containers: string[], lastMs?: number }
+export interface FiguresResponse { figures: Figures, windowMs: number, upstreams: string[] }
+
+/**
+ * POST /v1/standby: a drained container kept running, out of rotation (a verified deploy's old
+ * version). POST /v1/reinstate: a standby container back in rotation at once (409 when it is not
+ * in standby).
+ */
+export interface StandbyRequest { containerId: string }
+export interface StandbyResponse { containerId: string, name: string, state: TargetState }

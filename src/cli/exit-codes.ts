@@ -15,7 +15,8 @@ export function exitCodeFor (err: unknown): number {
   if (!(err instanceof ProxyError)) return EXIT.failure
   switch (err.code) {
     case 'PROXY_ERR_INVALID_OPTION': return EXIT.usage
-    case 'PROXY_ERR_DEPLOY_TIMEOUT': return EXIT.deployNotReady
+    case 'PROXY_ERR_DEPLOY_TIMEOUT':
+    case 'PROXY_ERR_VERIFY_FAILED': return EXIT.deployNotReady
     case 'PROXY_ERR_DEPLOY_IN_PROGRESS': return EXIT.deployInProgress
     case 'PROXY_ERR_PROXY_NOT_FOUND':
     case 'PROXY_ERR_ADMIN': return EXIT.proxyUnreachable

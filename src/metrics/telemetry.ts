@@ -2,6 +2,7 @@ import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
 import { Metrics } from './metrics.js'
 import { TrafficStats } from './traffic-stats.js'
+import { VersionStats } from '../traffic/version-stats.js'
 
 const RETAIN_INTERVAL_MS = 60_000
 
@@ -19,6 +20,8 @@ export interface Observed {
  */
 export class Telemetry {
   readonly traffic = new TrafficStats()
+  /** Recent figures per upstream: what verified deploys and canaries judge (issue 13). */
+  readonly versions = new VersionStats()
   readonly metrics: Metrics
   readonly #prometheus: boolean
   #observed: Observed | undefined
@@ -45,6 +48,7 @@ export class Telemetry {
   readonly requests = {
     requestCompleted: (host: string, status: number, upstream: string | undefined, durationMs: number): void => {
       this.traffic.requestCompleted(host, status)
+      if (upstream !== undefined) this.versions.requestCompleted(upstream, status, durationMs)
       if (this.#prometheus) this.metrics.requestCompleted(host, status, upstream, durationMs)
     }
   }
@@ -58,6 +62,7 @@ export class Telemetry {
     this.#retainTimer = setInterval(() => {
       const hosts = observed.store.current.hosts.map((h) => h.host)
       this.traffic.retain(hosts)
+      this.versions.retain(new Set(observed.targets().map((t) => t.name)))
       this.metrics.retain({ hosts, upstreams: observed.targets().map((t) => t.name) })
     }, RETAIN_INTERVAL_MS).unref()
   }
