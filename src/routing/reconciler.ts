@@ -2,15 +2,27 @@ import type { BalancingStrategy } from '../config/options.js'
 import { HealthCheck } from '../health/health-check.js'
 import type { Logger } from '../logger.js'
 import type { DesiredState, TargetSpec } from './desired-state.js'
-import { LoadBalancer } from './load-balancer.js'
-import { HostRoutes, RouteTable, type Location } from './route-table.js'
 import type { RouteTableStore } from './route-table-store.js'
+import { buildRouteTable } from './route-table-builder.js'
 import { Target, type DrainResult, type PoolSettings, type TargetStateChange } from './target.js'
 
 export interface ReconcilerOptions extends PoolSettings {
   balancing: BalancingStrategy
   defaultHost: string | undefined
   drainTimeoutMs: number
+}
+
+/** Drains a group's requests held elsewhere (a worker process's), with one result per holder. */
+export type DrainParticipant = (groupId: string, timeoutMs: number, graceMs: number) => Promise<DrainResult[]>
+
+/** Several holders' drains of one group as one result: drained when all were. */
+export function combineDrainResults (results: readonly DrainResult[]): DrainResult {
+  return {
+    drained: results.every((r) => r.drained),
+    inflightLeft: results.reduce((n, r) => n + r.inflightLeft, 0),
+    longLivedClosed: results.reduce((n, r) => n + r.longLivedClosed, 0),
+    durationMs: Math.max(0, ...results.map((r) => r.durationMs))
+  }
 }
 
 interface LiveTarget {
@@ -29,12 +41,23 @@ export class Reconciler {
   readonly #live = new Map<string, LiveTarget>()
   readonly #stateListeners = new Set<(change: TargetStateChange) => void>()
   readonly #healthObserved: ((ok: boolean) => void) | undefined
+  #desired: DesiredState = { routes: [] }
+  /** Other holders of the same targets' requests (worker processes): a drain waits for theirs too. */
+  readonly #drainParticipants = new Set<DrainParticipant>()
 
   constructor (store: RouteTableStore, options: ReconcilerOptions, log: Logger, healthObserved?: (ok: boolean) => void) {
     this.#store = store
     this.#options = options
     this.#log = log
     this.#healthObserved = healthObserved
+  }
+
+  /** The state the current table was built from (sent to worker processes, which build their own). */
+  get desired (): DesiredState { return this.#desired }
+
+  onDrain (participant: DrainParticipant): () => void {
+    this.#drainParticipants.add(participant)
+    return () => { this.#drainParticipants.delete(participant) }
   }
 
   onTargetStateChanged (listener: (change: TargetStateChange) => void): () => void {
@@ -44,30 +67,16 @@ export class Reconciler {
 
   apply (state: DesiredState): void {
     const seen = new Map<string, LiveTarget>()
-    const hostHeaders = new Map<string, string>()
-    for (const route of state.routes) {
-      for (const spec of route.targets) {
-        if (!hostHeaders.has(spec.id) && !route.host.startsWith('~') && !route.host.includes('*')) hostHeaders.set(spec.id, route.host)
-      }
-    }
-    const locationsByHost = new Map<string, Location[]>()
-    for (const route of state.routes) {
-      const targets = route.targets.map((spec) => this.#ensureTarget(spec, seen, hostHeaders.get(spec.id) ?? spec.address))
-      const balancer = new LoadBalancer(targets, route.balancing ?? this.#options.balancing)
-      const locations = locationsByHost.get(route.host) ?? []
-      locations.push({ host: route.host, path: route.path, dest: route.dest, internalOnly: route.internalOnly, tls: route.tls, maxBodyBytes: route.maxBodyBytes, balancer })
-      locationsByHost.set(route.host, locations)
-    }
-    const portsByHost = new Map(state.routes.map((r) => [r.host, r.externalPorts]))
-    const hosts = [...locationsByHost].map(([host, locations]) => new HostRoutes(host, locations, portsByHost.get(host)))
-    this.#store.swap(new RouteTable(hosts, this.#options.defaultHost))
+    const table = buildRouteTable(state, this.#options, (spec, hostHeader) => this.#ensureTarget(spec, seen, hostHeader))
+    this.#desired = state
+    this.#store.swap(table)
 
     for (const [key, live] of this.#live) {
       if (seen.has(key)) continue
       this.#live.delete(key)
       void this.#dispose(live)
     }
-    this.#log.debug({ hosts: hosts.length, targets: this.#live.size }, 'Table swapped')
+    this.#log.debug({ hosts: table.hosts.length, targets: this.#live.size }, 'Table swapped')
   }
 
   /** Lifecycle signal for a container/task: out of rotation now, in-flight requests continue. */
@@ -93,17 +102,15 @@ export class Reconciler {
     return any
   }
 
-  /** Drain every target of a group (a container). Resolves when all are idle or timed out. */
+  /** Drain every target of a group (a container), here and in every participant. Resolves when all are idle or timed out. */
   async drain (groupId: string, timeoutMs: number, graceMs: number): Promise<DrainResult | undefined> {
     const targets = [...this.#live.values()].filter((l) => l.target.groupId === groupId)
     if (targets.length === 0) return undefined
-    const results = await Promise.all(targets.map(async (l) => await l.target.drain('drain requested', timeoutMs, graceMs)))
-    return {
-      drained: results.every((r) => r.drained),
-      inflightLeft: results.reduce((n, r) => n + r.inflightLeft, 0),
-      longLivedClosed: results.reduce((n, r) => n + r.longLivedClosed, 0),
-      durationMs: Math.max(...results.map((r) => r.durationMs))
-    }
+    const results = await Promise.all([
+      ...targets.map(async (l) => await l.target.drain('drain requested', timeoutMs, graceMs)),
+      ...[...this.#drainParticipants].map(async (p) => await p(groupId, timeoutMs, graceMs))
+    ])
+    return combineDrainResults(results.flat())
   }
 
   targets (): Target[] {

@@ -147,6 +147,12 @@ export class Target {
     return true
   }
 
+  /**
+   * A worker process's copy of a target follows the primary's, which alone runs health checks and
+   * sees Docker's signals (src/workers/): its state is set, never derived.
+   */
+  mirror (state: TargetState, reason: string): void { this.#setState(state, reason) }
+
   requestStarted (): void { this.#inflight++ }
   requestFinished (): void {
     this.#inflight--
