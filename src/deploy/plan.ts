@@ -4,6 +4,11 @@ export interface ServiceContainer {
   id: string
   name: string
   running: boolean
+  /**
+   * Known to be routed by the proxy without asking Docker: a Swarm task, whose container may run
+   * on another node (the local engine cannot inspect it).
+   */
+  proxied?: boolean
 }
 
 export interface DeployPlan {

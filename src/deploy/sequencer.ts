@@ -19,12 +19,26 @@ export interface DeployStrategy<P extends StrategyPlan = StrategyPlan> {
   readonly lockKey: string
   /** Inspects what runs and decides what replaces what; runs holding the lease. */
   plan (): Promise<P>
-  /** Starts the candidates beside the old containers; resolves with them, running. */
-  startCandidates (plan: P): Promise<ServiceContainer[]>
+  /**
+   * Starts the candidates beside the old containers; resolves with them, running. A platform that
+   * replaces containers itself, one at a time (Swarm), admits each candidate and drains the one it
+   * replaces as it goes, through `gates`: the sequencer then admits and drains only what is left.
+   */
+  startCandidates (plan: P, gates: RolloutGates): Promise<ServiceContainer[]>
   /** After a failed start or admission: the candidates that exist, to remove. */
   strayCandidates (plan: P): Promise<ServiceContainer[]>
+  /** A platform's own undo (`docker service rollback`), used instead of removing the candidates. */
+  rollback? (plan: P): Promise<void>
   /** After the old containers drained: stop and remove them, and finish (a rename...). */
   retire (plan: P, candidates: ServiceContainer[]): Promise<DeploySummary>
+}
+
+/** The admission and drain steps, for a strategy whose platform paces the rollout. */
+export interface RolloutGates {
+  /** Waits until the proxy admits these candidates (the step's own lines; throws as the step does). */
+  admit (candidates: ServiceContainer[], timeoutMs: number): Promise<void>
+  /** Drains these old containers through the proxy. */
+  drain (old: ServiceContainer[]): Promise<void>
 }
 
 export interface DeploySummary {
@@ -51,17 +65,28 @@ export async function runDeploy<P extends StrategyPlan> (strategy: DeployStrateg
 
     progress.emit({ step: 'scale', status: 'start', message: plan.startMessage })
     let candidates: ServiceContainer[] = []
+    const admitted = new Set<string>()
+    const drained = new Set<string>()
+    const gates: RolloutGates = {
+      admit: async (cs, timeoutMs) => { await awaitAdmission(deps, cs, timeoutMs); for (const c of cs) admitted.add(c.id) },
+      drain: async (old) => { for (const c of old) drained.add(c.id); await drainOld(deps, old, timeouts.drainTimeoutMs) }
+    }
     try {
-      candidates = await strategy.startCandidates(plan)
+      candidates = await strategy.startCandidates(plan, gates)
       progress.emit({ step: 'scale', status: 'done', message: `started ${candidates.map((c) => c.name).join(', ')}`, new: candidates.map((c) => c.name) })
-      await awaitAdmission(deps, candidates, timeouts.timeoutMs)
+      const left = candidates.filter((c) => !admitted.has(c.id))
+      if (left.length > 0 || admitted.size === 0) await awaitAdmission(deps, left, timeouts.timeoutMs)
     } catch (err) {
+      if (strategy.rollback !== undefined) {
+        await strategy.rollback(plan)
+        throw err
+      }
       const stray = candidates.length > 0 ? candidates : await strategy.strayCandidates(plan)
       if (stray.length > 0) await rollback(deps, stray)
       throw err
     }
 
-    await drainOld(deps, plan.old, timeouts.drainTimeoutMs)
+    await drainOld(deps, plan.old.filter((c) => !drained.has(c.id)), timeouts.drainTimeoutMs)
     const summary = await strategy.retire(plan, candidates)
     const durationMs = Date.now() - started
     progress.emit({ step: 'done', status: 'done', message: summary.message, durationMs })

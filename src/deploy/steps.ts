@@ -51,8 +51,8 @@ export async function awaitAdmission (deps: DeployDeps, candidates: ServiceConta
   const routed: ServiceContainer[] = []
   const unrouted: ServiceContainer[] = []
   for (const c of candidates) {
-    const facts = await runningFacts(docker, c)
-    ;(facts.proxied ? routed : unrouted).push(c)
+    const proxied = c.proxied ?? (await runningFacts(docker, c)).proxied
+    ;(proxied ? routed : unrouted).push(c)
   }
   let pending = routed
   while (pending.length > 0) {
