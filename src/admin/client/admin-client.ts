@@ -3,7 +3,7 @@ import type Docker from 'dockerode'
 import { DEFAULT_ADMIN_SOCKET } from '../../config/options.js'
 import { DeployInProgressError, ProxyError } from '../../errors.js'
 import type {
-  AdmissionRequest, AdmissionResponse, DeployFinish, DeployStep, DrainRequest, DrainResponse, LockReleaseRequest, LockRequest, RolloutRecord, StatusReport
+  AdmissionRequest, AdmissionResponse, DeployFinish, FiguresRequest, FiguresResponse, StandbyRequest, StandbyResponse, DeployStep, DrainRequest, DrainResponse, LockReleaseRequest, LockRequest, RolloutRecord, StatusReport
 } from '../api.js'
 import { DockerExecTransport, SocketTransport, type AdminTransport } from './transports.js'
 
@@ -27,6 +27,21 @@ export class AdminClient {
   /** One held request: answers when all are ready, one cannot be, or `timeoutMs` (the proxy caps it) passes. */
   async admission (containerIds: string[], timeoutMs: number): Promise<AdmissionResponse> {
     return await this.#json('POST', '/v1/admission', { containerIds, timeoutMs } satisfies AdmissionRequest)
+  }
+
+  /** The live figures of these containers together over the last `lastMs` (default: the proxy's whole window). */
+  async figures (containers: string[], lastMs?: number): Promise<FiguresResponse> {
+    return await this.#json('POST', '/v1/figures', { containers, ...(lastMs !== undefined ? { lastMs } : {}) } satisfies FiguresRequest)
+  }
+
+  /** A drained container kept running, out of rotation (a verified deploy's old version). */
+  async standby (containerId: string): Promise<StandbyResponse> {
+    return await this.#json('POST', '/v1/standby', { containerId } satisfies StandbyRequest)
+  }
+
+  /** A standby container back in rotation at once. */
+  async reinstate (containerId: string): Promise<StandbyResponse> {
+    return await this.#json('POST', '/v1/reinstate', { containerId } satisfies StandbyRequest)
   }
 
   async history (): Promise<RolloutRecord[]> { return await this.#json<RolloutRecord[]>('GET', '/v1/history') }

@@ -10,6 +10,8 @@ import type { TrafficStats } from '../../metrics/traffic-stats.js'
 import { MAX_ADMISSION_CONTAINERS, type AdminError, type SkippedContainer } from '../api.js'
 import type { AdmissionWaiters } from './admission.js'
 import { DeployLocks } from './deploy-locks.js'
+import { addRolloutRoutes } from './rollout-routes.js'
+import type { VersionStats } from '../../traffic/version-stats.js'
 import { STATUS_PAGE_HTML } from './status-page.js'
 import { buildStatus, hostsOf } from './status.js'
 
@@ -24,6 +26,8 @@ export interface AdminServerDeps {
   history: RolloutHistory
   metrics: Metrics
   admission: AdmissionWaiters
+  /** Live figures per upstream (verified deploys, canaries); without it those routes are absent. */
+  versions?: VersionStats | undefined
 }
 
 const strings = (v: unknown): string[] | undefined => Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined
@@ -102,6 +106,8 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
     }
     return { json: await deps.admission.wait(ids, timeoutMs, signal) }
   })
+
+  if (deps.versions !== undefined) addRolloutRoutes(route, { reconciler: deps.reconciler, versions: deps.versions })
 
   const locks = new DeployLocks()
   route('POST', '/v1/locks', (b) => {
