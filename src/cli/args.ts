@@ -159,8 +159,9 @@ function parseDeploy (args: string[]): Command {
   if (byContainer) {
     if (values.container === undefined || values.image === undefined) throw new InvalidOptionError('deploy: --container and --image go together')
     if (service !== undefined || values.file !== undefined) throw new InvalidOptionError('deploy: use either SERVICE [-f FILE] or --container NAME --image IMAGE')
-  } else if (service === undefined) {
-    throw new InvalidOptionError('deploy: missing SERVICE (or --container NAME --image IMAGE)')
+  } else if (service === undefined && values.file === undefined) {
+    // The whole stack only when asked for by its file: a bare `proxyctl deploy` stays an error.
+    throw new InvalidOptionError('deploy: missing SERVICE (or -f FILE for every service of the stack, or --container NAME --image IMAGE)')
   }
   return {
     kind: 'deploy',

@@ -4,6 +4,7 @@ export const HELP: Record<string, string> = {
 Usage:
   proxyctl serve [options]          run the edge proxy (drop-in for nginx-proxy)
   proxyctl deploy SERVICE [options] roll out a compose service without dropping requests
+  proxyctl deploy -f FILE           roll out every changed service with a VIRTUAL_HOST, in depends_on order
   proxyctl deploy --container NAME --image IMAGE
   proxyctl status [--json]          show hosts, upstreams and their state
   proxyctl history [--json]         the rollouts the proxy has seen
@@ -49,7 +50,13 @@ traded for a cookie; other clients send "Authorization: Bearer TOKEN". Requests 
 not the relay's own address (127.0.0.1, localhost, [::1] or --host, with the port) get 421.
 All open pages share one admin request per path per second.`,
   deploy: `Usage: proxyctl deploy SERVICE [-f compose.yml] [-p project] [options]
+       proxyctl deploy -f compose.yml [-p project] [options]
        proxyctl deploy --container NAME --image IMAGE [options]
+
+Without SERVICE, -f deploys the whole stack: every service with a VIRTUAL_HOST whose config changed
+(compose's config hash differs from its running containers' label), one at a time, depends_on first.
+Services without VIRTUAL_HOST are left to compose and listed. The first failure stops the sequence;
+services deployed before it stay deployed; the exit code is that failure's.
 
   -f, --file FILE         compose file (default compose.yaml / docker-compose.yml in .)
   -p, --project NAME      compose project name (default: compose's own rule)

@@ -8,6 +8,7 @@ import type { DeployCommand } from '../args.js'
 import { exitCodeFor } from '../exit-codes.js'
 
 export async function deploy (cmd: DeployCommand): Promise<number> {
+  if (cmd.service === undefined && cmd.container === undefined) return await (await import('./deploy-stack.js')).deployStack(cmd)
   const progress = new Progress(cmd.json)
   const endpoint = connectDocker()
   await pingDocker(endpoint)
@@ -35,7 +36,7 @@ export async function deploy (cmd: DeployCommand): Promise<number> {
 }
 
 /** The proxy keeps the rollout history: forward every step to it, in order, never failing the deploy. */
-async function reportToHistory (admin: AdminClient, progress: Progress, service: string): Promise<{ finished: (outcome: 'succeeded' | 'failed', error?: string) => Promise<void> }> {
+export async function reportToHistory (admin: AdminClient, progress: Progress, service: string): Promise<{ finished: (outcome: 'succeeded' | 'failed', error?: string) => Promise<void> }> {
   const record = await admin.deployStarted(service).catch(() => undefined)
   if (record === undefined) return { finished: async () => {} }
   let chain = Promise.resolve()
