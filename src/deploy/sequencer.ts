@@ -1,4 +1,5 @@
 import type { ServiceContainer } from './plan.js'
+import { rolloutBaseline, takeOver, type RolloutOptions } from './rollout.js'
 import { awaitAdmission, drainOld, rollback, withDeployLock, type DeployDeps, type Timeouts } from './steps.js'
 
 // Every deploy is the same sequence: lease → plan → start candidates → admit (else roll back) →
@@ -56,12 +57,14 @@ export interface DeployResult {
   durationMs: number
 }
 
-export async function runDeploy<P extends StrategyPlan> (strategy: DeployStrategy<P>, deps: DeployDeps, timeouts: Timeouts): Promise<DeployResult> {
+/** `rollout`: verified or canary deploys (rollout.ts); without it the old containers are drained as soon as the new are admitted. */
+export async function runDeploy<P extends StrategyPlan> (strategy: DeployStrategy<P>, deps: DeployDeps, timeouts: Timeouts, rollout?: RolloutOptions): Promise<DeployResult> {
   const started = Date.now()
   const { progress } = deps
   return await withDeployLock(deps.admin, strategy.lockKey, async () => {
     const plan = await strategy.plan()
     progress.emit({ step: 'plan', status: 'done', message: plan.message, old: plan.old.map((c) => c.name) })
+    const baseline = await rolloutBaseline(deps, rollout, plan.old)
 
     progress.emit({ step: 'scale', status: 'start', message: plan.startMessage })
     let candidates: ServiceContainer[] = []
@@ -86,7 +89,7 @@ export async function runDeploy<P extends StrategyPlan> (strategy: DeployStrateg
       throw err
     }
 
-    await drainOld(deps, plan.old.filter((c) => !drained.has(c.id)), timeouts.drainTimeoutMs)
+    await takeOver(deps, rollout, baseline, plan.old, candidates, async () => { await drainOld(deps, plan.old.filter((c) => !drained.has(c.id)), timeouts.drainTimeoutMs) })
     const summary = await strategy.retire(plan, candidates)
     const durationMs = Date.now() - started
     progress.emit({ step: 'done', status: 'done', message: summary.message, durationMs })
