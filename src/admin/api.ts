@@ -58,6 +58,8 @@ export interface StatusReport {
   skipped: SkippedContainer[]
   /** Requests and errors per route host since the proxy started. */
   traffic: Record<string, HostTraffic>
+  /** Paused and in-maintenance hosts (issue 13). */
+  trafficControl?: Record<string, HostTrafficControl>
 }
 
 /** POST /v1/drain */
@@ -118,3 +120,33 @@ export interface FiguresResponse { figures: Figures, windowMs: number, upstreams
  */
 export interface StandbyRequest { containerId: string }
 export interface StandbyResponse { containerId: string, name: string, state: TargetState }
+
+/** POST /v1/pause: new requests for the target's hosts are held (issue 13 item 3). */
+export interface PauseRequest { target: string, containers?: string[], maxHoldMs?: number, maxQueued?: number }
+/** POST /v1/maintenance/on: 503 + Retry-After + `page` (HTML; the built-in one when absent) except for `allow` (addresses, CIDRs). */
+export interface MaintenanceRequest { target: string, containers?: string[], page?: string, allow?: string[] }
+/**
+ * POST /v1/resume, /v1/maintenance/off. `target`: a route host, else a container name or id;
+ * `containers`: what the CLI found for a compose service of that name (ids).
+ */
+export interface TrafficTargetRequest { target: string, containers?: string[] }
+export interface TrafficControlResponse {
+  /** The hosts the target resolved to; `changed`: those whose state this request changed. */
+  hosts: string[]
+  changed: string[]
+  /** The target is a host name no container serves now; the state applies once one does. */
+  unrouted: boolean
+  /** Maintenance is kept in a state file (HISTORY_FILE's directory) and survives a restart. */
+  persisted: boolean
+  trafficControl: Record<string, HostTrafficControl>
+}
+/** StatusReport.trafficControl: per route host with a pause or maintenance. */
+export interface HostTrafficControl {
+  pause?: { since: string, maxHoldMs: number, maxQueued: number, held: number }
+  maintenance?: { since: string, allow: string[], customPage: boolean }
+}
+export const DEFAULT_PAUSE_MAX_HOLD_MS = 30_000
+export const DEFAULT_PAUSE_MAX_QUEUED = 1000
+export const MAX_PAUSE_HOLD_MS = 600_000
+export const MAX_PAUSE_QUEUED = 100_000
+export const MAX_TRAFFIC_TARGET_CONTAINERS = 256

@@ -14,6 +14,8 @@ import { addRolloutRoutes } from './rollout-routes.js'
 import type { VersionStats } from '../../traffic/version-stats.js'
 import { STATUS_PAGE_HTML } from './status-page.js'
 import { buildStatus, hostsOf } from './status.js'
+import type { PolicyStore } from '../../traffic/policy.js'
+import { trafficControlRoutes, trafficControlStatus } from './traffic-control.js'
 
 export interface AdminServerDeps {
   store: RouteTableStore
@@ -28,6 +30,12 @@ export interface AdminServerDeps {
   admission: AdmissionWaiters
   /** Live figures per upstream (verified deploys, canaries); without it those routes are absent. */
   versions?: VersionStats | undefined
+  /** Traffic control (issue 13); without it the pause and maintenance routes are absent. */
+  policy?: PolicyStore | undefined
+  /** Requests held now for a paused host (ProxyServer.held). */
+  held?: ((host: string) => number) | undefined
+  /** Whether maintenance is kept in a state file. */
+  trafficStatePersisted?: boolean | undefined
 }
 
 const strings = (v: unknown): string[] | undefined => Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined
@@ -57,7 +65,17 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
 
   route('GET', '/v1/health', () => ({ json: { ok: true } }))
 
-  route('GET', '/v1/status', () => ({ json: buildStatus(deps.store.current, deps.reconciler.targets(), deps.version, deps.skipped(), deps.traffic.snapshot()) }))
+  const held = deps.held ?? (() => 0)
+  route('GET', '/v1/status', () => ({
+    json: {
+      ...buildStatus(deps.store.current, deps.reconciler.targets(), deps.version, deps.skipped(), deps.traffic.snapshot()),
+      ...(deps.policy !== undefined ? { trafficControl: trafficControlStatus(deps.policy.current, held) } : {})
+    }
+  }))
+  if (deps.policy !== undefined) {
+    const control = { policy: deps.policy, table: () => deps.store.current, targets: () => deps.reconciler.targets(), held, persisted: deps.trafficStatePersisted ?? false }
+    for (const r of trafficControlRoutes(control, log)) route(r.method, r.path, r.handler)
+  }
 
   route('GET', '/', () => ({ text: STATUS_PAGE_HTML, contentType: 'text/html; charset=utf-8' }))
 
