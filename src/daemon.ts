@@ -15,6 +15,8 @@ import { loadProxyFiles, proxyServerOptions } from './proxy/proxy-setup.js'
 import { Reconciler, type ReconcilerOptions } from './routing/reconciler.js'
 import { RouteTableStore } from './routing/route-table-store.js'
 import { VERSION } from './version.js'
+import { PolicyStore } from './traffic/policy.js'
+import { TrafficStateFile, trafficStateFileFor } from './traffic/traffic-state.js'
 
 export interface Daemon {
   readonly port: number
@@ -34,6 +36,8 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   const telemetry = new Telemetry(options.metrics)
   const history = new RolloutHistory(options.historyFile, telemetry.errorsOn, root.child({ component: 'admin' }))
   await history.load()
+  const policy = new PolicyStore()
+  const trafficState = await restoreTrafficControl(policy, options.historyFile, root.child({ component: 'admin' }))
   const reconciler = new Reconciler(store, reconcilerOptions(options), root.child({ component: 'routing' }), telemetry.healthChecked)
 
   let problems = (): SkippedContainer[] => []
@@ -66,10 +70,13 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     history,
     metrics: telemetry.metrics,
     admission,
-    skipped: () => problems()
+    skipped: () => problems(),
+    policy,
+    held: (host) => proxy.held(host),
+    trafficStatePersisted: trafficState !== undefined
   }, root.child({ component: 'admin' }))
 
-  const proxy = new ProxyServer(store, proxyServerOptions(options, files, telemetry.requests), root.child({ component: 'proxy' }))
+  const proxy = new ProxyServer(store, proxyServerOptions(options, files, telemetry.requests, policy), root.child({ component: 'proxy' }))
   telemetry.observe({ store, inflight: () => proxy.inflight, dockerReconnects: () => source.reconnects, targets: () => reconciler.targets() })
   const { port, httpsPort } = await proxy.listen()
   // After the ports: a second proxy that cannot get them must not take over this one's socket.
@@ -104,6 +111,27 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
       await stopping
     }
   }
+}
+
+/** Maintenance kept beside the history file (traffic-state.ts): restored now, saved on every change. */
+async function restoreTrafficControl (policy: PolicyStore, historyFile: string | undefined, log: Logger): Promise<TrafficStateFile | undefined> {
+  const file = trafficStateFileFor(historyFile)
+  if (file === undefined) return undefined
+  const state = new TrafficStateFile(file, log)
+  const saved = await state.load()
+  if (Object.keys(saved).length > 0) {
+    policy.replace({ hosts: Object.fromEntries(Object.entries(saved).map(([host, maintenance]) => [host, { maintenance }])) })
+    log.info({ hosts: Object.keys(saved), file }, 'Maintenance restored')
+  }
+  let last = JSON.stringify(saved)
+  policy.onChanged((snapshot) => {
+    // Pauses and canary shares change often and are not kept: write only when maintenance changed.
+    const now = JSON.stringify(Object.fromEntries(Object.entries(snapshot.hosts).flatMap(([h, p]) => p.maintenance === undefined ? [] : [[h, p.maintenance]])))
+    if (now === last) return
+    last = now
+    void state.save(snapshot)
+  })
+  return state
 }
 
 function reconcilerOptions (o: ServeOptions): ReconcilerOptions {
