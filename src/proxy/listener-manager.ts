@@ -15,6 +15,8 @@ export interface ListenerManagerOptions {
   /** HTTPS ports are opened only when the proxy serves HTTPS at all. */
   https: boolean
   maxConnections: number
+  /** A worker process's way of sharing ports with the others (ProxyServerOptions.listenFlags). */
+  listenFlags?: { reusePort: boolean, exclusive: boolean } | undefined
   /** Hands an accepted connection to the HTTP or HTTPS server. */
   accept: (scheme: Scheme, socket: Socket) => void
 }
@@ -98,7 +100,7 @@ export class ListenerManager {
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen(port, this.#options.host, () => { server.off('error', reject); resolve() })
+        server.listen({ port, host: this.#options.host, ...this.#options.listenFlags }, () => { server.off('error', reject); resolve() })
       })
     } catch (err) {
       server.close()

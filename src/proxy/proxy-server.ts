@@ -67,6 +67,11 @@ export interface ProxyServerOptions {
   /** X-Request-ID: passed through when present, generated when absent (default on). */
   requestIds?: boolean
   observer?: RequestObserver | undefined
+  /**
+   * How a worker process shares the ports with the others (src/workers/): its own socket with
+   * SO_REUSEPORT (`exclusive` keeps node:cluster from sharing the primary's), or cluster's.
+   */
+  listenFlags?: { reusePort: boolean, exclusive: boolean } | undefined
   /** ENABLE_PROXY_PROTOCOL: every connection starts with a PROXY v1/v2 header naming the client (nginx `listen ... proxy_protocol`). */
   proxyProtocol?: boolean | undefined
   /** Traffic control (issue 13): pause and maintenance per host; held requests are this process's own. */
@@ -171,6 +176,7 @@ export class ProxyServer {
       defaultPorts: () => ({ http: this.#port, https: this.#https === undefined ? undefined : this.#httpsPort }),
       https: tls !== undefined,
       maxConnections: limits.maxClientConnections,
+      listenFlags: options.listenFlags,
       accept: (scheme, socket) => { (scheme === 'https' ? this.#https : this.#http)?.emit('connection', socket) }
     }, log)
     this.#listenHttp1(this.#http, 'http', limits)
@@ -273,9 +279,10 @@ export class ProxyServer {
   get externalPorts (): { http: number[], https: number[] } { return this.#listeners.ports }
 
   async listen (): Promise<{ port: number, httpsPort: number | undefined }> {
-    this.#port = await listenOn(this.#http, this.#options.port, this.#options.host, 'HTTP')
+    const flags = this.#options.listenFlags
+    this.#port = await listenOn(this.#http, this.#options.port, this.#options.host, 'HTTP', flags)
     if (this.#https !== undefined && this.#options.tls !== undefined) {
-      this.#httpsPort = await listenOn(this.#https, this.#options.tls.port, this.#options.host, 'HTTPS')
+      this.#httpsPort = await listenOn(this.#https, this.#options.tls.port, this.#options.host, 'HTTPS', flags)
     }
     // Extra ports follow every table from now on; the current one's are open before listen() returns.
     this.#unsubscribe = this.#store.onTableSwapped((table) => { void this.#listeners.reconcile(table) })
@@ -685,14 +692,14 @@ function hostFields (raw: string[], h2: boolean): string[] {
   return out
 }
 
-async function listenOn (server: Server | Http2SecureServer, port: number, host: string, what: string): Promise<number> {
+async function listenOn (server: Server | Http2SecureServer, port: number, host: string, what: string, flags?: { reusePort: boolean, exclusive: boolean }): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => {
       const hint = what === 'HTTPS' ? ' (choose another with --https-port N, or --https-port off)' : ' (choose another with --port N)'
       reject(new InvalidOptionError(`cannot listen for ${what} on ${host}:${port}: ${err.code ?? err.message}${hint}`))
     }
     server.once('error', failed)
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...flags }, () => {
       server.off('error', failed)
       resolve()
     })
