@@ -13,7 +13,8 @@ export interface StackService {
 }
 
 /**
- * Every service, dependencies first (Kahn's algorithm; ties by name, so the order is stable).
+ * Every service, dependencies first: Kahn's algorithm a level at a time (all services whose
+ * dependencies are done), each level by name, so the order is stable.
  * Non-proxied services take part too: `web → worker → api` still puts api before web.
  * A dependency on an undefined service or a cycle is bad input, found before anything starts.
  */
