@@ -4,6 +4,8 @@ import {
 } from '../config/options.js'
 import { parseHttpsMethod, parseHttpsPort, parseListen, validatedDefaultHost } from '../config/env.js'
 import { InvalidOptionError } from '../errors.js'
+import type { RolloutOptions } from '../deploy/rollout.js'
+import { ROLLOUT_FLAGS, parseRolloutFlags } from './rollout-flags.js'
 
 // argv -> typed command (pure). node:util parseArgs is enough for this flag set: strict mode
 // rejects unknown flags, and it keeps the CLI free of a dependency.
@@ -23,6 +25,8 @@ export interface DeployCommand extends AdminTarget {
   timeoutMs: number
   drainTimeoutMs: number
   json: boolean
+  /** --verify / --canary and their thresholds; undefined: a plain deploy. */
+  rollout: RolloutOptions | undefined
 }
 
 export type Command =
@@ -150,7 +154,8 @@ function parseDeploy (args: string[]): Command {
     image: { type: 'string' },
     timeout: { type: 'string' },
     'drain-timeout': { type: 'string' },
-    json: { type: 'boolean' }
+    json: { type: 'boolean' },
+    ...ROLLOUT_FLAGS
   }, 'deploy')
   if (values.help === true) return { kind: 'help', topic: 'deploy' }
   const service = positionals[0]
@@ -173,6 +178,7 @@ function parseDeploy (args: string[]): Command {
     timeoutMs: values.timeout === undefined ? DEFAULT_DEPLOY_TIMEOUT_MS : parseDurationMs(values.timeout, '--timeout'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_DEPLOY_DRAIN_TIMEOUT_MS : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     json: values.json === true,
+    rollout: parseRolloutFlags(values),
     adminSocket: values['admin-socket'],
     proxy: values.proxy
   }

@@ -2,10 +2,13 @@ import { DeployFailedError } from '../errors.js'
 import { composeUpScaled, findComposeBinary, projectName, resolveComposeFile, type ComposeProject } from './compose.js'
 import { listServiceContainers, removeContainer } from './docker-ops.js'
 import { planDeploy, type DeployPlan, type ServiceContainer } from './plan.js'
+import type { RolloutOptions } from './rollout.js'
 import { runDeploy, type DeployResult, type DeployStrategy, type StrategyPlan } from './sequencer.js'
 import { retireOld, type DeployDeps, type Timeouts } from './steps.js'
 
 export interface ComposeDeployRequest extends Timeouts {
+  /** --verify / --canary (rollout.ts); undefined: a plain deploy. */
+  rollout?: RolloutOptions | undefined
   service: string
   composeFile: string | undefined
   project: string | undefined
@@ -68,5 +71,5 @@ export function composeStrategy (req: ComposeDeployRequest, deps: DeployDeps): D
 }
 
 export async function deployComposeService (req: ComposeDeployRequest, deps: DeployDeps): Promise<DeployResult> {
-  return await runDeploy(composeStrategy(req, deps), deps, req)
+  return await runDeploy(composeStrategy(req, deps), deps, req, req.rollout)
 }

@@ -2,10 +2,13 @@ import type Docker from 'dockerode'
 import { DeployFailedError, InvalidOptionError } from '../errors.js'
 import { removeContainer } from './docker-ops.js'
 import type { ServiceContainer } from './plan.js'
+import type { RolloutOptions } from './rollout.js'
 import { runDeploy, type DeployResult, type DeployStrategy, type StrategyPlan } from './sequencer.js'
 import { retireOld, type DeployDeps, type Timeouts } from './steps.js'
 
 export interface ContainerDeployRequest extends Timeouts {
+  /** --verify / --canary (rollout.ts); undefined: a plain deploy. */
+  rollout?: RolloutOptions | undefined
   container: string
   image: string
 }
@@ -92,5 +95,5 @@ async function copyConfig (docker: Docker, old: Docker.ContainerInspectInfo, nam
 }
 
 export async function deployContainer (req: ContainerDeployRequest, deps: DeployDeps): Promise<DeployResult> {
-  return await runDeploy(await containerStrategy(req, deps), deps, req)
+  return await runDeploy(await containerStrategy(req, deps), deps, req, req.rollout)
 }

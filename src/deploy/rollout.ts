@@ -7,7 +7,10 @@ import { baselineOf, verifyOrRollBack, type VerifyOptions } from './verify.js'
 // verified on live traffic with the old kept in standby, or by canary steps.
 
 export interface RolloutOptions {
+  /** The thresholds; `windowMs` is the verification window, or each canary step's time. */
   verify: VerifyOptions
+  /** Canary: the new version's share per step (0..1, ascending, the last 1), each verified. */
+  canary?: { steps: number[] } | undefined
 }
 
 /** Read before the candidates start: the old version's figures, the baseline. */

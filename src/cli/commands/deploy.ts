@@ -16,7 +16,7 @@ export async function deploy (cmd: DeployCommand): Promise<number> {
   const admin = await connectAdmin({ adminSocket: cmd.adminSocket, proxy: cmd.proxy, docker: () => docker })
   const history = await reportToHistory(admin, progress, cmd.service ?? cmd.container ?? '?')
   try {
-    const timeouts = { timeoutMs: cmd.timeoutMs, drainTimeoutMs: cmd.drainTimeoutMs }
+    const timeouts = { timeoutMs: cmd.timeoutMs, drainTimeoutMs: cmd.drainTimeoutMs, rollout: cmd.rollout }
     if (cmd.container !== undefined && cmd.image !== undefined) {
       await deployContainer({ container: cmd.container, image: cmd.image, ...timeouts }, { docker, admin, progress })
     } else {
