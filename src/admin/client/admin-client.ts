@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs'
 import type Docker from 'dockerode'
 import { DEFAULT_ADMIN_SOCKET } from '../../config/options.js'
-import { DeployInProgressError, ProxyError } from '../../errors.js'
+import { DeployInProgressError, InvalidOptionError, ProxyError } from '../../errors.js'
 import type {
   AdmissionRequest, AdmissionResponse, DeployFinish, FiguresRequest, FiguresResponse, StandbyRequest, StandbyResponse, DeployStep, DrainRequest, DrainResponse, LockReleaseRequest, LockRequest, RolloutRecord, StatusReport
 } from '../api.js'
+import type { MaintenanceRequest, PauseRequest, TrafficControlResponse, TrafficTargetRequest } from '../api.js'
 import { DockerExecTransport, SocketTransport, type AdminTransport } from './transports.js'
 
 /** Label the proxyctl image carries, so `proxyctl deploy` finds the running proxy by itself. */
@@ -67,7 +68,22 @@ export class AdminClient {
     await this.transport.request('POST', '/v1/locks/release', { key, holder } satisfies LockReleaseRequest)
   }
 
+  /** New requests for the target's hosts are held until resume (or maxHoldMs / maxQueued: 503). */
+  async pause (req: PauseRequest): Promise<TrafficControlResponse> { return await this.#control('/v1/pause', req) }
+  async resume (req: TrafficTargetRequest): Promise<TrafficControlResponse> { return await this.#control('/v1/resume', req) }
+  async maintenanceOn (req: MaintenanceRequest): Promise<TrafficControlResponse> { return await this.#control('/v1/maintenance/on', req) }
+  async maintenanceOff (req: TrafficTargetRequest): Promise<TrafficControlResponse> { return await this.#control('/v1/maintenance/off', req) }
+
   async close (): Promise<void> { await this.transport.close() }
+
+  /** A refused target or value (400, 404) is the user's to fix: a usage error, not an unreachable proxy. */
+  async #control (path: string, body: object): Promise<TrafficControlResponse> {
+    const res = await this.transport.request('POST', path, body)
+    const b = res.body as { message?: string } | null
+    if (res.status === 400 || res.status === 404) throw new InvalidOptionError(b?.message ?? `status ${res.status}`)
+    if (res.status >= 400) throw new ProxyError('PROXY_ERR_ADMIN', `POST ${path} on ${this.transport.describe}: ${b?.message ?? `status ${res.status}`}`)
+    return res.body as TrafficControlResponse
+  }
 
   async #json<T> (method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.transport.request(method, path, body)
