@@ -11,8 +11,8 @@ import { DockerSource } from './docker/docker-source.js'
 import { startSwarmProvider } from './docker/swarm-provider.js'
 import type { Logger } from './logger.js'
 import { ProxyServer } from './proxy/proxy-server.js'
-import { loadProxyFiles, proxyServerOptions } from './proxy/proxy-setup.js'
-import { Reconciler, type ReconcilerOptions } from './routing/reconciler.js'
+import { loadProxyFiles, proxyServerOptions, reconcilerOptions } from './proxy/proxy-setup.js'
+import { Reconciler } from './routing/reconciler.js'
 import { RouteTableStore } from './routing/route-table-store.js'
 import { VERSION } from './version.js'
 import { PolicyStore } from './traffic/policy.js'
@@ -132,15 +132,4 @@ async function restoreTrafficControl (policy: PolicyStore, historyFile: string |
     void state.save(snapshot)
   })
   return state
-}
-
-function reconcilerOptions (o: ServeOptions): ReconcilerOptions {
-  return {
-    balancing: o.balancing,
-    defaultHost: o.defaultHost,
-    drainTimeoutMs: o.drainTimeoutMs,
-    connectTimeoutMs: o.upstreamConnectTimeoutMs,
-    responseTimeoutMs: o.upstreamResponseTimeoutMs,
-    maxConnections: o.upstreamMaxConnections
-  }
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { listenHost, type ServeOptions } from '../config/options.js'
 import type { Logger } from '../logger.js'
+import type { ReconcilerOptions } from '../routing/reconciler.js'
 import { CertificateStore } from '../tls/certificate-store.js'
 import { DEFAULT_SSL_POLICY, sslPolicy } from '../tls/policy.js'
 import { VhostStore } from '../vhost/vhost-store.js'
@@ -128,5 +129,17 @@ function debugGlobals (o: ServeOptions): Record<string, string | number | boolea
     ssl_policy: o.sslPolicy,
     trust_default_cert: String(o.trustDefaultCert),
     trust_downstream_proxy: o.trustDownstreamProxy
+  }
+}
+
+/** The targets' settings (pools, balancing, drain bound): the Reconciler's and a worker's replica's. */
+export function reconcilerOptions (o: ServeOptions): ReconcilerOptions {
+  return {
+    balancing: o.balancing,
+    defaultHost: o.defaultHost,
+    drainTimeoutMs: o.drainTimeoutMs,
+    connectTimeoutMs: o.upstreamConnectTimeoutMs,
+    responseTimeoutMs: o.upstreamResponseTimeoutMs,
+    maxConnections: o.upstreamMaxConnections
   }
 }
