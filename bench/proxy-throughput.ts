@@ -10,15 +10,16 @@ import { Agent, request } from 'undici'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { newestProfile, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
 import { ensureH2load, h2load, type LoadSummary } from './lib/h2load.ts'
+import { TreeRssMonitor, type ProcessMemory } from './lib/process-rss.ts'
 import { installCert, makeCert } from '../test/support/certs.ts'
 import { TLS_POLICY } from '../src/tls/policy.ts'
 import {
-  BENCH_DIR, BENCH_LABEL, RUN_DIR, SCRATCH_DIR, RssMonitor, compileStandalone, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
+  BENCH_DIR, BENCH_LABEL, RUN_DIR, SCRATCH_DIR, compileStandalone, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
   nginxUserDirective, proxyctlStatus, removeBenchContainers, round, run, spawnLogged, startNginx, startProxyctl, waitFor,
   waitForProxyctlHost, writeJson, type Proc, type ProxyctlProcess
 } from './lib/util.ts'
 
-const DEFAULT_VARIANTS = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-500', 'nginx', 'nginx-nolog', 'http-proxy', 'http-proxy-nolog',
+const DEFAULT_VARIANTS = ['direct', 'proxyctl', 'proxyctl-nolog', 'proxyctl-2w', 'proxyctl-500', 'nginx', 'nginx-nolog', 'nginx-2w', 'http-proxy', 'http-proxy-nolog',
   'proxyctl-https', 'nginx-https', 'http-proxy-https', 'proxyctl-h2', 'nginx-h2']
 /** proxyctl-nometrics: access log on, METRICS=off and REQUEST_IDS=off (what issue 6's features cost). */
 const ALL_VARIANTS = [...DEFAULT_VARIANTS, 'proxyctl-nometrics']
@@ -26,7 +27,8 @@ const ALL_VARIANTS = [...DEFAULT_VARIANTS, 'proxyctl-nometrics']
 const s = parseSettings('bench/proxy-throughput.ts', `Throughput/latency of proxyctl next to direct, nginx and an http-proxy Node proxy.
 Needs Docker (the upstream is a container, which proxyctl discovers by VIRTUAL_HOST) and nginx
 (installed with apt-get when missing and root). Writes bench/results/<commit>/throughput.json.
-Variants: ${ALL_VARIANTS.join(', ')} ("-nolog" = access log off; proxyctl-500 = a second
+Variants: ${ALL_VARIANTS.join(', ')} ("-nolog" = access log off; "-2w" = 2 workers: proxyctl
+with WORKERS=2 (the others WORKERS=1), nginx with worker_processes 2, access log on; proxyctl-500 = a second
 upstream container with MANY_HOSTS names in VIRTUAL_HOST is started for that run, so the table
 holds that many more hosts, and stopped after it; "-https" = HTTP/1.1 over TLS with autocannon,
 "-h2" = HTTP/2 over TLS with h2load (nghttp2-client, installed with apt-get when missing and
@@ -65,7 +67,7 @@ interface Target {
   /** h2load for HTTP/2; autocannon (HTTP/1.1, TLS for https: URLs) otherwise. */
   tool?: 'h2load'
   /** Whose memory is sampled during this variant's runs. */
-  monitor?: RssMonitor
+  monitor?: TreeRssMonitor
   /** The process whose memory we report. */
   pid?: () => number | undefined
   adminSocket?: string
@@ -145,13 +147,13 @@ async function directReady (url: string, host: string): Promise<void> {
   }
 }
 
-function nginxProxyConf (dir: string, upstreamIp: string, ports: { log: number, nolog: number, tls: number }, cert: { crt: string, key: string }): string {
+function nginxProxyConf (dir: string, upstreamIp: string, ports: { log: number, nolog: number, tls: number }, cert: { crt: string, key: string }, workers = 1, name = 'nginx-proxy'): string {
   // The http-level settings nginx-proxy's template writes, with keep-alive to the upstream (its
-  // newer `keepalive` support; 64 idle connections so 50 clients never churn them), 1 worker.
+  // newer `keepalive` support; 64 idle connections so 50 clients never churn them), `workers` workers.
   return `${nginxUserDirective()}
-worker_processes 1;
-pid ${dir}/nginx-proxy.pid;
-error_log ${dir}/nginx-proxy.error.log warn;
+worker_processes ${workers};
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}.error.log warn;
 events { worker_connections 4096; }
 http {
   client_body_temp_path ${dir}/cb; proxy_temp_path ${dir}/pt; fastcgi_temp_path ${dir}/ft; uwsgi_temp_path ${dir}/ut; scgi_temp_path ${dir}/st;
@@ -185,7 +187,7 @@ http {
   server {
     server_name ${HOST};
     listen 127.0.0.1:${ports.log};
-    access_log ${dir}/nginx-access.log vhost;
+    access_log ${dir}/${name}-access.log vhost;
     location / { proxy_pass http://${HOST}; }
   }
   server {
@@ -200,7 +202,7 @@ http {
   server {
     server_name ${HOST};
     listen 127.0.0.1:${ports.tls} ssl http2;
-    access_log ${dir}/nginx-access-tls.log vhost;
+    access_log ${dir}/${name}-access-tls.log vhost;
     ssl_session_timeout 5m;
     ssl_session_cache shared:SSL:50m;
     ssl_session_tickets off;
@@ -214,13 +216,6 @@ http {
   }
 }
 `
-}
-
-function nginxWorkerPid (masterPid: number): number | undefined {
-  try {
-    const kids = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
-    return kids.length > 0 ? Number(kids[0]) : undefined
-  } catch { return undefined }
 }
 
 /** One measured run of `seconds` after `warmupS` of discarded load. */
@@ -269,7 +264,7 @@ async function profileProxyctl (dir: string, kind: 'http' | 'h2', env: Record<st
   mkdirSync(profDir, { recursive: true })
   log(`profiling proxyctl (${kind}, access log on) under the same load for ${duration}s`)
   const httpsPort = kind === 'h2' ? await freePort() : undefined
-  const p = await startProxyctl({ dir, name: `proxyctl-profile-${kind}`, accessLog: true, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`], env: { ...env, ...(httpsPort !== undefined ? { HTTPS_PORT: String(httpsPort) } : {}) } })
+  const p = await startProxyctl({ dir, name: `proxyctl-profile-${kind}`, accessLog: true, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`], env: { WORKERS: '1', ...env, ...(httpsPort !== undefined ? { HTTPS_PORT: String(httpsPort) } : {}) } })
   await waitForProxyctlHost(p.adminSocket, HOST)
   const t: Target = httpsPort !== undefined
     ? { name: 'profile', url: `https://127.0.0.1:${httpsPort}`, host: HOST, tool: 'h2load' }
@@ -290,7 +285,7 @@ async function profileProxyctl (dir: string, kind: 'http' | 'h2', env: Record<st
 async function main (): Promise<void> {
   const dir = makeTempDir('pxb-tp-')
   const procs: Proc[] = []
-  const monitors = new Map<string, RssMonitor>()
+  const monitors = new Map<string, TreeRssMonitor>()
   const started = new Date().toISOString()
   log(`throughput: variants ${variants.join(', ')}; ${rounds} rounds x (${warmup}s warmup + ${duration}s); ${connections} connections; upstream ${s.upstream}; work dir ${dir}`)
   await removeBenchContainers(NAME)
@@ -319,9 +314,9 @@ async function main (): Promise<void> {
     targets.set('direct', { name: 'direct', url: direct, host: HOST })
     let pcLog: ProxyctlProcess | undefined
     if (variants.some((v) => v === 'proxyctl' || v === 'proxyctl-500')) {
-      pcLog = await startProxyctl({ dir, name: 'proxyctl', accessLog: true })
+      pcLog = await startProxyctl({ dir, name: 'proxyctl', accessLog: true, env: { WORKERS: '1' } })
       procs.push(pcLog)
-      const monitor = new RssMonitor(pcLog.pid)
+      const monitor = new TreeRssMonitor(pcLog.pid)
       monitors.set('proxyctl', monitor)
       await waitForProxyctlHost(pcLog.adminSocket, HOST)
       const p = pcLog
@@ -347,27 +342,37 @@ async function main (): Promise<void> {
       })
     }
     if (variants.includes('proxyctl-nometrics')) {
-      const p = await startProxyctl({ dir, name: 'proxyctl-nometrics', accessLog: true, env: { METRICS: 'off', REQUEST_IDS: 'off' } })
+      const p = await startProxyctl({ dir, name: 'proxyctl-nometrics', accessLog: true, env: { METRICS: 'off', REQUEST_IDS: 'off', WORKERS: '1' } })
       procs.push(p)
-      const monitor = new RssMonitor(p.pid)
+      const monitor = new TreeRssMonitor(p.pid)
       monitors.set('proxyctl-nometrics', monitor)
       await waitForProxyctlHost(p.adminSocket, HOST)
       targets.set('proxyctl-nometrics', { name: 'proxyctl-nometrics', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket, monitor })
     }
     if (variants.includes('proxyctl-nolog')) {
-      const p = await startProxyctl({ dir, name: 'proxyctl-nolog', accessLog: false })
+      const p = await startProxyctl({ dir, name: 'proxyctl-nolog', accessLog: false, env: { WORKERS: '1' } })
       procs.push(p)
-      const monitor = new RssMonitor(p.pid)
+      const monitor = new TreeRssMonitor(p.pid)
       monitors.set('proxyctl-nolog', monitor)
       await waitForProxyctlHost(p.adminSocket, HOST)
       targets.set('proxyctl-nolog', { name: 'proxyctl-nolog', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket, monitor })
     }
+    if (variants.includes('proxyctl-2w')) {
+      // WORKERS=2: issue 12's worker processes; a proxyctl without them takes the variable and runs one process.
+      const p = await startProxyctl({ dir, name: 'proxyctl-2w', accessLog: true, env: { WORKERS: '2' } })
+      procs.push(p)
+      const monitor = new TreeRssMonitor(p.pid)
+      monitors.set('proxyctl-2w', monitor)
+      await waitForProxyctlHost(p.adminSocket, HOST)
+      targets.set('proxyctl-2w', { name: 'proxyctl-2w', url: `http://127.0.0.1:${p.port}`, host: HOST, pid: () => p.pid, adminSocket: p.adminSocket, monitor })
+      await directReady(`http://127.0.0.1:${p.port}`, HOST)
+    }
     if (variants.some((v) => v === 'proxyctl-https' || v === 'proxyctl-h2')) {
       // Its own process: HTTPS on, the certificate in its nginx root, access log on.
       const httpsPort = await freePort()
-      const p = await startProxyctl({ dir, name: 'proxyctl-tls', accessLog: true, env: { PROXYCTL_NGINX_ROOT: nginxRoot, HTTPS_PORT: String(httpsPort) } })
+      const p = await startProxyctl({ dir, name: 'proxyctl-tls', accessLog: true, env: { PROXYCTL_NGINX_ROOT: nginxRoot, HTTPS_PORT: String(httpsPort), WORKERS: '1' } })
       procs.push(p)
-      const monitor = new RssMonitor(p.pid)
+      const monitor = new TreeRssMonitor(p.pid)
       monitors.set('proxyctl-tls', monitor)
       await waitForProxyctlHost(p.adminSocket, HOST)
       const url = `https://127.0.0.1:${httpsPort}`
@@ -375,22 +380,33 @@ async function main (): Promise<void> {
       targets.set('proxyctl-h2', { name: 'proxyctl-h2', url, host: HOST, tool: 'h2load', pid: () => p.pid, adminSocket: p.adminSocket, monitor })
       await directReady(url, HOST)
     }
-    if (variants.some((v) => v.startsWith('nginx'))) {
+    if (variants.some((v) => v.startsWith('nginx') && v !== 'nginx-2w')) {
       const bin = await ensureNginx()
       const ports = { log: await freePort(), nolog: await freePort(), tls: await freePort() }
       const conf = join(dir, 'nginx-proxy.conf')
       writeFileSync(conf, nginxProxyConf(dir, ip, ports, cert))
       const n = await startNginx(bin, dir, conf, 'nginx-proxy')
       procs.push(n)
-      const worker = (): number | undefined => nginxWorkerPid(n.pid)
       await directReady(`http://127.0.0.1:${ports.log}`, HOST)
-      const w = worker()
-      const monitor = w !== undefined ? new RssMonitor(w) : undefined
-      if (monitor !== undefined) monitors.set('nginx', monitor)
-      targets.set('nginx', { name: 'nginx', url: `http://127.0.0.1:${ports.log}`, host: HOST, pid: worker, monitor })
-      targets.set('nginx-nolog', { name: 'nginx-nolog', url: `http://127.0.0.1:${ports.nolog}`, host: HOST, pid: worker, monitor })
-      targets.set('nginx-https', { name: 'nginx-https', url: `https://127.0.0.1:${ports.tls}`, host: HOST, pid: worker, monitor })
-      targets.set('nginx-h2', { name: 'nginx-h2', url: `https://127.0.0.1:${ports.tls}`, host: HOST, tool: 'h2load', pid: worker, monitor })
+      // Its workers, not the master (which serves nothing).
+      const monitor = new TreeRssMonitor(n.pid, 'children')
+      monitors.set('nginx', monitor)
+      targets.set('nginx', { name: 'nginx', url: `http://127.0.0.1:${ports.log}`, host: HOST, monitor })
+      targets.set('nginx-nolog', { name: 'nginx-nolog', url: `http://127.0.0.1:${ports.nolog}`, host: HOST, monitor })
+      targets.set('nginx-https', { name: 'nginx-https', url: `https://127.0.0.1:${ports.tls}`, host: HOST, monitor })
+      targets.set('nginx-h2', { name: 'nginx-h2', url: `https://127.0.0.1:${ports.tls}`, host: HOST, tool: 'h2load', monitor })
+    }
+    if (variants.includes('nginx-2w')) {
+      const bin = await ensureNginx()
+      const ports = { log: await freePort(), nolog: await freePort(), tls: await freePort() }
+      const conf = join(dir, 'nginx-proxy-2w.conf')
+      writeFileSync(conf, nginxProxyConf(dir, ip, ports, cert, 2, 'nginx-proxy-2w'))
+      const n = await startNginx(bin, dir, conf, 'nginx-proxy-2w')
+      procs.push(n)
+      await directReady(`http://127.0.0.1:${ports.log}`, HOST)
+      const monitor = new TreeRssMonitor(n.pid, 'children')
+      monitors.set('nginx-2w', monitor)
+      targets.set('nginx-2w', { name: 'nginx-2w', url: `http://127.0.0.1:${ports.log}`, host: HOST, monitor })
     }
     const httpProxyJs = variants.some((v) => v.startsWith('http-proxy')) ? await compileStandalone(join(BENCH_DIR, 'http-proxy-server.ts')) : ''
     for (const [variant, accessLog, tls] of [['http-proxy', true, false], ['http-proxy-nolog', false, false], ['http-proxy-https', true, true]] as const) {
@@ -398,12 +414,17 @@ async function main (): Promise<void> {
       const port = await freePort()
       const p = spawnLogged(process.execPath, [httpProxyJs, '--target', direct, '--port', String(port), ...(accessLog ? ['--access-log'] : []), ...(tls ? ['--cert', cert.crt, '--key', cert.key, '--ciphers', TLS_POLICY.ciphers] : [])], join(dir, `${variant}.log`))
       procs.push(p)
-      const monitor = new RssMonitor(p.pid)
+      const monitor = new TreeRssMonitor(p.pid)
       monitors.set(variant, monitor)
       const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`
       targets.set(variant, { name: variant, url, host: HOST, pid: () => p.pid, monitor })
       await directReady(url, HOST)
     }
+
+    // Idle: every process of each proxy once it routes, before any load (only the readiness requests).
+    const idle: Record<string, ProcessMemory[]> = {}
+    for (const [name, m] of monitors) idle[name] = m.now()
+    for (const [name, ps] of Object.entries(idle)) log(`idle ${name}: ${ps.map((p) => `${p.role} ${p.pid} ${p.rssMb} MB`).join(', ')}`)
 
     // --- alternating rounds
     const results = new Map<string, RunResult[]>(variants.map((v) => [v, []]))
@@ -463,6 +484,10 @@ async function main (): Promise<void> {
       'proxyctl/http-proxy req/s (access log off)': ratio('proxyctl-nolog', 'http-proxy-nolog'),
       'proxyctl p99 / nginx p99 (access log on)': ratio('proxyctl', 'nginx', 'p99'),
       'proxyctl 500 hosts / 1 host req/s': ratio('proxyctl-500', 'proxyctl'),
+      'proxyctl access log on / off req/s': ratio('proxyctl', 'proxyctl-nolog'),
+      'proxyctl 2 workers / nginx 2 workers req/s (access log on)': ratio('proxyctl-2w', 'nginx-2w'),
+      'proxyctl 2 workers / 1 worker req/s': ratio('proxyctl-2w', 'proxyctl'),
+      'nginx 2 workers / 1 worker req/s': ratio('nginx-2w', 'nginx'),
       'proxyctl/nginx req/s (HTTPS, HTTP/1.1)': ratio('proxyctl-https', 'nginx-https'),
       'proxyctl p99 / nginx p99 (HTTPS, HTTP/1.1)': ratio('proxyctl-https', 'nginx-https', 'p99'),
       'proxyctl/http-proxy req/s (HTTPS, HTTP/1.1)': ratio('proxyctl-https', 'http-proxy-https'),
@@ -478,6 +503,8 @@ async function main (): Promise<void> {
       proxyctlNologVmHWMMb: monitors.get('proxyctl-nolog') !== undefined ? round(monitors.get('proxyctl-nolog')!.hwmKb / 1024, 1) : undefined,
       proxyctlTlsVmHWMMb: monitors.get('proxyctl-tls') !== undefined ? round(monitors.get('proxyctl-tls')!.hwmKb / 1024, 1) : undefined,
       nginxWorkerVmHWMMb: monitors.get('nginx') !== undefined ? round(monitors.get('nginx')!.hwmKb / 1024, 1) : undefined,
+      proxyctl2wVmHWMMb: monitors.get('proxyctl-2w') !== undefined ? round(monitors.get('proxyctl-2w')!.hwmKb / 1024, 1) : undefined,
+      nginx2wWorkerVmHWMMb: monitors.get('nginx-2w') !== undefined ? round(monitors.get('nginx-2w')!.hwmKb / 1024, 1) : undefined,
       httpProxyVmHWMMb: monitors.get('http-proxy') !== undefined ? round(monitors.get('http-proxy')!.hwmKb / 1024, 1) : undefined
     }
 
@@ -500,6 +527,8 @@ async function main (): Promise<void> {
       summary,
       ratios,
       memory,
+      // Per process (proxyctl: the process and its workers; nginx: its workers): idle before the rounds, and at the end (rssMb now, hwmMb the high-water mark).
+      processes: Object.fromEntries([...monitors].map(([name, m]) => [name, { idle: idle[name] ?? [], end: m.now() }])),
       rounds: Object.fromEntries(results),
       profile,
       profileH2

@@ -1,0 +1,80 @@
+import { readFileSync, readdirSync } from 'node:fs'
+
+// Memory of a process and every process below it (proxyctl's workers, nginx's master and workers),
+// each on its own: the issue's memory targets are per worker, so the figure is the largest of them.
+
+/** The pid and every descendant's pid (/proc/<pid>/task/<tid>/children, Linux). */
+export function processTree (root: number): number[] {
+  const out: number[] = []
+  const queue = [root]
+  while (queue.length > 0) {
+    const pid = queue.shift()!
+    out.push(pid)
+    let tasks: string[] = []
+    try { tasks = readdirSync(`/proc/${pid}/task`) } catch { continue }
+    for (const tid of tasks) {
+      try {
+        for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (c !== '') queue.push(Number(c))
+      } catch {}
+    }
+  }
+  return out
+}
+
+function status (pid: number): { rssKb: number, hwmKb: number, name: string } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, 'utf8')
+    return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0), hwmKb: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0), name: /Name:\s+(\S+)/.exec(s)?.[1] ?? '?' }
+  } catch { return undefined }
+}
+
+export interface ProcessMemory { pid: number, role: 'root' | 'child', rssMb: number, hwmMb: number }
+
+/**
+ * Samples VmRSS of the tree every `intervalMs`; `maxRssKb` is the largest single process's RSS since
+ * the last resetWindow(), `hwmKb` the largest VmHWM (the kernel's high-water mark) of any one process.
+ * `only: 'children'` leaves the root out (nginx's master does not serve).
+ */
+export class TreeRssMonitor {
+  readonly #root: number
+  readonly #only: 'all' | 'children'
+  readonly #timer: NodeJS.Timeout
+  readonly #hwm = new Map<number, number>()
+  maxRssKb = 0
+
+  constructor (root: number, only: 'all' | 'children' = 'all', intervalMs = 200) {
+    this.#root = root
+    this.#only = only
+    this.#timer = setInterval(() => { this.sample() }, intervalMs)
+    this.#timer.unref()
+    this.sample()
+  }
+
+  #pids (): number[] {
+    const all = processTree(this.#root)
+    return this.#only === 'children' ? all.filter((p) => p !== this.#root) : all
+  }
+
+  sample (): void {
+    for (const pid of this.#pids()) {
+      const s = status(pid)
+      if (s === undefined) continue
+      this.maxRssKb = Math.max(this.maxRssKb, s.rssKb)
+      this.#hwm.set(pid, Math.max(this.#hwm.get(pid) ?? 0, s.hwmKb))
+    }
+  }
+
+  get hwmKb (): number { return Math.max(0, ...this.#hwm.values()) }
+
+  /** Each process now: its RSS and high-water mark (MB). */
+  now (): ProcessMemory[] {
+    return this.#pids().flatMap((pid) => {
+      const s = status(pid)
+      return s === undefined ? [] : [{ pid, role: pid === this.#root ? 'root' as const : 'child' as const, rssMb: Math.round(s.rssKb / 102.4) / 10, hwmMb: Math.round(s.hwmKb / 102.4) / 10 }]
+    })
+  }
+
+  resetWindow (): void { this.maxRssKb = 0; this.sample() }
+
+  stop (): void { this.sample(); clearInterval(this.#timer) }
+}
