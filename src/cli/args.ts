@@ -22,6 +22,8 @@ export interface DeployCommand extends AdminTarget {
   project: string | undefined
   container: string | undefined
   image: string | undefined
+  /** `--swarm`: SERVICE is a Swarm service (or, with -f, a stack file's service). */
+  swarm: boolean
   timeoutMs: number
   drainTimeoutMs: number
   json: boolean
@@ -145,6 +147,12 @@ function parseServe (args: string[]): Command {
   return { kind: 'serve', flags }
 }
 
+/** Swarm paces its own rolling update: no verified or canary phase to hold it in. */
+function swarmRollout (swarm: boolean, rollout: RolloutOptions | undefined): RolloutOptions | undefined {
+  if (swarm && rollout !== undefined) throw new InvalidOptionError('deploy --swarm: --verify and --canary are not supported (Swarm paces its own rolling update)')
+  return rollout
+}
+
 function parseDeploy (args: string[]): Command {
   const { values, positionals } = parse(args, {
     ...adminFlags,
@@ -152,6 +160,7 @@ function parseDeploy (args: string[]): Command {
     project: { type: 'string', short: 'p' },
     container: { type: 'string' },
     image: { type: 'string' },
+    swarm: { type: 'boolean' },
     timeout: { type: 'string' },
     'drain-timeout': { type: 'string' },
     json: { type: 'boolean' },
@@ -160,8 +169,11 @@ function parseDeploy (args: string[]): Command {
   if (values.help === true) return { kind: 'help', topic: 'deploy' }
   const service = positionals[0]
   if (positionals.length > 1) throw new InvalidOptionError(`deploy: unexpected argument "${positionals[1] ?? ''}"`)
-  const byContainer = values.container !== undefined || values.image !== undefined
-  if (byContainer) {
+  const byContainer = values.swarm !== true && (values.container !== undefined || values.image !== undefined)
+  if (values.swarm === true) {
+    if (service === undefined || values.container !== undefined) throw new InvalidOptionError('deploy --swarm: SERVICE --image IMAGE, or SERVICE -f STACK_FILE [-p STACK]')
+    if (values.image === undefined && values.file === undefined) throw new InvalidOptionError('deploy --swarm: --image IMAGE (or -f STACK_FILE) is required')
+  } else if (byContainer) {
     if (values.container === undefined || values.image === undefined) throw new InvalidOptionError('deploy: --container and --image go together')
     if (service !== undefined || values.file !== undefined) throw new InvalidOptionError('deploy: use either SERVICE [-f FILE] or --container NAME --image IMAGE')
   } else if (service === undefined && values.file === undefined) {
@@ -175,10 +187,11 @@ function parseDeploy (args: string[]): Command {
     project: values.project,
     container: values.container,
     image: values.image,
+    swarm: values.swarm === true,
     timeoutMs: values.timeout === undefined ? DEFAULT_DEPLOY_TIMEOUT_MS : parseDurationMs(values.timeout, '--timeout'),
     drainTimeoutMs: values['drain-timeout'] === undefined ? DEFAULT_DEPLOY_DRAIN_TIMEOUT_MS : parseDurationMs(values['drain-timeout'], '--drain-timeout'),
     json: values.json === true,
-    rollout: parseRolloutFlags(values),
+    rollout: swarmRollout(values.swarm === true, parseRolloutFlags(values)),
     adminSocket: values['admin-socket'],
     proxy: values.proxy
   }

@@ -6,6 +6,7 @@ Usage:
   proxyctl deploy SERVICE [options] roll out a compose service without dropping requests
   proxyctl deploy -f FILE           roll out every changed service with a VIRTUAL_HOST, in depends_on order
   proxyctl deploy --container NAME --image IMAGE
+  proxyctl deploy --swarm SERVICE --image IMAGE   a Swarm service's rolling update, gated by the proxy
   proxyctl status [--json]          show hosts, upstreams and their state
   proxyctl history [--json]         the rollouts the proxy has seen
   proxyctl dashboard [--port 8090]  the live status page on http://127.0.0.1:PORT/
@@ -52,11 +53,20 @@ All open pages share one admin request per path per second.`,
   deploy: `Usage: proxyctl deploy SERVICE [-f compose.yml] [-p project] [options]
        proxyctl deploy -f compose.yml [-p project] [options]
        proxyctl deploy --container NAME --image IMAGE [options]
+       proxyctl deploy --swarm SERVICE --image IMAGE [options]
+       proxyctl deploy --swarm SERVICE -f stack.yml [-p STACK] [--image IMAGE] [options]
 
 Without SERVICE, -f deploys the whole stack: every service with a VIRTUAL_HOST whose config changed
 (compose's config hash differs from its running containers' label), one at a time, depends_on first.
 Services without VIRTUAL_HOST are left to compose and listed. The first failure stops the sequence;
 services deployed before it stay deployed; the exit code is that failure's.
+
+--swarm (on a Swarm manager): docker service update --image IMAGE --update-order start-first
+--update-parallelism 1 --update-failure-action pause, one task at a time; each new task must be
+admitted by the proxy, the old task of its slot is drained through it before Swarm stops it.
+New tasks not ready within --timeout, or a task Swarm gives up on: docker service rollback.
+With -f, the service is STACK_SERVICE (-p STACK, else the one stack that has it) and the image the
+stack file's, unless --image is given.
 
   -f, --file FILE         compose file (default compose.yaml / docker-compose.yml in .)
   -p, --project NAME      compose project name (default: compose's own rule)

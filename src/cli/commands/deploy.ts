@@ -3,6 +3,7 @@ import { connectAdmin, type AdminClient } from '../../admin/client/admin-client.
 import { deployComposeService } from '../../deploy/compose-deploy.js'
 import { deployContainer } from '../../deploy/container-deploy.js'
 import { Progress } from '../../deploy/progress.js'
+import { deploySwarmService } from '../../deploy/swarm-deploy.js'
 import { connectDocker, pingDocker } from '../../docker/dockerode-client.js'
 import type { DeployCommand } from '../args.js'
 import { exitCodeFor } from '../exit-codes.js'
@@ -17,7 +18,9 @@ export async function deploy (cmd: DeployCommand): Promise<number> {
   const history = await reportToHistory(admin, progress, cmd.service ?? cmd.container ?? '?')
   try {
     const timeouts = { timeoutMs: cmd.timeoutMs, drainTimeoutMs: cmd.drainTimeoutMs, rollout: cmd.rollout }
-    if (cmd.container !== undefined && cmd.image !== undefined) {
+    if (cmd.swarm) {
+      await deploySwarmService({ service: cmd.service ?? '', image: cmd.image, stackFile: cmd.composeFile, stack: cmd.project, ...timeouts }, { docker, admin, progress })
+    } else if (cmd.container !== undefined && cmd.image !== undefined) {
       await deployContainer({ container: cmd.container, image: cmd.image, ...timeouts }, { docker, admin, progress })
     } else {
       await deployComposeService({ service: cmd.service ?? '', composeFile: cmd.composeFile, project: cmd.project, ...timeouts }, { docker, admin, progress })
