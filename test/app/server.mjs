@@ -16,6 +16,8 @@
 //   IGNORE_SIGNALS       comma-separated signals (SIGHUP,SIGUSR1,...) that are only logged,
 //                        as an app reloading its config would (Node's default: SIGHUP exits)
 //   KEEP_ALIVE_TIMEOUT_MS  server.keepAliveTimeout (Node's default, 5000)
+//   FAIL_PERCENT         0..100 (0): that share of requests for `/` (any method) answer 500,
+//                        spread evenly (every 5th at 20), as a broken release would
 //
 // Routes:
 //   GET /hc    200 "ok" (500 "unhealthy" when HEALTHY=false); never delayed
@@ -45,6 +47,8 @@ const GRACEFUL_TIMEOUT_MS = int(env.GRACEFUL_TIMEOUT_MS, 30000);
 let healthy = (env.HEALTHY || 'true').toLowerCase() !== 'false';
 const IGNORE_SIGNALS = (env.IGNORE_SIGNALS || '').split(',').map((s) => s.trim().toUpperCase()).filter((s) => s !== '');
 const KEEP_ALIVE_TIMEOUT_MS = int(env.KEEP_ALIVE_TIMEOUT_MS, 5000);
+const FAIL_PERCENT = Math.min(100, int(env.FAIL_PERCENT, 0));
+let rootRequests = 0;
 const MAX_WS_MESSAGE = 16 * 1024 * 1024;
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -113,6 +117,17 @@ async function onRequest(req, res) {
   if (url.pathname === '/sse' && req.method === 'GET') {
     startSse(res);
     return;
+  }
+
+  if (FAIL_PERCENT > 0 && url.pathname === '/') {
+    // Evenly spread: the n-th request fails when floor(n * p / 100) steps up.
+    const n = rootRequests++;
+    if (Math.floor((n + 1) * FAIL_PERCENT / 100) > Math.floor(n * FAIL_PERCENT / 100)) {
+      const body = 'failing on purpose (FAIL_PERCENT)';
+      res.writeHead(500, baseHeaders({ 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(body) }));
+      res.end(body);
+      return;
+    }
   }
 
   const payload = JSON.stringify({
