@@ -105,6 +105,5 @@ export class HoldQueue {
     clearTimeout(entry.timer)
     const left = Math.max(0, entry.at + maxHoldMs - this.#now())
     entry.timer = setTimeout(() => { entry.settle('expired') }, left)
-    entry.timer.unref?.()
   }
 }
