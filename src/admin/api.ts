@@ -27,6 +27,8 @@ export interface UpstreamStatus {
   inflight: number
   longLived: number
   lastCheck: CheckResult | null
+  /** The Swarm node a task runs on (hostname); absent for a plain container. */
+  node?: string
 }
 
 export interface LocationStatus {

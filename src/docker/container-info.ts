@@ -24,6 +24,8 @@ export interface ContainerInfo {
   networks: NetworkAttachment[]
   networkMode: string
   health: ExternalHealth
+  /** The Swarm node a task runs on (its hostname); unset for a plain container. */
+  node?: string
 }
 
 /** What the Engine API's container inspect returns (dockerode's type of it; a type only). */
@@ -44,6 +46,7 @@ export function fromInspect (raw: ContainerInspect): ContainerInfo {
     .map(([name, n]) => ({ name, id: n.NetworkID ?? '', ipAddress: n.IPAddress ?? '', ipv6Address: n.GlobalIPv6Address ?? '', gateway: n.Gateway ?? '' }))
     .sort((a, b) => a.name.localeCompare(b.name))
   const healthStatus = (raw.State as { Health?: { Status?: string } } | undefined)?.Health?.Status
+  const node = (raw as { Node?: { Name?: unknown } }).Node?.Name
   return {
     id: raw.Id,
     name: raw.Name.replace(/^\//, ''),
@@ -53,7 +56,8 @@ export function fromInspect (raw: ContainerInspect): ContainerInfo {
     exposedPorts,
     networks,
     networkMode: raw.HostConfig?.NetworkMode ?? 'default',
-    health: toExternalHealth(healthStatus)
+    health: toExternalHealth(healthStatus),
+    ...(typeof node === 'string' && node !== '' ? { node } : {})
   }
 }
 

@@ -82,7 +82,8 @@ export function buildDesiredState (containers: readonly ContainerInfo[], ctx: Bu
         port: entry.port,
         protocol,
         health,
-        externalHealth: c.health
+        externalHealth: c.health,
+        ...(c.node !== undefined ? { node: c.node } : {})
       }
       if (existing === undefined) {
         routes.set(`${entry.host}\u0000${entry.path}`, { host: entry.host, path: entry.path, dest: entry.dest, internalOnly, tls, maxBodyBytes: entry.maxBodyBytes, targets: [target] })

@@ -2,7 +2,7 @@ import { Client } from 'undici'
 import { dockerTlsFiles, locateDocker } from './docker-client.js'
 import { EngineApiError, type EngineApiOptions } from './engine-api.js'
 
-// The three Swarm reads the proxy makes (GET /info, /services, /tasks), over undici as engine-api.ts
+// The Swarm reads the proxy makes (GET /info, /services, /tasks, /nodes), over undici as engine-api.ts
 // makes its calls. One connection: the provider has at most one request in flight.
 
 /** A task list beyond this is refused (a read error, retried), not parsed. */
@@ -13,6 +13,8 @@ export interface SwarmReads {
   services (): Promise<unknown>
   /** Tasks whose desired state is `running` (the only ones that may take traffic). */
   runningTasks (): Promise<unknown>
+  /** The nodes (for their hostnames, shown with each task); optional for readers that do not know them. */
+  nodes? (): Promise<unknown>
   close (): Promise<void>
 }
 
@@ -30,6 +32,8 @@ export class SwarmApi implements SwarmReads {
   async runningTasks (): Promise<unknown> {
     return await this.#get(`/tasks?filters=${encodeURIComponent(JSON.stringify({ 'desired-state': ['running'] }))}`)
   }
+
+  async nodes (): Promise<unknown> { return await this.#get('/nodes') }
 
   async close (): Promise<void> { await this.#client.destroy() }
 

@@ -5,7 +5,7 @@ import type { ContainerInspect } from './container-info.js'
 import type { DockerEngine } from './docker-source.js'
 import type { ContainerSummary } from './engine-api.js'
 import { connectSwarmApi, type SwarmReads } from './swarm-api.js'
-import { isTaskContainer, swarmRole, swarmTaskContainers, withoutContract, type SwarmTaskContainer } from './swarm-tasks.js'
+import { isTaskContainer, swarmNodeNames, swarmRole, swarmTaskContainers, withoutContract, type SwarmTaskContainer } from './swarm-tasks.js'
 
 // The Swarm provider. On a manager it reads the task list (at least every `pollMs`, at once on a
 // service event) and presents every task that may take traffic as one more container of the engine
@@ -51,6 +51,8 @@ export class SwarmProvider implements DockerEngine {
   #reads = 0
   /** Ask GET /info before the next task read (a read answered "not a swarm manager"). */
   #checkRole = false
+  /** Node hostnames by id, shown with each task; read again on node events and every 40 reads. */
+  #nodeNames: Map<string, string> | undefined
 
   constructor (engine: DockerEngine, swarm: SwarmReads, log: Logger, options: SwarmProviderOptions = {}) {
     this.#engine = engine
@@ -121,6 +123,7 @@ export class SwarmProvider implements DockerEngine {
     if (!line.includes('"service"') && !line.includes('"node"')) return false
     try {
       const type = (JSON.parse(line) as StreamEvent).Type
+      if (type === 'node') this.#nodeNames = undefined // joined, left or renamed: read the names again
       return type === 'service' || type === 'node'
     } catch {
       return false
@@ -160,7 +163,11 @@ export class SwarmProvider implements DockerEngine {
       if (this.#role === 'manager') {
         const services = await this.#swarm.services()
         const tasks = await this.#swarm.runningTasks()
-        this.#apply(swarmTaskContainers(services, tasks))
+        if (this.#swarm.nodes !== undefined && (this.#nodeNames === undefined || this.#reads % 40 === 0)) {
+          // A failed node read keeps the names known: they are shown, never routed on.
+          this.#nodeNames = await this.#swarm.nodes().then(swarmNodeNames, () => this.#nodeNames)
+        }
+        this.#apply(swarmTaskContainers(services, tasks, this.#nodeNames))
       } else {
         this.#apply({ containers: [], problems: [] })
       }

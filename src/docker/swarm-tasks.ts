@@ -16,6 +16,8 @@ export interface SwarmTaskContainer {
   /** `service.slot.task` (replicated) or `service.node.task` (global): the name Docker gives the task's container. */
   name: string
   nodeId: string
+  /** The node's hostname ('' when unknown). */
+  nodeName: string
   inspect: ContainerInspect
 }
 
@@ -39,6 +41,7 @@ const CONTAINER_ID_RE = /^[0-9a-f]{64}$/
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
 const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_.\-/]{0,255}$/
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,255}$/
+const HOSTNAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/
 const MAX_ENTRIES = 1_000
 const MAX_VALUE_LENGTH = 64 * 1024
 /** The env keys that make a container (here, a task) a proxied one (virtual-host.ts). */
@@ -46,8 +49,8 @@ const CONTRACT_KEYS = ['VIRTUAL_HOST', 'VIRTUAL_HOST_MULTIPORTS']
 
 interface ServiceFacts { id: string, name: string, labels: Record<string, string> }
 
-/** Services and tasks in, task containers out (tasks of services without the env contract are left out). */
-export function swarmTaskContainers (services: unknown, tasks: unknown): SwarmTasksView {
+/** Services and tasks in, task containers out (tasks of services without the env contract are left out); `nodes`: hostnames by node id. */
+export function swarmTaskContainers (services: unknown, tasks: unknown, nodes: ReadonlyMap<string, string> = new Map()): SwarmTasksView {
   const problems: SwarmProblem[] = []
   const byId = new Map<string, ServiceFacts>()
   for (const raw of Array.isArray(services) ? services : []) {
@@ -81,6 +84,7 @@ export function swarmTaskContainers (services: unknown, tasks: unknown): SwarmTa
     }
     if (seen.has(containerId)) continue
     seen.add(containerId)
+    const nodeName = nodes.get(nodeId) ?? ''
     const slot = raw.Slot
     const name = `${service.name}.${typeof slot === 'number' && Number.isInteger(slot) && slot > 0 ? slot : nodeId}.${taskId}`
     const labels = { ...service.labels, ...readLabels(spec.Labels) }
@@ -95,12 +99,26 @@ export function swarmTaskContainers (services: unknown, tasks: unknown): SwarmTa
       State: { Running: true, Paused: false },
       Config: { Env: Object.entries(env).map(([k, v]) => `${k}=${v}`), Labels: labels, ExposedPorts: {} },
       NetworkSettings: { Networks: networks },
-      HostConfig: { NetworkMode: 'default' }
+      HostConfig: { NetworkMode: 'default' },
+      // Where it runs, as classic Swarm's container inspect said it (fromInspect reads Node.Name).
+      ...(nodeName !== '' ? { Node: { ID: nodeId, Name: nodeName } } : {})
     } as unknown as ContainerInspect
-    containers.push({ id: containerId, taskId, serviceId: service.id, serviceName: service.name, name, nodeId, inspect })
+    containers.push({ id: containerId, taskId, serviceId: service.id, serviceName: service.name, name, nodeId, nodeName, inspect })
   }
   containers.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
   return { containers, problems: dedupe(problems) }
+}
+
+/** GET /nodes read into hostnames by node id (hostile input: invalid ids and names are left out). */
+export function swarmNodeNames (nodes: unknown): Map<string, string> {
+  const names = new Map<string, string>()
+  for (const n of Array.isArray(nodes) ? nodes.slice(0, MAX_ENTRIES) : []) {
+    if (!isObject(n) || !isObject(n.Description)) continue
+    const id = str(n.ID)
+    const hostname = str(n.Description.Hostname)
+    if (id !== undefined && ID_RE.test(id) && hostname !== undefined && HOSTNAME_RE.test(hostname)) names.set(id, hostname)
+  }
+  return names
 }
 
 /** What GET /info says about this engine's part in a swarm. */

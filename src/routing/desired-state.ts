@@ -21,6 +21,8 @@ export interface TargetSpec {
   externalHealth: ExternalHealth
   /** false: a connection per request, `Connection: close` (nginx-proxy's keepalive label `disabled`). */
   keepAlive?: boolean | undefined
+  /** The Swarm node a task runs on (hostname), for status only. */
+  node?: string | undefined
 }
 
 export { HTTPS_METHODS, type AcmeChallengeLocation, type HttpsMethod } from '../config/options.js'

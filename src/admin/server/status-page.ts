@@ -47,7 +47,7 @@ async function refresh () {
         const ups = l.upstreams.length ? l.upstreams : [null]
         for (const u of ups) {
           rows.push('<tr data-container="' + esc(u && u.name) + '" data-state="' + esc(u && u.state) + '">' + td('Host', esc(h.host)) + td('Path', esc(l.path)) +
-            td('Upstream', u ? esc(u.name) + '<br><small>' + esc(u.origin) + '</small>' : '–') +
+            td('Upstream', u ? esc(u.name) + '<br><small>' + esc(u.origin) + (u.node ? ' on ' + esc(u.node) : '') + '</small>' : '–') +
             td('State', u ? '<span class="state ' + esc(u.state) + '">' + esc(u.state) + '</span>' : '–') +
             td('In flight', u ? u.inflight : '–') +
             td('Last check', u && u.lastCheck ? '<span class="' + (u.lastCheck.ok ? 'ok' : 'fail') + '">' + esc(u.lastCheck.detail) + '</span>' : '–') +

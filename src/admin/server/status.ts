@@ -14,7 +14,8 @@ export function upstreamStatus (t: Target): UpstreamStatus {
     reason: t.stateReason,
     inflight: t.inflight,
     longLived: t.longLivedCount,
-    lastCheck: t.lastCheck ?? null
+    lastCheck: t.lastCheck ?? null,
+    ...(t.spec.node !== undefined ? { node: t.spec.node } : {})
   }
 }
 

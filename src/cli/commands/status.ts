@@ -11,7 +11,7 @@ export function renderStatus (report: StatusReport): string {
       if (l.upstreams.length === 0) rows.push([h.host, l.path, '-', '-', '-', '-', String(t.requests), String(t.errors), '-'])
       for (const u of l.upstreams) {
         const check = u.lastCheck == null ? '-' : `${u.lastCheck.ok ? 'ok' : 'FAIL'} ${u.lastCheck.detail}`
-        rows.push([h.host, l.path, u.name, u.origin.replace(/^https?:\/\//, ''), u.state, String(u.inflight), String(t.requests), String(t.errors), check])
+        rows.push([h.host, l.path, u.name, `${u.origin.replace(/^https?:\/\//, '')}${u.node !== undefined ? ` on ${u.node}` : ''}`, u.state, String(u.inflight), String(t.requests), String(t.errors), check])
       }
     }
   }
