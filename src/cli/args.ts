@@ -6,6 +6,7 @@ import { parseHttpsMethod, parseHttpsPort, parseListen, validatedDefaultHost } f
 import { InvalidOptionError } from '../errors.js'
 import type { RolloutOptions } from '../deploy/rollout.js'
 import { ROLLOUT_FLAGS, parseRolloutFlags } from './rollout-flags.js'
+import { parseMaintenance, parsePause, parseResume, type TrafficCommand } from './traffic-args.js'
 
 // argv -> typed command (pure). node:util parseArgs is enough for this flag set: strict mode
 // rejects unknown flags, and it keeps the CLI free of a dependency.
@@ -42,6 +43,7 @@ export type Command =
   | { kind: 'health', adminSocket: string | undefined }
   | ({ kind: 'history', json: boolean } & AdminTarget)
   | ({ kind: 'dashboard', port: number, host: string } & AdminTarget)
+  | Exclude<TrafficCommand, { kind: 'help' }>
 
 export const DEFAULT_DEPLOY_TIMEOUT_MS = 120_000
 export const DEFAULT_DEPLOY_DRAIN_TIMEOUT_MS = 30_000
@@ -79,6 +81,9 @@ export function parseCommand (argv: string[]): Command {
       if (positionals.length > 0) throw new InvalidOptionError(`history: unexpected argument "${positionals[0] ?? ''}"`)
       return { kind: 'history', json: values.json === true, adminSocket: values['admin-socket'], proxy: values.proxy }
     }
+    case 'pause': return parsePause(rest)
+    case 'resume': return parseResume(rest)
+    case 'maintenance': return parseMaintenance(rest)
     case 'dashboard': {
       const { values, positionals } = parse(rest, { ...adminFlags, port: { type: 'string', short: 'p' }, host: { type: 'string' } }, 'dashboard')
       if (values.help === true) return { kind: 'help', topic: 'dashboard' }

@@ -9,6 +9,8 @@ Usage:
   proxyctl deploy --swarm SERVICE --image IMAGE   a Swarm service's rolling update, gated by the proxy
   proxyctl status [--json]          show hosts, upstreams and their state
   proxyctl history [--json]         the rollouts the proxy has seen
+  proxyctl pause HOST|SERVICE       hold new requests (e.g. for a migration); resume releases them
+  proxyctl maintenance on|off HOST|SERVICE  503 + a maintenance page, except for --allow CIDRs
   proxyctl dashboard [--port 8090]  the live status page on http://127.0.0.1:PORT/
   proxyctl --version | --help
 
@@ -39,6 +41,25 @@ Logs: LOG_LEVEL (default info); JSON lines, pretty on a TTY.`,
 
 Shows every host, its upstreams, their state (starting, ready, unhealthy, draining),
 in-flight requests and the last health-check result.`,
+  pause: `Usage: proxyctl pause HOST|SERVICE [--max-hold 30s] [--max-queued 1000] [-p project] [--json]
+
+New requests for the host (or every host the service's containers serve) are held: not answered,
+not failed, their bodies not read; requests in flight finish. "proxyctl resume" releases them in
+the order they came. A request held longer than --max-hold (at most 10m), or beyond --max-queued
+held per host, gets 503 with Retry-After. ACME challenges and the proxy's health checks are never
+held; WebSocket upgrades and HTTP/2 streams are held like any request. A client that hangs up
+leaves the queue. Pauses end with the proxy process (held requests then get 503).`,
+  resume: `Usage: proxyctl resume HOST|SERVICE [-p project] [--json]
+
+Ends a pause: held requests are released in the order they came.`,
+  maintenance: `Usage: proxyctl maintenance on HOST|SERVICE [--page FILE] [--allow CIDR ...] [-p project] [--json]
+       proxyctl maintenance off HOST|SERVICE
+
+"on": the host answers 503 with Retry-After and an HTML page (a built-in one, or FILE, at most
+256 KiB), except for clients whose address (the TCP peer, or the PROXY protocol's; never
+X-Forwarded-For) is in an --allow range (an address or CIDR; repeat the flag or separate with
+commas): they still reach the app. "off" restores routing. Kept across proxy restarts when the
+proxy has a HISTORY_FILE (traffic-control.json beside it).`,
   history: `Usage: proxyctl history [--json] [--proxy NAME | --admin-socket PATH]
 
 Each rollout: service, old and new containers, steps with timestamps, outcome, and the failed

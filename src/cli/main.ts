@@ -16,6 +16,9 @@ async function run (argv: string[]): Promise<number> {
     case 'admin-session': return await (await import('./commands/admin-request.js')).adminSession(cmd.adminSocket, process.stdin, process.stdout)
     case 'history': return await (await import('./commands/history.js')).history(cmd)
     case 'dashboard': return await (await import('./commands/dashboard.js')).dashboard(cmd)
+    case 'pause':
+    case 'resume':
+    case 'maintenance': return await (await import('./commands/traffic-control.js')).trafficControl(cmd)
     case 'health': return await (await import('./commands/admin-request.js')).health(cmd.adminSocket)
   }
 }
