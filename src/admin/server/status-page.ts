@@ -14,6 +14,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
  .state{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
  .ready{background:#d9f5e3;color:#11663a}.starting{background:#e3ecff;color:#23449a}
  .draining{background:#fff1d6;color:#8a5a00}.unhealthy{background:#ffe0e0;color:#a11}
+ .paused{background:#e3ecff;color:#23449a}.maintenance{background:#fff1d6;color:#8a5a00}
  .ok{color:#11663a}.fail{color:#a11}.running{color:#23449a}
  .steps{font-size:12px;color:#445;margin:0;padding-left:16px}
  @media (max-width:700px){thead{display:none}tr{display:block;margin-bottom:8px;background:#fff}
@@ -22,6 +23,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 </style></head>
 <body>
 <h1>proxyctl</h1><div class="meta" id="meta">loading…</div>
+<div id="control-section" hidden><h2>Traffic control</h2>
+<table><thead><tr><th>Host</th><th>State</th><th>Since</th><th>Details</th></tr></thead>
+<tbody id="control"></tbody></table></div>
 <h2>Routes</h2>
 <table><thead><tr><th>Host</th><th>Path</th><th>Upstream</th><th>State</th><th>In flight</th><th>Last check</th><th>Req/s</th><th>Errors</th></tr></thead>
 <tbody id="routes"></tbody></table>
@@ -56,6 +60,16 @@ async function refresh () {
       }
     }
     document.getElementById('routes').innerHTML = rows.join('') || '<tr><td colspan="8">no hosts routed</td></tr>'
+    // Pause and maintenance per host (proxyctl pause / maintenance).
+    const control = []
+    for (const [host, c] of Object.entries(status.trafficControl || {})) {
+      if (c.pause) control.push('<tr data-control="paused" data-host="' + esc(host) + '">' + td('Host', esc(host)) + td('State', '<span class="state paused">paused</span>') +
+        td('Since', esc(new Date(c.pause.since).toLocaleTimeString())) + td('Details', esc(c.pause.held + ' held · max hold ' + c.pause.maxHoldMs / 1000 + 's · max queued ' + c.pause.maxQueued)) + '</tr>')
+      if (c.maintenance) control.push('<tr data-control="maintenance" data-host="' + esc(host) + '">' + td('Host', esc(host)) + td('State', '<span class="state maintenance">maintenance</span>') +
+        td('Since', esc(new Date(c.maintenance.since).toLocaleTimeString())) + td('Details', esc((c.maintenance.customPage ? 'custom page' : 'built-in page') + ' · allowed: ' + (c.maintenance.allow.join(', ') || 'nobody'))) + '</tr>')
+    }
+    document.getElementById('control').innerHTML = control.join('')
+    document.getElementById('control-section').hidden = control.length === 0
     document.getElementById('history').innerHTML = history.map((d) => '<tr data-rollout="' + esc(d.outcome) + '">' + td('Service', esc(d.service)) +
       td('Started', esc(new Date(d.startedAt).toLocaleTimeString())) + td('Outcome', '<span class="' + (d.outcome === 'succeeded' ? 'ok' : d.outcome === 'failed' ? 'fail' : 'running') + '">' + esc(d.outcome) + '</span>' + (d.error ? '<br><small>' + esc(d.error.split('\\n')[0]) + '</small>' : '')) +
       td('Old → new', esc(d.old.join(', ') || '–') + ' → ' + esc(d.new.join(', ') || '–')) + td('Failed requests', d.failedRequests) +

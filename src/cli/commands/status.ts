@@ -1,6 +1,7 @@
 import type { StatusReport } from '../../admin/api.js'
 import type { AdminTarget } from '../args.js'
 import { withAdmin } from './with-admin.js'
+import { renderTrafficControl } from './traffic-control.js'
 
 export function renderStatus (report: StatusReport): string {
   const lines: string[] = []
@@ -18,6 +19,7 @@ export function renderStatus (report: StatusReport): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
   for (const r of rows) lines.push(r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i]!)).join('  ').trimEnd())
   if (report.hosts.length === 0) lines.push('(no hosts routed)')
+  lines.push(...renderTrafficControl(report.trafficControl))
   return lines.join('\n')
 }
 

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import type Docker from 'dockerode'
-import type { TrafficControlResponse } from '../../admin/api.js'
+import type { HostTrafficControl, TrafficControlResponse } from '../../admin/api.js'
 import { COMPOSE_ONEOFF_LABEL, COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL } from '../../deploy/compose.js'
 import { connectDocker } from '../../docker/dockerode-client.js'
 import { InvalidOptionError } from '../../errors.js'
@@ -80,4 +80,22 @@ async function serviceContainers (docker: () => Docker, service: string, project
     // The proxy may be reached through --admin-socket on a host without Docker access: hosts and container names still work.
     return []
   }
+}
+
+/** `proxyctl status`: paused and in-maintenance hosts, below the routes table; empty when none. */
+export function renderTrafficControl (control: Record<string, HostTrafficControl> | undefined): string[] {
+  const entries = Object.entries(control ?? {})
+  if (entries.length === 0) return []
+  const lines = ['', 'TRAFFIC CONTROL']
+  const width = Math.max(...entries.map(([h]) => h.length))
+  for (const [host, c] of entries) {
+    if (c.pause !== undefined) {
+      lines.push(`${host.padEnd(width)}  PAUSED since ${c.pause.since}: ${c.pause.held} held (max hold ${c.pause.maxHoldMs / 1000}s, max queued ${c.pause.maxQueued})`)
+    }
+    if (c.maintenance !== undefined) {
+      const allow = c.maintenance.allow.length === 0 ? 'nobody allowed through' : `allowed: ${c.maintenance.allow.join(', ')}`
+      lines.push(`${host.padEnd(width)}  MAINTENANCE since ${c.maintenance.since}: ${c.maintenance.customPage ? 'custom' : 'built-in'} page, ${allow}`)
+    }
+  }
+  return lines
 }
