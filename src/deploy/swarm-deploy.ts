@@ -66,9 +66,9 @@ export function swarmStrategy (req: SwarmDeployRequest, deps: DeployDeps): Deplo
       for (;;) {
         const [now, tasks] = await readState(docker, plan.service)
         const ours = now.updateStartedAt !== plan.service.updateStartedAt
-        if (ours && (now.updateState === 'paused' || now.updateState.startsWith('rollback'))) {
-          throw new DeployFailedError(`Swarm ${now.updateState === 'paused' ? 'paused the update' : `reports ${now.updateState}`}: ${now.updateMessage}${failures(tasks, plan.image)}`)
-        }
+        // Paused: a new task failed (unhealthy, exited) before it ran; not ready, as a timeout is (exit code 3).
+        if (ours && now.updateState === 'paused') throw new DeployTimeoutError(`new tasks not ready: Swarm paused the update: ${now.updateMessage}${failures(tasks, plan.image)}`)
+        if (ours && now.updateState.startsWith('rollback')) throw new DeployFailedError(`Swarm reports ${now.updateState} (someone else rolled it back?): ${now.updateMessage}`)
         const fresh = newTasks(tasks, plan.oldTasks, plan.image)
         const ready = fresh.filter((t) => t.state === 'running' && t.containerId !== undefined && !admitted.has(t.id))
         for (const task of ready) {
