@@ -79,7 +79,7 @@ interface Throughput {
   profile?: Profile
   profileH2?: Profile
 }
-interface ProcessMemory { pid: number, role: 'root' | 'child', rssMb: number, hwmMb: number }
+interface ProcessMemory { pid: number, role: 'root' | 'child', rssMb: number, hwmMb: number, pssMb?: number, privateMb?: number }
 interface Profile { file: string, busyPct: number, top: Array<{ fn: string, where: string, selfPct: number }>, areas: Array<{ area: string, selfPct: number }> }
 
 const LABELS: Record<string, string> = {
@@ -258,8 +258,12 @@ function throughputSection (f: Found<Throughput>): string {
     '',
     ...(t.processes === undefined
       ? []
-      : ['| proxy | process | idle VmRSS MB | VmHWM MB at the end |', '|---|---|--:|--:|',
-          ...Object.entries(t.processes).flatMap(([name, p]) => p.end.map((e) => `| ${name} | ${e.role === 'root' ? 'main' : 'child'} | ${fmt(p.idle.find((i) => i.pid === e.pid)?.rssMb, 1)} | ${fmt(e.hwmMb, 1)} |`)),
+      : ['Per process: RSS counts the pages of the node (nginx) binary a process has touched, shared by every process of the tree; PSS splits shared pages between the processes that map them; private = what that process alone holds.', '',
+          '| proxy | process | idle RSS MB | idle PSS MB | idle private MB | VmHWM MB at the end | PSS MB at the end | private MB at the end |', '|---|---|--:|--:|--:|--:|--:|--:|',
+          ...Object.entries(t.processes).flatMap(([name, p]) => p.end.map((e) => {
+            const i = p.idle.find((m) => m.pid === e.pid)
+            return `| ${name} | ${e.role === 'root' ? 'main' : 'child'} | ${fmt(i?.rssMb, 1)} | ${fmt(i?.pssMb, 1)} | ${fmt(i?.privateMb, 1)} | ${fmt(e.hwmMb, 1)} | ${fmt(e.pssMb, 1)} | ${fmt(e.privateMb, 1)} |`
+          })),
           '']),
     '</details>'
   ]

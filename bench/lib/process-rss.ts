@@ -28,7 +28,20 @@ function status (pid: number): { rssKb: number, hwmKb: number, name: string } | 
   } catch { return undefined }
 }
 
-export interface ProcessMemory { pid: number, role: 'root' | 'child', rssMb: number, hwmMb: number }
+/**
+ * rssMb counts the pages of the node (or nginx) binary a process has touched, which every process
+ * of the tree shares; pssMb splits shared pages between the processes that map them and
+ * privateMb is what the process alone holds (/proc/<pid>/smaps_rollup).
+ */
+export interface ProcessMemory { pid: number, role: 'root' | 'child', rssMb: number, hwmMb: number, pssMb?: number, privateMb?: number }
+
+function rollup (pid: number): { pssMb: number, privateMb: number } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8')
+    const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0)
+    return { pssMb: Math.round(kb('Pss') / 102.4) / 10, privateMb: Math.round((kb('Private_Dirty') + kb('Private_Clean')) / 102.4) / 10 }
+  } catch { return undefined }
+}
 
 /**
  * Samples VmRSS of the tree every `intervalMs`; `maxRssKb` is the largest single process's RSS since
@@ -70,7 +83,7 @@ export class TreeRssMonitor {
   now (): ProcessMemory[] {
     return this.#pids().flatMap((pid) => {
       const s = status(pid)
-      return s === undefined ? [] : [{ pid, role: pid === this.#root ? 'root' as const : 'child' as const, rssMb: Math.round(s.rssKb / 102.4) / 10, hwmMb: Math.round(s.hwmKb / 102.4) / 10 }]
+      return s === undefined ? [] : [{ pid, role: pid === this.#root ? 'root' as const : 'child' as const, rssMb: Math.round(s.rssKb / 102.4) / 10, hwmMb: Math.round(s.hwmKb / 102.4) / 10, ...rollup(pid) }]
     })
   }
 
