@@ -36,6 +36,11 @@ export interface AdminServerDeps {
   held?: ((host: string) => number) | undefined
   /** Whether maintenance is kept in a state file. */
   trafficStatePersisted?: boolean | undefined
+  /**
+   * Worker processes (--workers N, src/workers/worker-pool.ts): asked before every answer, so the
+   * figures here include every request they answered so far, and status sums their in-flight counts.
+   */
+  workers?: { refresh: () => Promise<void>, load: (targetKey: string) => { inflight: number, longLived: number } | undefined } | undefined
 }
 
 const strings = (v: unknown): string[] | undefined => Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : undefined
@@ -68,7 +73,7 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
   const held = deps.held ?? (() => 0)
   route('GET', '/v1/status', () => ({
     json: {
-      ...buildStatus(deps.store.current, deps.reconciler.targets(), deps.version, deps.skipped(), deps.traffic.snapshot()),
+      ...buildStatus(deps.store.current, deps.reconciler.targets(), deps.version, deps.skipped(), deps.traffic.snapshot(), deps.workers?.load),
       ...(deps.policy !== undefined ? { trafficControl: trafficControlStatus(deps.policy.current, held) } : {})
     }
   }))
@@ -168,6 +173,7 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
     res.once('close', () => { if (!res.writableFinished) gone.abort() })
     readJsonBody(req).then(async (body) => {
       if (body === undefined) { send(error(400, 'PROXY_ERR_ADMIN', 'the body must be a JSON object')); return }
+      await deps.workers?.refresh()
       const reply = await found.handler(body, params ?? {}, gone.signal)
       if (!res.destroyed) send(reply)
     }).catch((err: unknown) => {

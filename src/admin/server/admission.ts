@@ -106,7 +106,7 @@ export class AdmissionWaiters {
     const targets = this.#reconciler.targets()
     const skipped = this.#skipped()
     const containers = ids.map((id): ContainerAdmission => {
-      const upstreams = targets.filter((t) => t.isContainer(id)).map(upstreamStatus)
+      const upstreams = targets.filter((t) => t.isContainer(id)).map((t) => upstreamStatus(t))
       const stop = [...this.#stops].find(([stopped]) => sameContainer(stopped, id))
       if (stop !== undefined) return { containerId: id, state: 'stopped', reason: stop[1], upstreams }
       const skip = skipped.find((s) => sameContainer(s.containerId, id))

@@ -4,7 +4,8 @@ import type { Target } from '../../routing/target.js'
 
 // The admin view of the table: the wire types of ../api.ts built from the live targets.
 
-export function upstreamStatus (t: Target): UpstreamStatus {
+/** `elsewhere`: the target's requests held by worker processes (--workers), added to its own. */
+export function upstreamStatus (t: Target, elsewhere?: { inflight: number, longLived: number }): UpstreamStatus {
   return {
     id: t.id,
     containerId: t.groupId,
@@ -12,14 +13,15 @@ export function upstreamStatus (t: Target): UpstreamStatus {
     origin: t.origin,
     state: t.state,
     reason: t.stateReason,
-    inflight: t.inflight,
-    longLived: t.longLivedCount,
+    inflight: t.inflight + (elsewhere?.inflight ?? 0),
+    longLived: t.longLivedCount + (elsewhere?.longLived ?? 0),
     lastCheck: t.lastCheck ?? null,
     ...(t.spec.node !== undefined ? { node: t.spec.node } : {})
   }
 }
 
-export function buildStatus (table: RouteTable, targets: readonly Target[], version: string, skipped: SkippedContainer[] = [], traffic: Record<string, HostTraffic> = {}): StatusReport {
+export function buildStatus (table: RouteTable, targets: readonly Target[], version: string, skipped: SkippedContainer[] = [], traffic: Record<string, HostTraffic> = {}, elsewhere?: (targetKey: string) => { inflight: number, longLived: number } | undefined): StatusReport {
+  const status = (t: Target): UpstreamStatus => upstreamStatus(t, elsewhere?.(t.key))
   return {
     version,
     pid: process.pid,
@@ -27,10 +29,10 @@ export function buildStatus (table: RouteTable, targets: readonly Target[], vers
     hosts: table.hosts.map((h) => ({
       host: h.host,
       locations: h.locations.map((l) => ({
-        path: l.path, dest: l.dest, internalOnly: l.internalOnly, upstreams: l.balancer.targets.map(upstreamStatus)
+        path: l.path, dest: l.dest, internalOnly: l.internalOnly, upstreams: l.balancer.targets.map(status)
       }))
     })),
-    upstreams: targets.map(upstreamStatus).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id)),
+    upstreams: targets.map(status).sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id)),
     skipped,
     traffic
   }
