@@ -10,8 +10,8 @@ import { Telemetry } from './metrics/telemetry.js'
 import { DockerSource } from './docker/docker-source.js'
 import { startSwarmProvider } from './docker/swarm-provider.js'
 import type { Logger } from './logger.js'
-import { ProxyServer } from './proxy/proxy-server.js'
-import { loadProxyFiles, proxyServerOptions, reconcilerOptions } from './proxy/proxy-setup.js'
+import { reconcilerOptions } from './proxy/proxy-setup.js'
+import { startDataPlane } from './workers/data-plane.js'
 import { Reconciler } from './routing/reconciler.js'
 import { RouteTableStore } from './routing/route-table-store.js'
 import { VERSION } from './version.js'
@@ -57,7 +57,8 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
 
   for (const w of nginxOnlyWarnings(options.nginxRoot)) log.warn({ file: w.file }, w.message)
   for (const w of nginxOnlyEnvWarnings(process.env)) log.warn({ setting: w.setting }, w.message)
-  const files = await loadProxyFiles(options, root)
+  // --workers N: worker processes accept and proxy (src/workers/); 1: this process, as before.
+  const plane = await startDataPlane({ options, store, reconciler, policy, observer: telemetry.requests, root })
 
   const admin = createAdminServer({
     store,
@@ -72,13 +73,13 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
     admission,
     skipped: () => problems(),
     policy,
-    held: (host) => proxy.held(host),
+    held: (host) => plane.held(host),
+    workers: plane.workers === undefined ? undefined : { refresh: async () => { await plane.workers?.refresh() }, load: (key) => plane.workers?.load(key) },
     trafficStatePersisted: trafficState !== undefined
   }, root.child({ component: 'admin' }))
 
-  const proxy = new ProxyServer(store, proxyServerOptions(options, files, telemetry.requests, policy), root.child({ component: 'proxy' }))
-  telemetry.observe({ store, inflight: () => proxy.inflight, dockerReconnects: () => source.reconnects, targets: () => reconciler.targets() })
-  const { port, httpsPort } = await proxy.listen()
+  telemetry.observe({ store, inflight: () => plane.inflight, dockerReconnects: () => source.reconnects, targets: () => reconciler.targets() })
+  const { port, httpsPort } = await plane.listen()
   // After the ports: a second proxy that cannot get them must not take over this one's socket.
   await listenOnSocket(admin, options.adminSocket)
   const scrapes = options.metricsListen === undefined ? undefined : await listenForScrapes(telemetry.metrics, options.metricsListen)
@@ -90,19 +91,17 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   return {
     port,
     reload: async () => {
-      await files.reload()
-      log.info({ certificates: files.certs.names.length }, 'Reloaded')
+      log.info(await plane.reload(), 'Reloaded')
     },
     stop: async () => {
       stopping ??= (async () => {
-        log.info({ inflight: proxy.inflight }, 'Stopping')
+        log.info({ inflight: plane.inflight }, 'Stopping')
         telemetry.stop()
-        await proxy.stop()
+        await plane.stop()
         scrapes?.close()
         source.stop()
         swarm.stop()
         await endpoint.api.close()
-        await files.stop()
         admission.close()
         await closeAdminServer(admin)
         await reconciler.stop()

@@ -1,0 +1,47 @@
+import type { ServeOptions } from '../config/options.js'
+import type { DesiredState } from '../routing/desired-state.js'
+import type { DrainResult, TargetState } from '../routing/target.js'
+import type { PolicySnapshot } from '../traffic/policy.js'
+
+// The wire between the primary (Docker, health checks, admin API) and its worker processes
+// (accept and proxy). Plain data only: a worker builds its own live objects from it.
+
+/** A target's runtime status as the primary's health checks and Docker's signals made it. */
+export interface TargetStatus { key: string, state: TargetState, reason: string }
+
+/** Everything a worker routes by: build aside from `desired` when `version` changed, else only the statuses. */
+export interface RoutingSnapshot {
+  /** Bumped on every table swap in the primary. */
+  version: number
+  desired: DesiredState
+  targets: TargetStatus[]
+  policy: PolicySnapshot
+}
+
+/** How workers share the ports: each its own SO_REUSEPORT socket, or node:cluster's round-robin. */
+export type AcceptMode = 'reuseport' | 'round-robin'
+
+/** A target's requests held by one worker now. */
+export interface TargetLoad { key: string, inflight: number, longLived: number }
+
+export type ToWorker =
+  | { type: 'init', options: ServeOptions, snapshot: RoutingSnapshot, accept: AcceptMode }
+  | { type: 'routing', snapshot: RoutingSnapshot }
+  | { type: 'drain', id: number, groupId: string, timeoutMs: number, graceMs: number }
+  /** Outcomes so far flushed first, then the load: after the answer the primary's figures include them. */
+  | { type: 'load', id: number }
+  | { type: 'reload', id: number }
+  | { type: 'stop' }
+
+/**
+ * Request outcomes, flat: host, status, upstream ('' for none), durationMs, repeated. Flat arrays
+ * cost the IPC serializer a fraction of what an object per request does.
+ */
+export type OutcomeBatch = Array<string | number>
+
+export type FromWorker =
+  | { type: 'listening', port: number, httpsPort: number | undefined }
+  | { type: 'requests', outcomes: OutcomeBatch, inflight: number }
+  | { type: 'drained', id: number, results: DrainResult[] }
+  | { type: 'load', id: number, inflight: number, targets: TargetLoad[], held: Record<string, number> }
+  | { type: 'done', id: number }
