@@ -82,7 +82,7 @@ export async function startDaemon (options: ServeOptions, root: Logger): Promise
   const { port, httpsPort } = await plane.listen()
   // After the ports: a second proxy that cannot get them must not take over this one's socket.
   await listenOnSocket(admin, options.adminSocket)
-  const scrapes = options.metricsListen === undefined ? undefined : await listenForScrapes(telemetry.metrics, options.metricsListen)
+  const scrapes = options.metricsListen === undefined ? undefined : await listenForScrapes(telemetry.metrics, options.metricsListen, async () => { await plane.workers?.refresh() })
   if (options.metricsListen !== undefined) log.info({ metrics: `${options.metricsListen.host}:${options.metricsListen.port}` }, 'Metrics listening')
   const ready = reconciler.targets().filter((t) => t.routable).length
   log.info({ port, httpsPort, host: listenHost(options), adminSocket: options.adminSocket, docker: endpoint.describe, hosts: store.current.hosts.length, ready }, 'Listening')

@@ -1,11 +1,14 @@
 import { createServer, type Server } from 'node:http'
 import type { Metrics } from './metrics.js'
 
-/** METRICS_LISTEN: GET /metrics on its own TCP port (the admin socket serves it too); nothing else. */
-export async function listenForScrapes (metrics: Metrics, at: { host: string, port: number }): Promise<Server> {
+/**
+ * METRICS_LISTEN: GET /metrics on its own TCP port (the admin socket serves it too); nothing else.
+ * `beforeScrape`: worker processes' figures brought in first (--workers N).
+ */
+export async function listenForScrapes (metrics: Metrics, at: { host: string, port: number }, beforeScrape: () => Promise<void> = async () => {}): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url !== '/metrics') { res.writeHead(404).end(); return }
-    metrics.registry.metrics().then((text) => { res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text) }, () => { res.writeHead(500).end() })
+    beforeScrape().then(async () => await metrics.registry.metrics()).then((text) => { res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text) }, () => { res.writeHead(500).end() })
   })
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(at.port, at.host, resolve) })
   return server
