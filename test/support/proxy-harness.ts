@@ -15,6 +15,7 @@ export interface Harness {
   auth: BasicAuthStore | undefined
   store: RouteTableStore
   reconciler: Reconciler
+  proxy: ProxyServer
   apply (routes: RouteSpec[]): void
   waitReady (count: number): Promise<void>
   stop (): Promise<void>
@@ -79,6 +80,7 @@ export async function startHarness (opts: HarnessOptions = {}): Promise<Harness>
     auth,
     store,
     reconciler,
+    proxy,
     apply: (routes) => { reconciler.apply({ routes }) },
     waitReady: async (count) => {
       await waitFor(() => reconciler.targets().filter((t) => t.routable).length >= count, { what: `${count} ready targets` })
