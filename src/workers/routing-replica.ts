@@ -2,9 +2,21 @@ import type { ReconcilerOptions } from '../routing/reconciler.js'
 import type { Logger } from '../logger.js'
 import type { TargetSpec } from '../routing/desired-state.js'
 import { buildRouteTable } from '../routing/route-table-builder.js'
+import type { DesiredState } from '../routing/desired-state.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import { Target, type DrainResult } from '../routing/target.js'
+import type { PolicySnapshot } from '../traffic/policy.js'
 import type { RoutingSnapshot, TargetLoad } from './messages.js'
+
+/** The primary's routing as plain data: what it applied, each live target's state, the traffic policy. */
+export function routingSnapshot (version: number, routing: { desired: DesiredState, targets: () => readonly Target[] }, policy: PolicySnapshot): RoutingSnapshot {
+  return {
+    version,
+    desired: routing.desired,
+    targets: routing.targets().map((t) => ({ key: t.key, state: t.state, reason: t.stateReason })),
+    policy
+  }
+}
 
 /**
  * A worker process's routing: its own Targets (with their own connection pools) built from the

@@ -12,6 +12,7 @@ import type { DrainResult } from '../routing/target.js'
 import { EMPTY_POLICY, type PolicyStore } from '../traffic/policy.js'
 import { replayOutcomes, sumTargetLoads } from './figures.js'
 import { relayLines, type LineSink } from './line-relay.js'
+import { routingSnapshot } from './routing-replica.js'
 import type { AcceptMode, FromWorker, RoutingSnapshot, TargetLoad, ToWorker } from './messages.js'
 
 // The primary's side of --workers N: forks the worker processes, sends them every routing change,
@@ -162,13 +163,7 @@ export class WorkerPool {
   #listening (): Slot[] { return this.#slots.filter((s) => s.listening && s.worker !== undefined) }
 
   #snapshot (): RoutingSnapshot {
-    const { reconciler, policy } = this.#o
-    return {
-      version: this.#version,
-      desired: reconciler.desired,
-      targets: reconciler.targets().map((t) => ({ key: t.key, state: t.state, reason: t.stateReason })),
-      policy: policy?.current ?? EMPTY_POLICY
-    }
+    return routingSnapshot(this.#version, this.#o.reconciler, this.#o.policy?.current ?? EMPTY_POLICY)
   }
 
   /** One snapshot for all changes made in this turn (a table swap brings many state changes). */
