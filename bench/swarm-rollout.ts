@@ -35,7 +35,7 @@ bench/results/<commit>/swarm-rollout.json (raw per-request outcomes: bench/resul
 Run it under the Docker lock on a shared machine.`, {
   approaches: { flag: 'approaches', env: 'SWARM_APPROACHES', help: 'comma-separated: proxyctl, nginx-<N>s (nginx with resolver valid=<N>s)', default: 'proxyctl,nginx-1s,nginx-10s' },
   sigterm: { flag: 'sigterm', env: 'SIGTERM_MODES', help: 'the app\'s ON_SIGTERM behaviours: exit (exit at once), graceful', default: 'exit,graceful' },
-  rollouts: { flag: 'rollouts', env: 'ROLLOUTS', help: 'service updates per approach and behaviour (N)', default: '4' },
+  rollouts: { flag: 'rollouts', env: 'SWARM_ROLLOUTS', help: 'service updates per approach and behaviour (N)', default: '4' },
   replicas: { flag: 'replicas', env: 'REPLICAS', help: 'tasks of the app service', default: '2' },
   rate: { flag: 'rate', env: 'RATE', help: 'requests per second (open loop)', default: '250' },
   connections: { flag: 'connections', env: 'ROLLOUT_CONNECTIONS', help: 'keep-alive connections', default: '50' },
