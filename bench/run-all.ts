@@ -7,7 +7,7 @@ import { join, resolve as resolvePath } from 'node:path'
 import { list, parseSettings } from './lib/cli.ts'
 import { BENCH_DIR, REPO_ROOT, RESULTS_DIR, ensureNginx, imageExists, log, mustRun, run, waitForQuiet } from './lib/util.ts'
 
-const STEPS = ['lookup', 'throughput', 'balancing', 'rollout', 'report'] as const
+const STEPS = ['lookup', 'throughput', 'balancing', 'rollout', 'swarm', 'report'] as const
 
 const s = parseSettings('npm run bench [-- options]', `Runs ${STEPS.join(', ')} in order. Every bench's own settings come from env (see
 each script's --help, e.g. DURATION=10 ROUNDS=5 RATE=500 ROLLOUTS=7 npm run bench).`, {
@@ -30,7 +30,7 @@ async function step (name: string, script: string, args: string[] = []): Promise
 }
 
 async function prerequisites (steps: string[]): Promise<void> {
-  const needsDocker = steps.includes('throughput') || steps.includes('rollout') || steps.includes('balancing')
+  const needsDocker = steps.includes('throughput') || steps.includes('rollout') || steps.includes('balancing') || steps.includes('swarm')
   if (!needsDocker) return
   if ((await run('docker', ['version', '--format', '{{.Server.Version}}'])).code !== 0) {
     throw new Error('no Docker engine answers: start dockerd (scripts/ensure-docker.sh does, as root) or set DOCKER_HOST')
@@ -39,7 +39,7 @@ async function prerequisites (steps: string[]): Promise<void> {
     log('node:24-bookworm-slim missing: scripts/ensure-base-image.sh')
     await mustRun('bash', [join(REPO_ROOT, 'scripts', 'ensure-base-image.sh')], { timeoutMs: 900_000 })
   }
-  if ((steps.includes('rollout') || steps.includes('balancing')) && !(await imageExists(process.env.APP_IMAGE ?? 'proxyctl-test-app:dev'))) {
+  if ((steps.includes('rollout') || steps.includes('balancing') || steps.includes('swarm')) && !(await imageExists(process.env.APP_IMAGE ?? 'proxyctl-test-app:dev'))) {
     log('proxyctl-test-app:dev missing: docker build test/app')
     await mustRun('docker', ['build', '-t', 'proxyctl-test-app:dev', join(REPO_ROOT, 'test', 'app')], { timeoutMs: 900_000 })
   }
@@ -90,5 +90,6 @@ if (steps.includes('lookup')) await step('route lookup', lookupScript, ['--out',
 if (steps.includes('throughput')) await step('throughput', 'proxy-throughput.ts')
 if (steps.includes('balancing')) await step('balancing', 'balancing.ts')
 if (steps.includes('rollout')) await step('rollouts', 'deploy-under-load.ts')
+if (steps.includes('swarm')) await step('swarm rollouts', 'swarm-rollout.ts')
 if (steps.includes('report')) await step('report', 'report.ts')
 log(`all done in ${Math.round((Date.now() - started) / 1000)} s`)
