@@ -1,6 +1,7 @@
 import { deserialize, serialize } from 'node:v8'
 import t from 'tap'
-import { LineSplitter, MAX_PARTIAL_LINE_BYTES } from '../../src/workers/line-relay.ts'
+import { PassThrough } from 'node:stream'
+import { LineSplitter, MAX_PARTIAL_LINE_BYTES, relayLines } from '../../src/workers/line-relay.ts'
 import { OutcomeBatcher, replayOutcomes, sumTargetLoads } from '../../src/workers/figures.ts'
 import type { OutcomeBatch } from '../../src/workers/messages.ts'
 
@@ -75,4 +76,32 @@ t.test('a partial line at the end, or longer than the bound, is passed on as a l
   const big = new LineSplitter()
   t.equal(big.push(Buffer.alloc(MAX_PARTIAL_LINE_BYTES, 'x')), undefined)
   t.equal(big.push(Buffer.from('x'))?.length, MAX_PARTIAL_LINE_BYTES + 2)
+})
+
+t.test('two workers\' streams relayed into one destination at once: every line whole', async (t) => {
+  // What the primary's stdout sees: writes from both relays, in whatever order their chunks come.
+  let out = ''
+  const sink = { write: (text: string) => { out += text; return true } }
+  const streams = [new PassThrough(), new PassThrough()]
+  const relays = streams.map(async (s) => { await relayLines(s, sink) })
+  const expected = new Set<string>()
+  for (let round = 0; round < 50; round++) {
+    const parts = streams.map((_, w) => {
+      const text = Array.from({ length: 5 }, (_, i) => `{"worker":${w},"round":${round},"i":${i},"pad":"${'x'.repeat((round * 37 + i * 11) % 300)}"}\n`).join('')
+      for (const line of text.split('\n').filter(Boolean)) expected.add(line)
+      // Cut anywhere, as a pipe read can: mid-line, mid-batch.
+      const cut = (round * 53 + w * 17) % text.length
+      return [text.slice(0, cut), text.slice(cut)]
+    })
+    // Both workers' first parts, then both second parts: their bytes reach the primary interleaved.
+    for (const [w, s] of streams.entries()) s.write(parts[w]![0])
+    await new Promise((resolve) => setImmediate(resolve))
+    for (const [w, s] of streams.entries()) s.write(parts[w]![1])
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  for (const s of streams) s.end()
+  await Promise.all(relays)
+  const lines = out.split('\n').filter(Boolean)
+  t.equal(lines.length, expected.size)
+  t.same(lines.filter((l) => !expected.has(l)), [], 'no line cut or mixed with another')
 })
