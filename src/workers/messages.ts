@@ -41,6 +41,8 @@ export type OutcomeBatch = Array<string | number>
 
 export type FromWorker =
   | { type: 'listening', port: number, httpsPort: number | undefined }
+  /** It could not start (a port taken): the primary's start fails with this, as the single process's would. */
+  | { type: 'failed', message: string }
   | { type: 'requests', outcomes: OutcomeBatch, inflight: number }
   | { type: 'drained', id: number, results: DrainResult[] }
   | { type: 'load', id: number, inflight: number, targets: TargetLoad[], held: Record<string, number> }

@@ -93,5 +93,8 @@ for (const m of early.splice(0)) handle(m)
 // The primary is gone (killed): nobody routes for this worker any more.
 process.on('disconnect', () => { void stop() })
 
-const { port, httpsPort } = await server.listen()
-send({ type: 'listening', port, httpsPort })
+server.listen().then(({ port, httpsPort }) => { send({ type: 'listening', port, httpsPort }) }, (err: unknown) => {
+  send({ type: 'failed', message: (err as Error).message })
+  process.exitCode = 1
+  process.disconnect?.()
+})

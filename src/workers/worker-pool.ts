@@ -100,9 +100,10 @@ export class WorkerPool {
       reconciler.onDrain(async (groupId, timeoutMs, graceMs) => await this.#drain(groupId, timeoutMs, graceMs))
     )
     if (policy !== undefined) this.#unsubscribe.push(policy.onChanged(() => { this.#publishSoon() }))
-    // The first worker binds the ports; the others then bind the same ones (port 0: the one the OS gave it).
+    // The first worker binds the ports; the others then bind the same ones (port 0: the one the OS
+    // gave it; node:cluster's round-robin shares its port-0 handle by itself).
     const ports = await this.#spawn(this.#slots[0]!)
-    this.#options = { ...this.#options, port: ports.port, httpsPort: this.#options.httpsPort === undefined ? undefined : ports.httpsPort }
+    if (this.#o.accept === 'reuseport') this.#options = { ...this.#options, port: ports.port, httpsPort: this.#options.httpsPort === undefined ? undefined : ports.httpsPort }
     await Promise.all(this.#slots.slice(1).map(async (s) => await this.#spawn(s)))
     this.#started = true
     return ports
@@ -216,6 +217,7 @@ export class WorkerPool {
     slot.inflight = 0
     slot.startedAt = Date.now()
     let stderr = ''
+    let failed: Error | undefined
     const relay = relayLines(worker.process.stdout!, this.#sink)
     this.#relays.add(relay)
     void relay.then(() => { this.#relays.delete(relay) })
@@ -230,6 +232,9 @@ export class WorkerPool {
             slot.listening = true
             this.#log.info({ worker: slot.index, workerPid: worker.process.pid, port: m.port, httpsPort: m.httpsPort }, 'Worker listening')
             resolve({ port: m.port, httpsPort: m.httpsPort })
+            return
+          case 'failed':
+            failed = new InvalidOptionError(m.message)
             return
           case 'requests':
             replayOutcomes(m.outcomes, this.#o.observer)
@@ -246,7 +251,7 @@ export class WorkerPool {
         slot.initialized = false
         slot.inflight = 0
         if (slot.worker === worker) slot.worker = undefined
-        if (!wasListening) reject(new InvalidOptionError(`worker ${slot.index} exited before listening (${code ?? signal ?? ''}): ${stderr.trim().split('\n').slice(-3).join(' ')}`))
+        if (!wasListening) reject(failed ?? new InvalidOptionError(`worker ${slot.index} exited before listening (${code ?? signal ?? ''}): ${stderr.trim().split('\n').slice(-3).join(' ')}`))
         // A worker that cannot start at boot fails the start; later ones are replaced.
         if (this.#stopping || !this.#started) return
         this.#restart(slot, worker.process.pid, code, signal)
