@@ -34,6 +34,7 @@ import { RequestRouter, type AccessCheck, type AcmeOptions, type RequestFacts, t
 import type { VhostStore } from '../vhost/vhost-store.js'
 import { HoldQueue, PAUSE_RETRY_AFTER_S, type HoldOutcome } from '../traffic/hold-queue.js'
 import { EMPTY_POLICY, type PolicyStore } from '../traffic/policy.js'
+import { CanarySplit } from '../traffic/canary.js'
 
 export interface TlsOptions extends RouterTlsOptions {
   port: number
@@ -142,6 +143,8 @@ export class ProxyServer {
   readonly #profileContexts = new ProfileContexts()
   /** Requests held for paused hosts (hold-queue.ts), driven by the policy snapshot. */
   readonly #holds: HoldQueue
+  /** Which side of a canary split each client is on (traffic/canary.ts). */
+  readonly #canary = new CanarySplit()
   #unsubscribePolicy: (() => void) | undefined
   #inflight = 0
   #closing = false
@@ -580,8 +583,10 @@ export class ProxyServer {
         proxyProtocol: this.#options.proxyProtocol
       })
       if (requestId !== undefined) headers.push('X-Request-ID', requestId)
+      // Canary (issue 13): the client's side of the split; the other side's targets are not picked.
+      const split = this.#canary.choose(loc.balancer, this.#options.policy?.forHost(loc.host)?.canary, typeof req.headers.cookie === 'string' ? req.headers.cookie : undefined, remote)
       if (upgrade !== undefined) {
-        target = loc.balancer.pick(undefined, remote)
+        target = loc.balancer.pick(split?.exclude, remote)
         if (target === undefined) {
           ({ status, code } = noTarget(loc))
           sendError(res, status, code, errorHeaders)
@@ -609,7 +614,8 @@ export class ProxyServer {
         headers,
         hasBody,
         maxBodyBytes: decision.maxBodyBytes,
-        addHeaders: vhost?.addHeaders,
+        // Appended beside the app's own Set-Cookie fields; on every status, so the client stays on its side.
+        addHeaders: split?.setCookie === undefined ? vhost?.addHeaders : [...(vhost?.addHeaders ?? []), { name: 'Set-Cookie', value: split.setCookie, always: true }],
         readTimeoutMs: vhost?.readTimeoutMs,
         sendTimeoutMs: vhost?.sendTimeoutMs,
         connectTimeoutMs: vhost?.connectTimeoutMs,
@@ -619,7 +625,7 @@ export class ProxyServer {
           ...(decision.hsts !== undefined ? ['Strict-Transport-Security', decision.hsts] : [])
         ]
       }
-      let tried: Set<Target> | undefined
+      let tried: Set<Target> | undefined = split === undefined ? undefined : new Set(split.exclude)
       let outcome: ForwardOutcome | undefined
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         target = loc.balancer.pick(tried, remote)
