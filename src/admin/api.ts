@@ -62,6 +62,8 @@ export interface StatusReport {
   traffic: Record<string, HostTraffic>
   /** Paused and in-maintenance hosts (issue 13). */
   trafficControl?: Record<string, HostTrafficControl>
+  /** Canary splits per route host (issue 13): the share and both versions' live figures side by side. */
+  canary?: Record<string, CanaryStatus>
 }
 
 /** POST /v1/drain */
@@ -152,3 +154,24 @@ export const DEFAULT_PAUSE_MAX_QUEUED = 1000
 export const MAX_PAUSE_HOLD_MS = 600_000
 export const MAX_PAUSE_QUEUED = 100_000
 export const MAX_TRAFFIC_TARGET_CONTAINERS = 256
+
+/**
+ * POST /v1/canary: the new containers get `share` (0..1) of the clients on every host they
+ * serve; the answer names the hosts and the sticky cookie. POST /v1/canary/clear: the split
+ * removed from every host whose new side names one of `containers`.
+ */
+export interface CanaryRequest { containers: string[], share: number }
+export interface CanaryClearRequest { containers: string[] }
+export interface CanaryResponse { hosts: string[], share: number, cookie: string | null }
+
+/** StatusReport.canary: figures over the last CANARY_STATUS_WINDOW_MS. */
+export interface CanaryStatus {
+  share: number
+  cookie: string
+  newTargets: string[]
+  newUpstreams: string[]
+  oldUpstreams: string[]
+  new: Figures
+  old: Figures
+  windowMs: number
+}

@@ -3,7 +3,7 @@ import type Docker from 'dockerode'
 import { DEFAULT_ADMIN_SOCKET } from '../../config/options.js'
 import { DeployInProgressError, InvalidOptionError, ProxyError } from '../../errors.js'
 import type {
-  AdmissionRequest, AdmissionResponse, DeployFinish, FiguresRequest, FiguresResponse, StandbyRequest, StandbyResponse, DeployStep, DrainRequest, DrainResponse, LockReleaseRequest, LockRequest, RolloutRecord, StatusReport
+  AdmissionRequest, AdmissionResponse, DeployFinish, CanaryClearRequest, CanaryRequest, CanaryResponse, FiguresRequest, FiguresResponse, StandbyRequest, StandbyResponse, DeployStep, DrainRequest, DrainResponse, LockReleaseRequest, LockRequest, RolloutRecord, StatusReport
 } from '../api.js'
 import type { MaintenanceRequest, PauseRequest, TrafficControlResponse, TrafficTargetRequest } from '../api.js'
 import { DockerExecTransport, SocketTransport, type AdminTransport } from './transports.js'
@@ -43,6 +43,16 @@ export class AdminClient {
   /** A standby container back in rotation at once. */
   async reinstate (containerId: string): Promise<StandbyResponse> {
     return await this.#json('POST', '/v1/reinstate', { containerId } satisfies StandbyRequest)
+  }
+
+  /** The new containers get `share` (0..1) of the clients on every host they serve (a canary step). */
+  async canary (containers: string[], share: number): Promise<CanaryResponse> {
+    return await this.#json('POST', '/v1/canary', { containers, share } satisfies CanaryRequest)
+  }
+
+  /** Removes the canary split naming any of these containers. */
+  async canaryClear (containers: string[]): Promise<CanaryResponse> {
+    return await this.#json('POST', '/v1/canary/clear', { containers } satisfies CanaryClearRequest)
   }
 
   async history (): Promise<RolloutRecord[]> { return await this.#json<RolloutRecord[]>('GET', '/v1/history') }

@@ -10,7 +10,7 @@ import type { TrafficStats } from '../../metrics/traffic-stats.js'
 import { MAX_ADMISSION_CONTAINERS, type AdminError, type SkippedContainer } from '../api.js'
 import type { AdmissionWaiters } from './admission.js'
 import { DeployLocks } from './deploy-locks.js'
-import { addRolloutRoutes } from './rollout-routes.js'
+import { addRolloutRoutes, canaryStatus } from './rollout-routes.js'
 import type { VersionStats } from '../../traffic/version-stats.js'
 import { STATUS_PAGE_HTML } from './status-page.js'
 import { buildStatus, hostsOf } from './status.js'
@@ -74,7 +74,8 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
   route('GET', '/v1/status', () => ({
     json: {
       ...buildStatus(deps.store.current, deps.reconciler.targets(), deps.version, deps.skipped(), deps.traffic.snapshot(), deps.workers?.load),
-      ...(deps.policy !== undefined ? { trafficControl: trafficControlStatus(deps.policy.current, held) } : {})
+      ...(deps.policy !== undefined ? { trafficControl: trafficControlStatus(deps.policy.current, held) } : {}),
+      ...(deps.policy !== undefined && deps.versions !== undefined ? { canary: canaryStatus(deps.policy.current, deps.store.current, deps.versions) } : {})
     }
   }))
   if (deps.policy !== undefined) {
@@ -130,7 +131,7 @@ export function createAdminServer (deps: AdminServerDeps, log: Logger): Server {
     return { json: await deps.admission.wait(ids, timeoutMs, signal) }
   })
 
-  if (deps.versions !== undefined) addRolloutRoutes(route, { reconciler: deps.reconciler, versions: deps.versions })
+  if (deps.versions !== undefined) addRolloutRoutes(route, { reconciler: deps.reconciler, versions: deps.versions, store: deps.store, policy: deps.policy })
 
   const locks = new DeployLocks()
   route('POST', '/v1/locks', (b) => {
