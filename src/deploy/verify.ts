@@ -105,7 +105,15 @@ export async function baselineOf (deps: DeployDeps, old: ServiceContainer[]): Pr
 export async function verifyOrRollBack (deps: DeployDeps, old: ServiceContainer[], candidates: ServiceContainer[], baseline: Figures, o: VerifyOptions): Promise<Verdict> {
   const { admin } = deps
   for (const c of old) await admin.standby(c.id).catch(() => undefined) // not routed: nothing to keep
-  const verdict = await watch(deps, candidates, baseline, o, `verifying ${candidates.map((c) => c.name).join(', ')} for ${o.windowMs / 1000}s`)
+  let verdict: Verdict
+  try {
+    verdict = await watch(deps, candidates, baseline, o, `verifying ${candidates.map((c) => c.name).join(', ')} for ${o.windowMs / 1000}s`)
+  } catch (err) {
+    // Not judged (the proxy unreachable...): the old version is the one known to work.
+    await reinstateOld(deps, old).catch(() => undefined)
+    await rollback(deps, candidates).catch(() => undefined)
+    throw err
+  }
   if (verdict.promote) return verdict
   await reinstateOld(deps, old)
   await rollback(deps, candidates)
