@@ -2,6 +2,7 @@ import type { StatusReport } from '../../admin/api.js'
 import type { AdminTarget } from '../args.js'
 import { withAdmin } from './with-admin.js'
 import { renderTrafficControl } from './traffic-control.js'
+import { renderCanary } from './canary-status.js'
 
 export function renderStatus (report: StatusReport): string {
   const lines: string[] = []
@@ -20,6 +21,7 @@ export function renderStatus (report: StatusReport): string {
   for (const r of rows) lines.push(r.map((c, i) => i === r.length - 1 ? c : c.padEnd(widths[i]!)).join('  ').trimEnd())
   if (report.hosts.length === 0) lines.push('(no hosts routed)')
   lines.push(...renderTrafficControl(report.trafficControl))
+  lines.push(...renderCanary(report.canary))
   return lines.join('\n')
 }
 
