@@ -14,6 +14,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
  .state{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}
  .ready{background:#d9f5e3;color:#11663a}.starting{background:#e3ecff;color:#23449a}
  .draining{background:#fff1d6;color:#8a5a00}.unhealthy{background:#ffe0e0;color:#a11}
+ .standby{background:#ecebff;color:#4b3a9a}.new{background:#d9f5e3;color:#11663a}.old{background:#eef0f3;color:#445}
  .paused{background:#e3ecff;color:#23449a}.maintenance{background:#fff1d6;color:#8a5a00}
  .ok{color:#11663a}.fail{color:#a11}.running{color:#23449a}
  .steps{font-size:12px;color:#445;margin:0;padding-left:16px}
@@ -26,6 +27,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <div id="control-section" hidden><h2>Traffic control</h2>
 <table><thead><tr><th>Host</th><th>State</th><th>Since</th><th>Details</th></tr></thead>
 <tbody id="control"></tbody></table></div>
+<div id="canary-section" hidden><h2>Canary</h2>
+<table><thead><tr><th>Host</th><th>Version</th><th>Share</th><th>Upstreams</th><th>Requests</th><th>Errors</th><th>p99</th></tr></thead>
+<tbody id="canary"></tbody></table></div>
 <h2>Routes</h2>
 <table><thead><tr><th>Host</th><th>Path</th><th>Upstream</th><th>State</th><th>In flight</th><th>Last check</th><th>Req/s</th><th>Errors</th></tr></thead>
 <tbody id="routes"></tbody></table>
@@ -70,6 +74,19 @@ async function refresh () {
     }
     document.getElementById('control').innerHTML = control.join('')
     document.getElementById('control-section').hidden = control.length === 0
+    // Canary splits (proxyctl deploy --canary): both versions' figures side by side.
+    const canary = []
+    for (const [host, c] of Object.entries(status.canary || {})) {
+      for (const side of ['new', 'old']) {
+        const f = c[side]
+        const share = side === 'new' ? c.share : 1 - c.share
+        canary.push('<tr data-canary="' + side + '" data-host="' + esc(host) + '">' + td('Host', esc(host)) + td('Version', '<span class="state ' + side + '">' + side + '</span>') +
+          td('Share', esc(Math.round(share * 1000) / 10 + '%')) + td('Upstreams', esc(c[side + 'Upstreams'].join(', ') || '–')) + td('Requests', f.requests) +
+          td('Errors', esc(f.errors + ' (' + (f.errorRate * 100).toFixed(2) + '%)')) + td('p99', f.p99Ms == null ? '–' : esc(f.p99Ms + ' ms')) + '</tr>')
+      }
+    }
+    document.getElementById('canary').innerHTML = canary.join('')
+    document.getElementById('canary-section').hidden = canary.length === 0
     document.getElementById('history').innerHTML = history.map((d) => '<tr data-rollout="' + esc(d.outcome) + '">' + td('Service', esc(d.service)) +
       td('Started', esc(new Date(d.startedAt).toLocaleTimeString())) + td('Outcome', '<span class="' + (d.outcome === 'succeeded' ? 'ok' : d.outcome === 'failed' ? 'fail' : 'running') + '">' + esc(d.outcome) + '</span>' + (d.error ? '<br><small>' + esc(d.error.split('\\n')[0]) + '</small>' : '')) +
       td('Old → new', esc(d.old.join(', ') || '–') + ' → ' + esc(d.new.join(', ') || '–')) + td('Failed requests', d.failedRequests) +
