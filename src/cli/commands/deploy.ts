@@ -43,7 +43,11 @@ export async function reportToHistory (admin: AdminClient, progress: Progress, s
   const record = await admin.deployStarted(service).catch(() => undefined)
   if (record === undefined) return { finished: async () => {} }
   let chain = Promise.resolve()
+  let closed = false
   progress.onEvent((e) => {
+    // After finished() (--json's `failed` line): the admin client is closing, and a request now
+    // would open a new exec session that nothing closes, holding the CLI's exit.
+    if (closed) return
     const names = (v: unknown): string[] | undefined => Array.isArray(v) ? v.map(String) : undefined
     chain = chain.then(async () => {
       await admin.deployStepped(record.id, { step: e.step, status: e.status, message: e.message, old: names(e.old), new: names(e.new) })
@@ -51,6 +55,7 @@ export async function reportToHistory (admin: AdminClient, progress: Progress, s
   })
   return {
     finished: async (outcome, error) => {
+      closed = true
       await chain
       await admin.deployFinished(record.id, outcome, error).catch(() => {})
     }
