@@ -71,10 +71,11 @@ export async function runStackDeploy (plan: StackDeployPlan, progress: Progress,
   progress.emit({
     step: 'stack',
     status: 'info',
-    message: `project ${plan.compose.project}: deploying ${list(plan.deploy.map((d) => d.service))} in this order; unchanged: ${list(plan.unchanged)}; left to compose (no VIRTUAL_HOST): ${list(plan.leftToCompose)}`,
+    message: `project ${plan.compose.project}: deploying ${list(plan.deploy.map((d) => d.service))} in this order; unchanged: ${list(plan.unchanged)}; left to compose (no VIRTUAL_HOST): ${list(plan.leftToCompose)}${plan.inactive.length > 0 ? `; not in an active profile: ${list(plan.inactive)}` : ''}`,
     order: plan.deploy.map((d) => d.service),
     unchanged: plan.unchanged,
-    leftToCompose: plan.leftToCompose
+    leftToCompose: plan.leftToCompose,
+    inactive: plan.inactive
   })
   let error: unknown
   for (const [i, { service, reason }] of plan.deploy.entries()) {

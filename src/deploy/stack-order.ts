@@ -10,6 +10,8 @@ export interface StackService {
   proxied: boolean
   /** A fixed `container_name`: two containers of it cannot run side by side. */
   containerName: string | undefined
+  /** `profiles`: compose runs the service only when one of them is active. */
+  profiles: string[]
 }
 
 /**

@@ -24,7 +24,8 @@ export function servicesFromConfig (doc: unknown): StackService[] {
       name,
       dependsOn: dependsOn(name, svc.depends_on),
       proxied: set('VIRTUAL_HOST') || set('VIRTUAL_HOST_MULTIPORTS'),
-      containerName: typeof svc.container_name === 'string' ? svc.container_name : undefined
+      containerName: typeof svc.container_name === 'string' ? svc.container_name : undefined,
+      profiles: Array.isArray(svc.profiles) ? svc.profiles.map(String) : []
     }
   })
 }
@@ -82,6 +83,8 @@ export interface StackPlan {
   unchanged: string[]
   /** Not proxied: compose runs them (`docker compose up`), proxyctl does not touch them. */
   leftToCompose: string[]
+  /** In a profile that is not active: compose would not run them, so neither does proxyctl. */
+  inactive: string[]
 }
 
 /**
@@ -91,14 +94,19 @@ export interface StackPlan {
  */
 export function planStack (services: readonly StackService[], expected: ReadonlyMap<string, string>, running: ReadonlyMap<string, readonly string[]>): StackPlan {
   const byName = new Map(services.map((s) => [s.name, s]))
-  const plan: StackPlan = { deploy: [], unchanged: [], leftToCompose: [] }
+  const plan: StackPlan = { deploy: [], unchanged: [], leftToCompose: [], inactive: [] }
   for (const name of stackOrder(services)) {
     const s = byName.get(name)!
+    const want = expected.get(name)
+    // docker-compose v1 prints services of inactive profiles in `config` but hashes only active ones.
+    if (want === undefined && s.profiles.length > 0) {
+      plan.inactive.push(name)
+      continue
+    }
     if (!s.proxied) {
       plan.leftToCompose.push(name)
       continue
     }
-    const want = expected.get(name)
     if (want === undefined) throw new InvalidOptionError(`compose printed no config hash for service "${name}"`)
     const have = running.get(name) ?? []
     if (have.length > 0 && have.every((h) => h === want)) {

@@ -7,7 +7,7 @@ import { stackOrder, type StackService } from '../../src/deploy/stack-order.ts'
 import { parseConfigHashes, planStack, servicesFromConfig } from '../../src/deploy/stack-plan.ts'
 import { DeployTimeoutError } from '../../src/errors.ts'
 
-const svc = (name: string, dependsOn: string[] = [], proxied = true, containerName?: string): StackService => ({ name, dependsOn, proxied, containerName })
+const svc = (name: string, dependsOn: string[] = [], proxied = true, containerName?: string, profiles: string[] = []): StackService => ({ name, dependsOn, proxied, containerName, profiles })
 
 t.test('stackOrder: dependencies first, ties by name', async (t) => {
   const cases = [
@@ -65,7 +65,7 @@ t.test('servicesFromConfig: compose config output in, services out', async (t) =
       web: { depends_on: ['api', 'api'], environment: ['VIRTUAL_HOST=web.test', 'OTHER'], container_name: 'fixed' },
       api: { depends_on: { cache: { condition: 'service_healthy', required: true }, gone: { condition: 'service_started', required: false } }, environment: { VIRTUAL_HOST_MULTIPORTS: 'api.test: {}' } },
       cache: { environment: { VIRTUAL_HOST: '  ' } },
-      worker: { environment: ['VIRTUAL_HOST'] },
+      worker: { environment: ['VIRTUAL_HOST'], profiles: ['jobs'] },
       bare: null
     }
   }
@@ -73,7 +73,7 @@ t.test('servicesFromConfig: compose config output in, services out', async (t) =
     svc('web', ['api'], true, 'fixed'),
     svc('api', ['cache']),
     svc('cache', [], false),
-    svc('worker', [], false),
+    svc('worker', [], false, undefined, ['jobs']),
     svc('bare', [], false)
   ], 'short syntax deduplicated, required: false dropped, blank and unset VIRTUAL_HOST not proxied')
   t.throws(() => servicesFromConfig({}), { code: 'PROXY_ERR_INVALID_OPTION', message: /defines no services/ })
@@ -98,32 +98,33 @@ t.test('planStack: what changed, in order; the rest listed', async (t) => {
     {
       desc: 'nothing running: everything proxied, by depth in the graph (db and static first), then by name',
       running: new Map<string, string[]>(),
-      want: { deploy: [{ service: 'static', reason: 'not running' }, { service: 'api', reason: 'not running' }, { service: 'web', reason: 'not running' }], unchanged: [], leftToCompose: ['db'] }
+      want: { deploy: [{ service: 'static', reason: 'not running' }, { service: 'api', reason: 'not running' }, { service: 'web', reason: 'not running' }], unchanged: [], leftToCompose: ['db'], inactive: [] }
     },
     {
       desc: 'all hashes equal: nothing to deploy (db\'s hash is not looked at)',
       running: new Map([['web', [H('1')]], ['api', [H('2'), H('2')]], ['db', [H('f')]], ['static', [H('4')]]]),
-      want: { deploy: [], unchanged: ['static', 'api', 'web'], leftToCompose: ['db'] }
+      want: { deploy: [], unchanged: ['static', 'api', 'web'], leftToCompose: ['db'], inactive: [] }
     },
     {
       desc: 'one replica of api on the old config: api changed',
       running: new Map([['web', [H('1')]], ['api', [H('2'), H('0')]], ['static', [H('4')]]]),
-      want: { deploy: [{ service: 'api', reason: 'config changed' }], unchanged: ['static', 'web'], leftToCompose: ['db'] }
+      want: { deploy: [{ service: 'api', reason: 'config changed' }], unchanged: ['static', 'web'], leftToCompose: ['db'], inactive: [] }
     },
     {
       desc: 'a container without the label counts as changed',
       running: new Map([['web', ['']], ['api', [H('2')]], ['static', [H('4')]]]),
-      want: { deploy: [{ service: 'web', reason: 'config changed' }], unchanged: ['static', 'api'], leftToCompose: ['db'] }
+      want: { deploy: [{ service: 'web', reason: 'config changed' }], unchanged: ['static', 'api'], leftToCompose: ['db'], inactive: [] }
     }
   ]
   for (const k of cases) t.same(planStack(services, expected, k.running), k.want, k.desc)
   t.throws(() => planStack([svc('web')], new Map(), new Map()), { message: /no config hash for service "web"/ })
+  t.same(planStack([svc('web'), svc('debug', [], true, undefined, ['debug'])], new Map([['web', H('1')]]), new Map()), { deploy: [{ service: 'web', reason: 'not running' }], unchanged: [], leftToCompose: [], inactive: ['debug'] }, 'a service of an inactive profile (v1 prints it, but hashes only active ones)')
   t.throws(() => planStack([svc('web', [], true, 'fixed')], new Map([['web', H('1')]]), new Map()), { code: 'PROXY_ERR_INVALID_OPTION', message: /container_name "fixed"/ })
   t.same(planStack([svc('web', [], true, 'fixed')], new Map([['web', H('1')]]), new Map([['web', [H('1')]]])).unchanged, ['web'], 'container_name is fine while nothing changes')
 })
 
 function plan (deploy: string[], unchanged: string[] = [], leftToCompose: string[] = []): StackDeployPlan {
-  return { deploy: deploy.map((service) => ({ service, reason: 'config changed' as const })), unchanged, leftToCompose, compose: { binary: ['docker-compose'], file: '/x/compose.yml', project: 'x' } }
+  return { deploy: deploy.map((service) => ({ service, reason: 'config changed' as const })), unchanged, leftToCompose, inactive: [], compose: { binary: ['docker-compose'], file: '/x/compose.yml', project: 'x' } }
 }
 
 function captured (): { progress: Progress, events: ProgressEvent[], text: () => string } {
