@@ -71,7 +71,7 @@ export async function runStackDeploy (plan: StackDeployPlan, progress: Progress,
   progress.emit({
     step: 'stack',
     status: 'info',
-    message: `project ${plan.compose.project}: deploying ${list(plan.deploy.map((d) => d.service))} in this order; unchanged: ${list(plan.unchanged)}; left to compose (no VIRTUAL_HOST): ${list(plan.leftToCompose)}${plan.inactive.length > 0 ? `; not in an active profile: ${list(plan.inactive)}` : ''}`,
+    message: `project ${plan.compose.project}: ${plan.deploy.length === 0 ? 'nothing to deploy' : `deploying ${plan.deploy.map((d) => d.service).join(', ')} in this order`}; unchanged: ${list(plan.unchanged)}; left to compose (no VIRTUAL_HOST): ${list(plan.leftToCompose)}${plan.inactive.length > 0 ? `; not in an active profile: ${list(plan.inactive)}` : ''}`,
     order: plan.deploy.map((d) => d.service),
     unchanged: plan.unchanged,
     leftToCompose: plan.leftToCompose,
@@ -100,7 +100,7 @@ export async function runStackDeploy (plan: StackDeployPlan, progress: Progress,
     step: 'stack',
     status: error === undefined ? 'done' : 'failed',
     message: error === undefined
-      ? `deployed ${list(deployed)}; unchanged: ${list(plan.unchanged)}; left to compose: ${list(plan.leftToCompose)}`
+      ? `${deployed.length === 0 ? 'nothing deployed' : `deployed ${deployed.join(', ')}`}; unchanged: ${list(plan.unchanged)}; left to compose: ${list(plan.leftToCompose)}`
       : `${by('failed').join(', ')} failed; deployed before it (still serving): ${list(deployed)}; not started: ${list(by('not started'))}`,
     services
   })
