@@ -4,11 +4,17 @@ import type { Target } from '../routing/target.js'
 import type { CanaryPolicy } from './policy.js'
 
 // The canary split on the request path (issue 13 item 2). Every client has a bucket in
-// [0, BUCKETS): the one its cookie names, else a hash of its address (clients that keep no
-// cookies stay put as long as their address does). It is on the new version while
-// bucket < share × BUCKETS; shares only grow during a rollout, so a client once on the new
-// version stays there. The cookie is set by the proxy with the bucket it used, so a client
-// keeps its side when its address changes; no app change.
+// [0, BUCKETS): the one its cookie names; else the one this process gave its address (so clients
+// that keep no cookies stay put while their address does); else a new one, taken from a
+// low-discrepancy sequence so that any run of N new clients splits within a few clients of the
+// share (a hash of the address would be off by ±sqrt(N·s(1−s)) clients: ±6 points for 50).
+// A client is on the new version while bucket < share × BUCKETS; shares only grow during a
+// rollout, so a client once on the new version stays there. The proxy sets the cookie with the
+// bucket it used, so a client keeps its side when its address changes; no app change.
+//
+// The address memory is per process and bounded (MAX_REMEMBERED_ADDRESSES, oldest forgotten):
+// with worker processes a client without cookies keeps its side while its connections land on
+// the same worker.
 //
 // The cookie is client input: only `<name>=<1-4 digits>` below BUCKETS is read, anything else is
 // ignored (the address decides) and overwritten.
@@ -19,6 +25,10 @@ export const COOKIE_MAX_AGE_S = 86_400
 export const COOKIE_NAME = /^pxc_[0-9a-f]{8}$/
 
 export function newCookieName (): string { return `pxc_${randomBytes(4).toString('hex')}` }
+
+export const MAX_REMEMBERED_ADDRESSES = 50_000
+/** 1/φ: the Weyl sequence n/φ mod 1 has the lowest discrepancy of its kind. */
+const INVERSE_PHI = (Math.sqrt(5) - 1) / 2
 
 export interface CanaryChoice {
   side: 'new' | 'old'
@@ -47,20 +57,6 @@ export function bucketFromCookie (cookie: string | undefined, name: string): num
   }
 }
 
-/** A client address's bucket, salted by the rollout (each rollout picks other clients). */
-export function bucketFromAddress (address: string, salt: string): number {
-  let h = 0x811c9dc5
-  const text = `${salt}\u0000${address}`
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  return (h >>> 0) % BUCKETS
-}
-
 export function isNewTarget (t: Target, policy: CanaryPolicy): boolean {
   return policy.newTargets.some((id) => t.isContainer(id))
 }
@@ -71,13 +67,23 @@ interface Sides { policy: CanaryPolicy, new: ReadonlySet<Target>, old: ReadonlyS
 export class CanarySplit {
   // Keyed by the balancer (one per table swap and location) so a new table starts afresh.
   readonly #sides = new WeakMap<LoadBalancer, Sides>()
+  /** `${cookie name}\0${address}` -> bucket, insertion order = age. */
+  readonly #byAddress = new Map<string, number>()
+  readonly #maxRemembered: number
+  #next = 0
+  readonly #offset: number
+
+  constructor (options: { maxRemembered?: number, offset?: number } = {}) {
+    this.#maxRemembered = options.maxRemembered ?? MAX_REMEMBERED_ADDRESSES
+    this.#offset = options.offset ?? Math.random()
+  }
 
   /** undefined: no split (no policy, or the client's side has no ready target: any target then). */
   choose (balancer: LoadBalancer, policy: CanaryPolicy | undefined, cookie: string | undefined, client: string): CanaryChoice | undefined {
     if (policy === undefined) return undefined
     const sides = this.#sidesOf(balancer, policy)
     const fromCookie = bucketFromCookie(cookie, policy.cookie)
-    const bucket = fromCookie ?? bucketFromAddress(client, policy.cookie)
+    const bucket = fromCookie ?? this.#bucketOf(`${policy.cookie}\u0000${client}`)
     const side = bucket < Math.round(policy.share * BUCKETS) ? 'new' : 'old'
     const mine = side === 'new' ? sides.new : sides.old
     let ready = false
@@ -91,6 +97,16 @@ export class CanarySplit {
   }
 
   // Private
+
+  #bucketOf (key: string): number {
+    const known = this.#byAddress.get(key)
+    if (known !== undefined) return known
+    const bucket = Math.floor(((this.#next++ * INVERSE_PHI + this.#offset) % 1) * BUCKETS)
+    if (this.#next > 1e9) this.#next = 0
+    if (this.#byAddress.size >= this.#maxRemembered) this.#byAddress.delete(this.#byAddress.keys().next().value!)
+    this.#byAddress.set(key, bucket)
+    return bucket
+  }
 
   #sidesOf (balancer: LoadBalancer, policy: CanaryPolicy): Sides {
     const cached = this.#sides.get(balancer)

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { DEFAULT_HEALTH_CHECK } from '../../src/config/options.ts'
 import { LoadBalancer } from '../../src/routing/load-balancer.ts'
 import { Target } from '../../src/routing/target.ts'
-import { BUCKETS, CanarySplit, bucketFromAddress, bucketFromCookie, newCookieName, COOKIE_NAME } from '../../src/traffic/canary.ts'
+import { BUCKETS, CanarySplit, bucketFromCookie, newCookieName, COOKIE_NAME } from '../../src/traffic/canary.ts'
 import type { CanaryPolicy } from '../../src/traffic/policy.ts'
 
 const POOL = { connectTimeoutMs: 1_000, responseTimeoutMs: 1_000 }
@@ -53,14 +53,33 @@ t.test('a huge hostile Cookie header is scanned in linear time', async (t) => {
   t.ok(performance.now() - started < 200, `${(performance.now() - started).toFixed(1)} ms`)
 })
 
-t.test('address buckets spread evenly and change with the rollout', async (t) => {
-  let below = 0
-  for (let i = 0; i < 10_000; i++) if (bucketFromAddress(`10.${i >> 8 & 255}.${i & 255}.7`, NAME) < BUCKETS * 0.2) below++
-  t.ok(below > 1_850 && below < 2_150, `${below} of 10000 addresses under a 20 % share`)
-  const a = Array.from({ length: 50 }, (_, i) => bucketFromAddress(`192.0.2.${i}`, 'pxc_00000001'))
-  const b = Array.from({ length: 50 }, (_, i) => bucketFromAddress(`192.0.2.${i}`, 'pxc_00000002'))
-  t.not(a.join(), b.join(), 'another rollout picks other clients')
+t.test('any run of 50 new clients splits within 4 points of the share (a hash would be ±6 points at one sd)', async (t) => {
+  const lb = new LoadBalancer([target(t, 'old1'), target(t, 'new1')], 'round-robin')
+  let worst = 0
+  for (const offset of [0, 0.13, 0.5, 0.77, 0.999]) {
+    for (const share of [0.05, 0.1, 0.2, 0.5]) {
+      const split = new CanarySplit({ offset })
+      const policy: CanaryPolicy = { newTargets: ['new1'], share, cookie: NAME }
+      for (let i = 0; i < 37 * offset * 10; i++) split.choose(lb, policy, undefined, `198.51.100.${i % 250}:${i}`) // other clients before
+      let onNew = 0
+      for (let i = 0; i < 50; i++) if (split.choose(lb, policy, undefined, `2001:db8::${i}`)!.side === 'new') onNew++
+      worst = Math.max(worst, Math.abs(onNew / 50 - share))
+    }
+  }
+  t.ok(worst <= 0.04 + 1e-9, `worst deviation ${(worst * 100).toFixed(1)} points`)
   t.match(newCookieName(), COOKIE_NAME)
+})
+
+t.test('a client without cookies keeps its bucket by address; the memory is bounded', async (t) => {
+  const lb = new LoadBalancer([target(t, 'old1'), target(t, 'new1')], 'round-robin')
+  const split = new CanarySplit({ maxRemembered: 100 })
+  const policy: CanaryPolicy = { newTargets: ['new1'], share: 0.3, cookie: NAME }
+  const first = Array.from({ length: 100 }, (_, i) => split.choose(lb, policy, undefined, `192.0.2.${i}`)!.setCookie)
+  const again = Array.from({ length: 100 }, (_, i) => split.choose(lb, policy, undefined, `192.0.2.${i}`)!.setCookie)
+  t.same(again, first, 'the same bucket (and cookie) for the same address')
+  split.choose(lb, policy, undefined, '203.0.113.1') // evicts the oldest address
+  t.not(split.choose(lb, policy, undefined, '192.0.2.0')!.setCookie, first[0], 'the oldest address was forgotten')
+  t.same(split.choose(lb, policy, undefined, '192.0.2.99')!.setCookie, first[99])
 })
 
 t.test('choose: the share of clients, the other side excluded, the cookie set only when missing', async (t) => {
@@ -82,7 +101,10 @@ t.test('choose: the share of clients, the other side excluded, the cookie set on
   }
   t.equal(onNew, 200, 'exactly the buckets under 20 %')
   const first = split.choose(lb, policy, undefined, '192.0.2.9')!
-  t.match(first.setCookie, new RegExp(`^${NAME}=${bucketFromAddress('192.0.2.9', NAME)}; Path=/; Max-Age=\\d+; HttpOnly; SameSite=Lax$`))
+  t.match(first.setCookie, new RegExp(`^${NAME}=\\d{1,4}; Path=/; Max-Age=\\d+; HttpOnly; SameSite=Lax$`))
+  const bucket = Number(/=(\d+);/.exec(first.setCookie!)![1])
+  t.equal(first.side, bucket < 2000 ? 'new' : 'old', 'the cookie names the bucket the request was split by')
+  t.equal(split.choose(lb, policy, `${NAME}=${bucket}`, '192.0.2.200')!.side, first.side, 'the cookie keeps the side from another address')
   t.equal(split.choose(lb, undefined, undefined, '192.0.2.9'), undefined, 'no policy: no split')
 })
 
