@@ -27,7 +27,8 @@ export async function deployStack (cmd: DeployCommand): Promise<number> {
   }
   const admin = await connectAdmin({ adminSocket: cmd.adminSocket, proxy: cmd.proxy, docker: () => docker })
   try {
-    const timeouts = { timeoutMs: cmd.timeoutMs, drainTimeoutMs: cmd.drainTimeoutMs }
+    // --verify / --canary apply to each service in turn: the next starts only once this one is promoted.
+    const timeouts = { timeoutMs: cmd.timeoutMs, drainTimeoutMs: cmd.drainTimeoutMs, rollout: cmd.rollout }
     // One stack deploy per project at a time; each service also takes its own lease, as `deploy SERVICE` does.
     const result = await withDeployLock(admin, `compose:${plan.compose.project}/*`, async () => await runStackDeploy(plan, progress, async (service, child) => {
       const history = await reportToHistory(admin, child, service)
