@@ -141,6 +141,7 @@ if (requireDocker(t)) {
     }
 
     const ev = events(r)
+    t.comment(`stack deploy of 2 services: ${r.exitedAt - r.startedAt} ms`)
     const first = ev[0]!
     t.match(first, { step: 'stack', order: ['inventory', 'frontend'], unchanged: [], leftToCompose: ['proxy', 'worker'] }, 'the plan: inventory first, proxy and worker left to compose')
     t.match(first.message, /left to compose \(no VIRTUAL_HOST\): proxy, worker/)
@@ -160,6 +161,7 @@ if (requireDocker(t)) {
     const ids = { inventory: await s.containers('inventory'), frontend: await s.containers('frontend') }
     const again = await s.deploy(v2, '--json')
     t.equal(again.code, 0, again.stderr)
+    t.comment(`no-op stack deploy: ${again.exitedAt - again.startedAt} ms`)
     t.match(events(again)[0], { step: 'stack', order: [], unchanged: ['inventory', 'frontend'], leftToCompose: ['proxy', 'worker'] }, 'second run: both unchanged')
     t.notOk(events(again).some((e) => e.step === 'scale'), 'nothing scaled')
     t.same({ inventory: await s.containers('inventory'), frontend: await s.containers('frontend') }, ids, 'same containers')
@@ -168,6 +170,7 @@ if (requireDocker(t)) {
     // A change to frontend alone, which never becomes healthy: inventory unchanged, frontend rolled back, exit 3.
     const sick = await s.deploy({ ...v2, FRONTEND_VERSION: 'v3', FRONTEND_HEALTHY: 'false' }, '--timeout', '5s')
     t.equal(sick.code, 3, `exit code of the failure (stderr: ${sick.stderr})`)
+    t.comment(`human output of a failed stack deploy:\n${sick.stdout}${sick.stderr}`)
     t.match(sick.stdout, /stack +project \S+: deploying frontend in this order; unchanged: inventory/)
     t.match(sick.stdout, /✗ stack +frontend failed; deployed before it \(still serving\): none/)
     t.match(sick.stderr, /deploy of frontend failed after .*not ready within 5s/)
