@@ -89,14 +89,29 @@ New tasks not ready within --timeout, or a task Swarm gives up on: docker servic
 With -f, the service is STACK_SERVICE (-p STACK, else the one stack that has it) and the image the
 stack file's, unless --image is given.
 
+--verify D (compose and --container deploys): after the old containers drain they stay running in
+standby (not routed) for D while the proxy judges the new version's live figures against the old
+version's from before the deploy. Failed: the old containers are back in rotation at once, the new
+ones drained and removed, exit 3 with the figures. --canary P: the new containers get P of the
+clients (sticky: a cookie the proxy sets, else the client address), each step judged for
+--step-time; a failed step goes back to 0 % at once.
+
   -f, --file FILE         compose file (default compose.yaml / docker-compose.yml in .)
   -p, --project NAME      compose project name (default: compose's own rule)
+      --verify D          judge the new version on live traffic for D (1s to 24h), old kept in standby
+      --max-error-rate P  5xx and connection failures allowed (default 1%)
+      --max-p99 X         p99 latency allowed: 2x (the old version's, default) or a duration (300ms)
+      --min-requests N    fewer requests to the new version: "not enough traffic" (default 50)
+      --on-low-traffic A  promote (default) or rollback when there is not enough traffic
+      --canary P          canary rollout: the new version's first share of clients (10%)
+      --steps LIST        shares after it, ending at 100 (default: 100), e.g. 10,50,100
+      --step-time D       how long each canary step is judged (default --verify, else 60s)
       --timeout D         how long new containers get to become ready (default 120s)
       --drain-timeout D   how long old containers get to finish in-flight requests (default 30s)
       --json              one JSON object per step on stdout (for CI)
       --proxy NAME        the proxy container, when several run
       --admin-socket PATH talk to a proxy's admin socket directly
 
-Exit codes: 0 deployed, 1 failed, 2 bad usage, 3 new containers not ready (rolled back),
+Exit codes: 0 deployed, 1 failed, 2 bad usage, 3 new containers not ready or failed verification (rolled back),
 4 another deploy of the same service is running, 5 proxy not found, 6 Docker unavailable.`
 }
