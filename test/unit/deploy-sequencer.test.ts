@@ -122,3 +122,27 @@ t.test('a plan that fails releases the lease and starts nothing', async (t) => {
   await t.rejects(w.run({ plan: async () => { throw new Error('no such project') } }), { message: 'no such project' })
   t.same(w.calls, ['lock compose:p/app', 'release compose:p/app'])
 })
+
+t.test('a strategy that paces the rollout (Swarm): admits and drains through the gates, the sequencer does neither again', async (t) => {
+  const w = world()
+  const swarmNew = (name: string): ServiceContainer => ({ ...c(name), proxied: true })
+  await w.run({
+    startCandidates: async (_plan, gates) => {
+      w.calls.push('start')
+      await gates.admit([swarmNew('new1')], 5_000)
+      await gates.drain([c('old1')])
+      return [swarmNew('new1')]
+    }
+  })
+  t.same(w.calls, ['lock compose:p/app', 'plan', 'start', 'admission id-new1 wait', 'drain id-old1', 'retire old1 for new1', 'release compose:p/app'], 'one admission, one drain: none repeated after start')
+})
+
+t.test('a strategy with its own rollback (docker service rollback): used instead of removing candidates', async (t) => {
+  const w = world()
+  w.admissions.push({ admitted: false, containers: [{ containerId: 'id-new1', state: 'skipped', reason: 'no network shared', upstreams: [] }] })
+  await t.rejects(w.run({
+    startCandidates: async (_plan, gates) => { w.calls.push('start'); await gates.admit([{ ...c('new1'), proxied: true }], 5_000); return [] },
+    rollback: async () => { w.calls.push('platform rollback') }
+  }), { code: 'PROXY_ERR_DEPLOY_FAILED', message: /will not route new container new1/ })
+  t.same(w.calls, ['lock compose:p/app', 'plan', 'start', 'admission id-new1 wait', 'platform rollback', 'release compose:p/app'], 'no candidate removed, the old one not drained')
+})
