@@ -1,18 +1,22 @@
-// Docker Swarm (issue 11, items 1 and 2): the proxy image as a plain container on a manager,
+// Docker Swarm (issue 11, items 1, 2 and 4): the proxy image as a plain container on a manager,
 // attached to an attachable overlay network, routing an app service's tasks at their task addresses
 // under continuous load (20 clients, GETs and 250 ms POSTs); last, a second node (a worker) whose
 // tasks the proxy reaches over the overlay. Each node is a Docker engine of its own (scripts/swarm.sh:
 // the test engine runs with --live-restore, which Swarm refuses), removed in teardown whatever
-// happens. Reaction times are printed as `# swarm:` comment lines.
+// happens. Reaction times are printed as `# swarm:` comment lines. `proxyctl deploy --swarm` runs from
+// this machine with DOCKER_HOST set to the manager's engine and --proxy edge, as a user on the manager runs it.
+import { execFile, spawn } from 'node:child_process'
+import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { get } from '../support/http-client.ts'
-import { PROXY_IMAGE } from '../support/images.ts'
+import { PROXY_IMAGE, TEST_APP_IMAGE } from '../support/images.ts'
 import { describeFailures, startLoad, type LoadResult } from '../support/load.ts'
-import type { LogLine } from '../support/proxy-process.ts'
+import { CLI, type LogLine } from '../support/proxy-process.ts'
 import { SWARM_APP_V1, SWARM_APP_V2, joinSwarm, startSwarm, type SwarmNode } from '../support/swarm.ts'
 import { requireDocker } from '../support/docker.ts'
 import { waitFor } from '../support/wait.ts'
 
+const execFileP = promisify(execFile)
 const NET = 'pxt-swarm-net'
 const HOST = 'app.test'
 const FAR = 'far.test'
@@ -178,6 +182,86 @@ async function swarmTests (t: Test, node: SwarmNode): Promise<void> {
     t.ok(allAt - restartedAt <= 2_000, `every running task answering ${allAt - restartedAt} ms after \`docker restart\` returned (${allAt - firstAnswer} ms after the proxy's first answer)`)
   })
 
+  /** `proxyctl deploy ARGS` from this machine, as a user on the manager runs it (DOCKER_HOST: the manager's engine; the proxy found by name). */
+  const proxyctl = async (...args: string[]): Promise<{ code: number, stdout: string, stderr: string, events: Array<Record<string, unknown>> }> => {
+    const child = spawn(process.execPath, [CLI, ...args, '--proxy', 'edge'], { env: { ...process.env, DOCKER_HOST: node.host }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c })
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c })
+    const code = await new Promise<number>((resolve) => { child.once('close', (c) => { resolve(c ?? 1) }) })
+    const events = stdout.split('\n').flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>] } catch { return [] } })
+    return { code, stdout, stderr, events }
+  }
+  /** The app as 3 tasks that exit at once on SIGTERM (so the scale test leaves it); its image and the other one. */
+  const appAtThreeExiting = async (): Promise<{ from: { image: string, version: string }, to: { image: string, version: string } }> => {
+    const spec = await docker('service', 'inspect', '-f', '{{.Spec.Mode.Replicated.Replicas}} {{range .Spec.TaskTemplate.ContainerSpec.Env}}{{.}} {{end}}', 'app')
+    if (!spec.startsWith('3 ') || !spec.includes('ON_SIGTERM=exit')) await update('--env-add', 'ON_SIGTERM=exit', '--replicas', '3')
+    const image = await docker('service', 'inspect', '-f', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', 'app')
+    const v1 = { image: SWARM_APP_V1, version: 'v1' }
+    const v2 = { image: SWARM_APP_V2, version: 'v2' }
+    const from = image === SWARM_APP_V2 ? v2 : v1
+    await servedBy(3, from.version, 60_000)
+    return { from, to: from === v1 ? v2 : v1 }
+  }
+  const runningImages = async (service: string): Promise<string[]> => (await docker('service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.Image}} {{.CurrentState}}')).split('\n').filter((x) => x !== '')
+
+  t.test('proxyctl deploy --swarm of an app that exits at once on SIGTERM, under load: 0 failed, only the new version afterwards; each old task drained before Swarm\'s SIGTERM', async (t) => {
+    // 3 tasks of an app that exits at once on SIGTERM (as the scale test leaves it; set here when run alone, --grep).
+    const { from, to } = await appAtThreeExiting()
+    const l = load()
+    t.teardown(async () => { await l.stop() })
+    await waitFor(() => l.count() > 100, { timeoutMs: 20_000, what: 'load running' })
+    const startedAt = Date.now()
+    const r = await proxyctl('deploy', '--swarm', 'app', '--image', to.image, '--json', '--timeout', '90s')
+    const finishedAt = Date.now()
+    t.equal(r.code, 0, `deploy ${from.version} -> ${to.version} exit code (stderr: ${r.stderr.trim()})`)
+    await waitFor(() => Date.now() > finishedAt + 2_000, { timeoutMs: 5_000, intervalMs: 100, what: '2 s of load after the deploy' })
+    const result = await l.stop()
+    checkNoFailures(t, result, 'proxyctl deploy --swarm')
+    const late = result.samples.filter((s) => s.startMs > finishedAt + 500)
+    t.ok(late.length > 0, `${late.length} requests sent after the deploy returned`)
+    t.same([...new Set(late.map((s) => s.version))], [to.version], `every one of them answered by the new image (${JSON.stringify(result.byVersion)})`)
+    await servedBy(3, to.version, 10_000)
+    const steps = r.events.map((e) => `${String(e.step)} ${String(e.status)}`)
+    for (const s of ['plan done', 'scale start', 'admit done', 'drain done', 'retire done', 'done done']) t.ok(steps.includes(s), `progress has "${s}"`)
+    t.equal(r.events.filter((e) => e.step === 'admit' && e.status === 'info').length, 3, 'each of the 3 new tasks admitted by the proxy')
+    // Each old task's drain, from the CLI's progress, against Swarm's SIGTERM to it (its container's kill event).
+    const killed = await kills(startedAt)
+    const drains = r.events.filter((e) => e.step === 'drain' && e.status === 'start').map((e) => ({ at: Date.parse(String(e.time)), names: String(e.message) }))
+    const margins = [...killed].map(([name, at]) => ({ name, marginMs: at - (drains.find((d) => d.names.includes(name))?.at ?? NaN) }))
+    t.comment(`swarm: proxyctl deploy --swarm: ${result.total} requests, each old task drained ${margins.map((m) => `${m.marginMs} ms`).join(', ')} before Swarm's SIGTERM to it; deploy ${((finishedAt - startedAt) / 1000).toFixed(1)} s`)
+    t.equal(margins.length, 3, 'Swarm stopped the 3 old tasks')
+    t.ok(margins.every((m) => m.marginMs > 0), 'each drained through the proxy before its SIGTERM')
+    t.same((await runningImages('app')).map((x) => x.split(' ')[0]), [to.image, to.image, to.image], 'Swarm runs the new image in every slot')
+    t.equal(await docker('service', 'inspect', '-f', '{{.Spec.UpdateConfig.Order}} {{.Spec.UpdateConfig.Parallelism}}', 'app'), 'start-first 1', 'the service updates start-first, one task at a time')
+  })
+
+  t.test('proxyctl deploy --swarm whose new tasks never become healthy: no request reaches them, docker service rollback, exit code 3, the old version keeps serving', async (t) => {
+    const SICK = 'proxyctl-test-app:swarm-sick'
+    await execFileP('sh', ['-c', `printf 'FROM ${TEST_APP_IMAGE}\\nENV APP_VERSION=sick HEALTHY=false\\n' | docker build -q -t ${SICK} -`], { env: { ...process.env, DOCKER_HOST: node.host } })
+    const { from } = await appAtThreeExiting()
+    const l = load()
+    t.teardown(async () => { await l.stop() })
+    await waitFor(() => l.count() > 100, { timeoutMs: 20_000, what: 'load running' })
+    const r = await proxyctl('deploy', '--swarm', 'app', '--image', SICK, '--json', '--timeout', '45s')
+    const finishedAt = Date.now()
+    t.comment(`swarm: failed deploy: ${r.events.filter((e) => e.step === 'rollback' || e.step === 'failed').map((e) => `[${(Number(e.elapsedMs) / 1000).toFixed(1)} s] ${String(e.step)} ${String(e.status)}: ${String(e.message).split('\n')[0] ?? ''}`).join(' | ')}`)
+    t.equal(r.code, 3, `exit code 3: new tasks not ready, rolled back (stderr: ${r.stderr.trim()})`)
+    t.ok(r.events.some((e) => e.step === 'rollback' && e.status === 'done'), 'docker service rollback completed')
+    t.equal(await docker('service', 'inspect', '-f', '{{.Spec.TaskTemplate.ContainerSpec.Image}} {{.UpdateStatus.State}}', 'app'), `${from.image} rollback_completed`, 'the service is back on its previous spec')
+    await waitFor(() => Date.now() > finishedAt + 2_000, { timeoutMs: 5_000, intervalMs: 100, what: '2 s of load after the deploy' })
+    const result = await l.stop()
+    checkNoFailures(t, result, 'a deploy rolled back')
+    t.same(Object.keys(result.byVersion), [from.version], 'only the old version answered')
+    const sickTasks = (await docker('service', 'ps', 'app', '--no-trunc', '--format', '{{.ID}} {{.Image}}')).split('\n').filter((x) => x.endsWith(` ${SICK}`)).map((x) => x.split(' ')[0])
+    t.ok(sickTasks.length > 0, `Swarm started ${sickTasks.length} task(s) of the new image`)
+    t.equal((await logs()).filter((x) => sickTasks.includes(String(x.task))).length, 0, 'the proxy never listed one of them as running')
+    t.equal(result.byVersion.sick ?? 0, 0, `no request reached a sick task (${JSON.stringify(result.byVersion)})`)
+    t.same((await runningImages('app')).map((x) => x.split(' ')[0]), [from.image, from.image, from.image], 'the old version runs in every slot')
+    await servedBy(3, from.version, 10_000)
+  })
+
   t.test('two nodes: tasks on a worker are routed over the overlay from the proxy on the manager; their start-first update fails 0 requests', async (t) => {
     const worker = await joinSwarm(t)
     await docker(...serviceArgs('far', SWARM_APP_V1, { VIRTUAL_HOST: FAR, ON_SIGTERM: 'graceful' }, 2, ['--constraint', `node.hostname==${worker.hostname}`]))
@@ -195,5 +279,16 @@ async function swarmTests (t: Test, node: SwarmNode): Promise<void> {
     checkNoFailures(t, r, 'update on the worker')
     const late = r.samples.filter((s) => s.startMs > completedAt + 500)
     t.ok(late.length > 0 && late.every((s) => s.version === 'v2'), `only v2 after the update (${JSON.stringify(r.byVersion)})`)
+
+    // proxyctl status: each task with the node it runs on.
+    const status = await proxyctl('status', '--json')
+    t.equal(status.code, 0, status.stderr)
+    const report = JSON.parse(status.stdout) as { upstreams: Array<{ name: string, node?: string }> }
+    const nodeOf = (prefix: string): string[] => report.upstreams.filter((u) => u.name.startsWith(prefix)).map((u) => u.node ?? '(none)')
+    t.same(nodeOf('far.'), [worker.hostname, worker.hostname], 'the worker\'s tasks show the worker\'s hostname')
+    t.same(nodeOf('app.'), ['pxt-swarm-test', 'pxt-swarm-test', 'pxt-swarm-test'], 'the manager\'s tasks show the manager\'s hostname')
+    const table = await proxyctl('status')
+    t.match(table.stdout, new RegExp(`far\\.[12]\\.\\w+\\s+\\S+ on ${worker.hostname}`), 'the table shows "ADDRESS on NODE"')
+    t.comment(`swarm: proxyctl status:\n${table.stdout.trim()}`)
   })
 }
