@@ -158,3 +158,44 @@ t.test('a queued batch is handed over by itself shortly after', async (t) => {
   t.equal(dest.chunks.length, 1)
   t.equal((JSON.parse(dest.chunks[0]!) as { requestId: string }).requestId, base.requestId)
 })
+
+t.test('a batch holds the lines exactly as formatted: ASCII and not, long lines on their own, in order', async (t) => {
+  const dest = capture()
+  const access = new AccessLog(proxyLogger(dest))
+  const fields: AccessFields[] = [
+    { ...base, requestId: 'ascii' },
+    { ...base, requestId: 'latin1', host: 'h\xe9\xff' },
+    { ...base, requestId: 'astral', path: '/\ud83d\ude00/\u2028' },
+    { ...base, requestId: 'long', path: '/' + '中'.repeat(12_000) },
+    { ...base, requestId: 'after-long' }
+  ]
+  for (let i = 0; i < 200; i++) for (const f of fields) access.write({ ...f, requestId: `${f.requestId}-${i}` })
+  access.flush()
+  const lines = dest.chunks.join('').split('\n')
+  t.equal(lines.pop(), '')
+  t.equal(lines.length, 1_000)
+  for (let i = 0; i < lines.length; i++) {
+    const f = fields[i % fields.length]!
+    const want = formatAccessLine('', { ...f, requestId: `${f.requestId}-${Math.floor(i / fields.length)}` }).slice(0, -1)
+    // The line's own fields (after level, time and bindings) are the formatted ones, character for character.
+    if (!lines[i]!.endsWith(want)) { t.fail(`line ${i} differs: ${lines[i]!.slice(0, 200)}`); return }
+  }
+  for (const c of dest.chunks) t.ok(c.endsWith('}\n'), 'a chunk ends at a line end')
+})
+
+t.test('random field values survive the batch: each line parses back to its fields', async (t) => {
+  const str = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 120 })
+  fc.assert(fc.property(fc.array(fc.tuple(str, str), { minLength: 1, maxLength: 80 }), (pairs) => {
+    const dest = capture()
+    const access = new AccessLog(proxyLogger(dest))
+    for (const [host, path] of pairs) access.write({ ...base, host, path })
+    access.flush()
+    const lines = dest.chunks.join('').split('\n').slice(0, -1)
+    const wf = (s: string): string => Buffer.from(s, 'utf8').toString('utf8')
+    return lines.length === pairs.length && lines.every((l, i) => {
+      const p = JSON.parse(l) as { host: string, path: string }
+      return p.host === wf(pairs[i]![0]) && p.path === wf(pairs[i]![1])
+    })
+  }), { numRuns: 300 })
+  t.pass('300 random batches')
+})
