@@ -29,17 +29,24 @@ if (process.argv[2] === '--serve') await serve()
 else if (process.argv[2] === '--micro-child') await microChild(process.argv[3] ?? '', Number(process.argv[4]))
 else await main()
 
-/** Child: the data plane routed to UPSTREAM_PORT, access log per ACCESS_LOG (on/off); prints {"port":N} on stderr. */
+/**
+ * Child: the data plane routed to UPSTREAM_PORT, access log per ACCESS_LOG (on/off); prints {"port":N} on stderr.
+ * From AL_DIST (a compiled dist/ directory, as the proxy runs) when set, else from src/ through the TypeScript loader.
+ */
 async function serve (): Promise<void> {
-  const { createLogger } = await import('../src/logger.ts')
-  const { ProxyServer } = await import('../src/proxy/proxy-server.ts')
-  const { Reconciler } = await import('../src/routing/reconciler.ts')
-  const { RouteTableStore } = await import('../src/routing/route-table-store.ts')
-  const { route } = await import('../test/support/proxy-harness.ts')
+  type M = [typeof import('../src/logger.ts'), typeof import('../src/proxy/proxy-server.ts'), typeof import('../src/routing/reconciler.ts'), typeof import('../src/routing/route-table-store.ts'), typeof import('../src/config/options.ts')]
+  const from = (name: string): string => process.env.AL_DIST !== undefined && process.env.AL_DIST !== '' ? join(process.env.AL_DIST, `${name}.js`) : `../src/${name}.ts`
+  const [{ createLogger }, { ProxyServer }, { Reconciler }, { RouteTableStore }, { DEFAULT_HEALTH_CHECK }] = await Promise.all(
+    ['logger', 'proxy/proxy-server', 'routing/reconciler', 'routing/route-table-store', 'config/options'].map(async (n) => await import(from(n)))) as M
+  const upstreamPort = Number(process.env.UPSTREAM_PORT)
+  const route = {
+    host: HOST, path: '/', dest: '', internalOnly: false, tls: { httpsMethod: undefined, hsts: undefined, certName: undefined }, maxBodyBytes: undefined,
+    targets: [{ id: `local-${upstreamPort}:${upstreamPort}:http`, groupId: `local-${upstreamPort}`, name: `local-${upstreamPort}`, address: '127.0.0.1', port: upstreamPort, protocol: 'http' as const, health: { ...DEFAULT_HEALTH_CHECK, intervalMs: 200 }, externalHealth: 'none' as const }]
+  }
   const root = createLogger({ pretty: false })
   const store = new RouteTableStore()
   const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 2_000, connectTimeoutMs: 1_000, responseTimeoutMs: 10_000 }, root.child({ component: 'routing' }))
-  reconciler.apply({ routes: [route(HOST, [Number(process.env.UPSTREAM_PORT)])] })
+  reconciler.apply({ routes: [route] })
   await reconciler.probeAll(5_000)
   const server = new ProxyServer(store, {
     host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: process.env.ACCESS_LOG === 'on', requestHeadersTimeoutMs: 60_000,
@@ -54,11 +61,14 @@ async function serve (): Promise<void> {
 
 interface Child { proc: ChildProcess, port: number, stop: () => Promise<void> }
 
-async function startChild (args: string[], env: Record<string, string>, stdoutFile: string | undefined, nodeArgs: string[] = []): Promise<Child> {
-  const { openSync, closeSync } = await import('node:fs')
-  const fd = openSync(stdoutFile ?? '/dev/null', 'a')
+/** The proxy's stdout: a file, /dev/null, or a pipe this process reads (as Docker's log driver does), appending to the file. */
+async function startChild (args: string[], env: Record<string, string>, stdoutFile: string | undefined, nodeArgs: string[] = [], sink = 'file'): Promise<Child> {
+  const { openSync, closeSync, createWriteStream } = await import('node:fs')
+  const fd = sink === 'pipe' ? 'pipe' : openSync(sink === 'devnull' || stdoutFile === undefined ? '/dev/null' : stdoutFile, 'a')
+  // A compiled proxy (AL_DIST) runs without the TypeScript loader, as in production; the bench file itself still needs it.
   const proc = spawn(process.execPath, [...nodeArgs, ...process.execArgv, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', fd, 'pipe'] })
-  closeSync(fd)
+  if (typeof fd === 'number') closeSync(fd)
+  else proc.stdout!.pipe(createWriteStream(stdoutFile ?? '/dev/null', { flags: 'a' }))
   killOnExit(proc)
   let err = ''
   proc.stderr!.on('data', (c: Buffer) => { err += c.toString() })
@@ -169,6 +179,7 @@ rounds, autocannon, loopback, a node:http upstream) and the CPU time per line of
     microRounds: { flag: 'micro-rounds', env: 'MICRO_ROUNDS', help: 'micro-benchmark rounds (0: skip)', default: '5' },
     proxyRounds: { flag: 'proxy', env: 'PROXY', help: 'run the proxy on/off rounds', default: 'true', boolean: true },
     profile: { flag: 'profile', env: 'PROFILE', help: 'also profile both proxies (node --cpu-prof) during the rounds', default: 'false', boolean: true },
+    sink: { flag: 'sink', env: 'SINK', help: 'the proxies\' stdout: file, pipe (read by the bench into the file, as Docker\'s log driver reads a container\'s), devnull', default: 'file' },
     out: { flag: 'out', env: 'ACCESS_LOG_OUT', help: 'result file (default bench/results/access-log-<commit>.json)', default: '' }
   })
   const commit = (await mustRun('git', ['rev-parse', '--short', 'HEAD'])).trim()
@@ -189,7 +200,7 @@ rounds, autocannon, loopback, a node:http upstream) and the CPU time per line of
   log(`wrote ${out}`)
 }
 
-async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connections' | 'profile', string>): Promise<Record<string, unknown>> {
+async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connections' | 'profile' | 'sink', string>): Promise<Record<string, unknown>> {
   const dir = makeTempDir('pxb-al-')
   const rounds = int(s.rounds, 'rounds')
   const duration = int(s.duration, 'duration')
@@ -202,8 +213,8 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
   const profDir = join(dir, 'profiles')
   mkdirSync(profDir, { recursive: true })
   const prof = (name: string): string[] => s.profile === 'true' ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []
-  const on = await startChild([SELF, '--serve'], { ACCESS_LOG: 'on', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'on.log'), prof('on'))
-  const off = await startChild([SELF, '--serve'], { ACCESS_LOG: 'off', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'off.log'), prof('off'))
+  const on = await startChild([SELF, '--serve'], { ACCESS_LOG: 'on', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'on.log'), prof('on'), s.sink)
+  const off = await startChild([SELF, '--serve'], { ACCESS_LOG: 'off', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'off.log'), prof('off'), s.sink)
   const runs: Array<{ round: number, on: number, off: number, ratio: number, onCpuUsPerRequest: number, offCpuUsPerRequest: number, onSysUsPerRequest: number, offSysUsPerRequest: number, cpuRatio: number, onP99Ms: number, offP99Ms: number, failed: number }> = []
   const paired: typeof runs = []
   let profiles: Record<string, ProfileSummary | undefined> | undefined
@@ -234,7 +245,7 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
     await off.stop()
     upstream.kill('SIGTERM')
   }
-  accessLines = readFileSync(join(dir, 'on.log'), 'utf8').split('\n').filter((l) => l.includes('"component":"access"')).length
+  accessLines = s.sink === 'devnull' ? 0 : readFileSync(join(dir, 'on.log'), 'utf8').split('\n').filter((l) => l.includes('"component":"access"')).length
   if (s.profile === 'true') {
     profiles = {}
     for (const name of ['on', 'off']) {
@@ -251,7 +262,8 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
     connections,
     durationS: duration,
     upstream: 'bench/upstream.ts (node:http, 128-byte body) in its own process',
-    logFile: 'the proxy\'s stdout to a file',
+    logFile: s.sink === 'pipe' ? 'the proxy\'s stdout: a pipe, read by the bench into a file' : s.sink === 'devnull' ? 'the proxy\'s stdout: /dev/null' : 'the proxy\'s stdout to a file',
+    ...(process.env.AL_DIST !== undefined && process.env.AL_DIST !== '' ? { proxyCode: `compiled: ${process.env.AL_DIST}` } : { proxyCode: 'src/ through the TypeScript loader' }),
     runs,
     ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) },
     cpuPerRequestRatio: { median: median(cpuRatios), min: Math.min(...cpuRatios), max: Math.max(...cpuRatios) },
