@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
+import { parseCommand } from '../../src/cli/args.ts'
 import { Progress, type ProgressEvent } from '../../src/deploy/progress.ts'
 import { runStackDeploy, type StackDeployPlan } from '../../src/deploy/stack-deploy.ts'
 import { stackOrder, type StackService } from '../../src/deploy/stack-order.ts'
@@ -177,4 +178,10 @@ t.test('runStackDeploy: the first failure stops the sequence; earlier services s
   ])
   const last = events.at(-1)!
   t.match(last, { step: 'stack', status: 'failed', message: /web failed; deployed before it \(still serving\): api; not started: admin/ })
+})
+
+t.test('proxyctl deploy -f FILE without a service is a stack deploy; a bare deploy is still an error', async (t) => {
+  t.match(parseCommand(['deploy', '-f', 'c.yml', '-p', 'shop', '--json']), { kind: 'deploy', service: undefined, container: undefined, composeFile: 'c.yml', project: 'shop', json: true })
+  t.throws(() => parseCommand(['deploy']), { code: 'PROXY_ERR_INVALID_OPTION', message: /missing SERVICE \(or -f FILE for every service of the stack/ })
+  t.throws(() => parseCommand(['deploy', '--swarm', '-f', 'stack.yml']), { code: 'PROXY_ERR_INVALID_OPTION' }, '--swarm still needs a service')
 })
