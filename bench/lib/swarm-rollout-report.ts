@@ -49,6 +49,17 @@ export function swarmRolloutSection (r: SwarmRolloutResult, source: string): str
     const clean = all.filter((x) => x.failed === 0).length
     return `**${scs[0]!.title}**: ${clean} of ${all.length} updates without a failed request, ${span(all.map((x) => x.failed))} failed requests per update (${scs.map((sc) => `${sc.sigterm}: ${sc.rollouts.map((x) => x.failed).join(' / ')}`).join('; ')}).`
   })
+  const short = (a: string): string => a === 'proxyctl' ? 'proxyctl' : `nginx with valid=${a.slice(6)}`
+  const failedOf = (a: string): number[] => (byApproach.get(a) ?? []).flatMap((sc) => sc.rollouts.map((x) => x.failed))
+  const mine = failedOf('proxyctl')
+  const shows = [...byApproach.keys()].filter((a) => a !== 'proxyctl' && mine.length > 0).map((a) => {
+    const theirs = failedOf(a)
+    const hit = (xs: number[]): number => xs.filter((n) => n > 0).length
+    if (Math.max(...mine, ...theirs) === 0) return `proxyctl and ${short(a)} both lost nothing in every update, so this run shows no difference between them.`
+    if (Math.max(...mine) < Math.min(...theirs)) return `${short(a)} lost more than proxyctl in every one of its updates (${span(theirs)} against ${span(mine)}).`
+    const vary = Math.min(...theirs) === 0 ? `; ${short(a)} lost nothing in some updates and ${fmt(Math.max(...theirs))} in another, so one update of it says little` : ''
+    return `${short(a)} lost requests in ${hit(theirs)} of ${theirs.length} updates (${span(theirs)} per update), proxyctl in ${hit(mine)} of ${mine.length}${hit(mine) > 0 ? ` (${span(mine)})` : ''}${vary}.`
+  })
   return [
     `${source} proxyctl: ${r.machine.proxyctl ?? '?'}; nginx in the container: ${r.machine.nginxInContainer ?? '?'}; the whole run took ${r.durationS} s.`,
     '',
@@ -56,6 +67,7 @@ export function swarmRolloutSection (r: SwarmRolloutResult, source: string): str
     '',
     sentences.join(' '),
     '',
+    ...(shows.length > 0 ? [`What this run shows: ${shows.join(' ')}`, ''] : []),
     '| approach | app SIGTERM | requests | failed (per update) | non-2xx | socket errors | outage s | update s | baseline req/s, GET p99 ms | load |',
     '|---|---|--:|---|---|---|---|---|---|---|',
     ...r.scenarios.map((sc) => `| ${sc.title} | ${sc.sigterm} | ${fmt(sum(sc.rollouts.map((x) => x.requests)))} | **${fmt(sum(sc.rollouts.map((x) => x.failed)))}** (${sc.rollouts.map((x) => x.failed).join(' / ')}) | ${merged(sc.rollouts, 'non2xx')} | ${merged(sc.rollouts, 'socketErrors')} | ${sc.rollouts.map((x) => (x.outageMs / 1000).toFixed(1)).join(' / ')} | ${sc.rollouts.map((x) => (x.updateDurationMs / 1000).toFixed(1)).join(' / ')}${sc.rollouts.some((x) => x.updateState !== 'completed') ? ` (${sc.rollouts.filter((x) => x.updateState !== 'completed').map((x) => x.updateState).join(', ')})` : ''} | ${fmt(sc.baseline.achievedPerSec)}, ${fmt(sc.baseline.getP99Ms)} | ${sc.loadAverage.before.split(' ')[0]} / ${sc.loadAverage.after.split(' ')[0]} |`),
