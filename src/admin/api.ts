@@ -151,7 +151,8 @@ export interface HostTrafficControl {
 }
 export const DEFAULT_PAUSE_MAX_HOLD_MS = 30_000
 export const DEFAULT_PAUSE_MAX_QUEUED = 1000
-export const MAX_PAUSE_HOLD_MS = 600_000
+// Below node:http's requestTimeout (300 s, proxy-server.ts): a held request whose body is not in yet must not get its 408.
+export const MAX_PAUSE_HOLD_MS = 240_000
 export const MAX_PAUSE_QUEUED = 100_000
 export const MAX_TRAFFIC_TARGET_CONTAINERS = 256
 

@@ -45,7 +45,7 @@ in-flight requests and the last health-check result.`,
 
 New requests for the host (or every host the service's containers serve) are held: not answered,
 not failed, their bodies not read; requests in flight finish. "proxyctl resume" releases them in
-the order they came. A request held longer than --max-hold (at most 10m), or beyond --max-queued
+the order they came. A request held longer than --max-hold (at most 4m), or beyond --max-queued
 held per host, gets 503 with Retry-After. ACME challenges and the proxy's health checks are never
 held; WebSocket upgrades and HTTP/2 streams are held like any request. A client that hangs up
 leaves the queue. Pauses end with the proxy process (held requests then get 503).`,

@@ -451,15 +451,21 @@ export class ProxyServer {
     void this.#handle(req, res as unknown as ServerResponse, scheme, { socket, head })
   }
 
-  /** Holds until released, expired, full, or the client closes its connection (HTTP/1.1, upgrade socket) or stream (HTTP/2). */
-  async #hold (host: string, closer: { once (event: 'close', fn: () => void): unknown, off (event: 'close', fn: () => void): unknown }): Promise<HoldOutcome> {
+  /**
+   * Holds until released, expired, full, or the client closes its connection (HTTP/1.1, upgrade
+   * socket) or stream (HTTP/2). A held client sends and reads nothing: its idle timeout is off
+   * meanwhile (the pause's max hold bounds the wait), and back on when the hold ends.
+   */
+  async #hold (host: string, closer: { once (event: 'close', fn: () => void): unknown, off (event: 'close', fn: () => void): unknown }, idle: { setTimeout (ms: number): unknown, timeout?: number | undefined } | null | undefined, idleMs: number): Promise<HoldOutcome> {
     const gone = new AbortController()
     const onClose = (): void => { gone.abort() }
     closer.once('close', onClose)
+    idle?.setTimeout(0)
     try {
       return await this.#holds.hold(host, gone.signal)
     } finally {
       closer.off('close', onClose)
+      idle?.setTimeout(idleMs)
     }
   }
 
@@ -504,7 +510,8 @@ export class ProxyServer {
       // snapshot of that moment (the route or a maintenance may have changed meanwhile).
       while (decision.kind === 'hold') {
         routeHost = decision.routeHost
-        const outcome = await this.#hold(decision.routeHost, upgrade?.socket ?? res)
+        const idle = h2 ? (req as unknown as H2Request).stream : upgrade === undefined ? req.socket : undefined
+        const outcome = await this.#hold(decision.routeHost, upgrade?.socket ?? res, idle, h2 ? this.#limits.clientIdleTimeoutMs : req.socket?.timeout ?? 0)
         if (outcome === 'gone') { status = 499; code = 'CLIENT_ABORTED'; return }
         if (outcome !== 'released') {
           status = 503; code = outcome === 'full' ? 'PROXY_ERR_PAUSE_QUEUE_FULL' : 'PROXY_ERR_PAUSE_TIMEOUT'

@@ -26,7 +26,7 @@ import { waitFor } from '../support/wait.ts'
 
 interface Setup { h: Harness, up: Upstream, other: Upstream, admin: AdminClient, policy: PolicyStore, seen: string[] }
 
-async function setup (t: Test, upstreamConnections?: number): Promise<Setup> {
+async function setup (t: Test, upstreamConnections?: number, clientIdleTimeoutMs?: number): Promise<Setup> {
   const log = pino({ level: 'silent' })
   const htmlDir = mkdtempSync(join(tmpdir(), 'pxt-html-'))
   mkdirSync(join(htmlDir, '.well-known', 'acme-challenge'), { recursive: true })
@@ -45,7 +45,7 @@ async function setup (t: Test, upstreamConnections?: number): Promise<Setup> {
   })
   const other = await startUpstream((_req, res) => { res.end('other') })
   const policy = new PolicyStore()
-  const h = await startHarness({ certsDir, tls: { defaultHttpsMethod: 'noredirect' }, proxy: { policy, htmlDir }, ...(upstreamConnections !== undefined ? { reconciler: { maxConnections: upstreamConnections } } : {}) })
+  const h = await startHarness({ certsDir, tls: { defaultHttpsMethod: 'noredirect' }, proxy: { policy, htmlDir, ...(clientIdleTimeoutMs !== undefined ? { limits: { clientIdleTimeoutMs } } : {}) }, ...(upstreamConnections !== undefined ? { reconciler: { maxConnections: upstreamConnections } } : {}) })
   h.apply([route('app.test', [up.port]), route('other.test', [other.port])])
   await h.waitReady(2)
   const server = createAdminServer({
@@ -208,4 +208,19 @@ t.test('the admin API validates every input and resolves containers to the hosts
   t.same(byService.changed, ['app.test'], 'a compose service, as the CLI sends it (its containers), too')
   const unrouted = await admin.maintenanceOn({ target: 'later.example.com' })
   t.same([unrouted.hosts, unrouted.unrouted], [['later.example.com'], true], 'a host no container serves yet is accepted, and said so')
+})
+
+t.test('a hold longer than the client idle timeout is not cut by it (HTTP/1.1 and HTTP/2); the timeout applies again afterwards', async (t) => {
+  const { h, admin } = await setup(t, undefined, 300)
+  await admin.pause({ target: 'app.test', maxHoldMs: 10_000, maxQueued: 10 })
+  const session = await h2Session(h.httpsPort, 'app.test')
+  t.teardown(() => { session.destroy() })
+  const h1 = get(h.port, 'app.test', '/h1')
+  const h2 = h2Request(session, { ':method': 'GET', ':path': '/h2', ':authority': 'app.test' })
+  await waitFor(() => h.proxy.held('app.test') === 2, { what: 'both held' })
+  await new Promise((resolve) => setTimeout(resolve, 900))
+  t.equal(h.proxy.held('app.test'), 2, 'still held three idle timeouts later')
+  await admin.resume({ target: 'app.test' })
+  t.equal((await h1).status, 200)
+  t.equal((await h2).status, 200)
 })
