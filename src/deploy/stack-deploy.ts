@@ -56,7 +56,14 @@ export async function planStackDeploy (req: StackRequest, docker: Docker): Promi
   } catch (err) {
     throw new DeployFailedError(`cannot read ${binary.join(' ')} config output: ${(err as Error).message}`, err)
   }
-  return { ...planStack(servicesFromConfig(doc), parseConfigHashes(hashText), running), compose }
+  const services = servicesFromConfig(doc)
+  let hashes = parseConfigHashes(hashText)
+  if (hashes.size === 0) {
+    // Compose v2.23.0 prints nothing for `--hash '*'` (docker/compose#11145); naming the services works.
+    const named = services.filter((s) => s.profiles.length === 0).map((s) => s.name)
+    hashes = parseConfigHashes(await runCompose(compose, ['config', '--hash', named.join(',')]))
+  }
+  return { ...planStack(services, hashes, running), compose }
 }
 
 /**
