@@ -61,7 +61,7 @@ export async function planStackDeploy (req: StackRequest, docker: Docker): Promi
   if (hashes.size === 0) {
     // Compose v2.23.0 prints nothing for `--hash '*'` (docker/compose#11145); naming the services works.
     const named = services.filter((s) => s.profiles.length === 0).map((s) => s.name)
-    hashes = parseConfigHashes(await runCompose(compose, ['config', '--hash', named.join(',')]))
+    if (named.length > 0) hashes = parseConfigHashes(await runCompose(compose, ['config', '--hash', named.join(',')]))
   }
   return { ...planStack(services, hashes, running), compose }
 }
