@@ -37,8 +37,10 @@ export interface StackResult {
 
 /**
  * Reads the stack through compose itself (`config` for the resolved file, `config --hash '*'` for
- * the hash it labels containers with: the same function on both sides in v1 and v2) and compares
- * it with the running containers' labels. Everything is validated here, before anything starts.
+ * the hash it labels containers with) and compares it with the running containers' labels. In v1
+ * both come from one function (checked on 1.29.2); v2 releases have had mismatches (env_file from
+ * 2.22 until docker/compose#14002), which only make a service redeploy, never skip. Everything is
+ * validated here, before anything starts.
  */
 export async function planStackDeploy (req: StackRequest, docker: Docker): Promise<StackDeployPlan> {
   const file = resolveComposeFile(req.composeFile)
