@@ -27,7 +27,7 @@ export interface StackDeployPlan extends StackPlan {
 export type ServiceOutcome =
   | { service: string, outcome: 'deployed', reason: string, durationMs: number, old: string[], new: string[] }
   | { service: string, outcome: 'failed', reason: string, error: string, code: string | undefined }
-  | { service: string, outcome: 'not started' | 'unchanged' | 'left to compose', reason?: string }
+  | { service: string, outcome: 'not started' | 'unchanged' | 'left to compose' | 'inactive', reason?: string }
 
 export interface StackResult {
   services: ServiceOutcome[]
@@ -76,6 +76,7 @@ export async function runStackDeploy (plan: StackDeployPlan, progress: Progress,
   const outcomes = new Map<string, ServiceOutcome>()
   for (const service of plan.unchanged) outcomes.set(service, { service, outcome: 'unchanged', reason: 'running containers carry the file\'s config hash' })
   for (const service of plan.leftToCompose) outcomes.set(service, { service, outcome: 'left to compose', reason: 'no VIRTUAL_HOST' })
+  for (const service of plan.inactive) outcomes.set(service, { service, outcome: 'inactive', reason: 'not in an active profile' })
   const list = (names: string[]): string => names.length === 0 ? 'none' : names.join(', ')
   progress.emit({
     step: 'stack',
@@ -102,7 +103,7 @@ export async function runStackDeploy (plan: StackDeployPlan, progress: Progress,
       outcomes.set(service, { service, outcome: 'failed', reason, error: e.message ?? String(err), code: typeof e.code === 'string' ? e.code : undefined })
     }
   }
-  const services = [...plan.deploy.map((d) => d.service), ...plan.unchanged, ...plan.leftToCompose].map((s) => outcomes.get(s)!)
+  const services = [...plan.deploy.map((d) => d.service), ...plan.unchanged, ...plan.leftToCompose, ...plan.inactive].map((s) => outcomes.get(s)!)
   const by = (o: ServiceOutcome['outcome']): string[] => services.filter((s) => s.outcome === o).map((s) => s.service)
   const deployed = by('deployed')
   progress.emit({

@@ -125,7 +125,7 @@ t.test('planStack: what changed, in order; the rest listed', async (t) => {
 })
 
 function plan (deploy: string[], unchanged: string[] = [], leftToCompose: string[] = []): StackDeployPlan {
-  return { deploy: deploy.map((service) => ({ service, reason: 'config changed' as const })), unchanged, leftToCompose, inactive: [], compose: { binary: ['docker-compose'], file: '/x/compose.yml', project: 'x' } }
+  return { deploy: deploy.map((service) => ({ service, reason: 'config changed' as const })), unchanged, leftToCompose, inactive: ['debug'], compose: { binary: ['docker-compose'], file: '/x/compose.yml', project: 'x' } }
 }
 
 function captured (): { progress: Progress, events: ProgressEvent[], text: () => string } {
@@ -153,10 +153,10 @@ t.test('runStackDeploy: one service at a time, in order, each with its own progr
   })
   t.same(calls, ['start api', 'end api', 'start web', 'end web'], 'never two at once')
   t.equal(r.error, undefined)
-  t.same(r.services.map((s) => [s.service, s.outcome]), [['api', 'deployed'], ['web', 'deployed'], ['static', 'unchanged'], ['db', 'left to compose']])
+  t.same(r.services.map((s) => [s.service, s.outcome]), [['api', 'deployed'], ['web', 'deployed'], ['static', 'unchanged'], ['db', 'left to compose'], ['debug', 'inactive']])
   t.same(perService, new Map([['api', ['plan']], ['web', ['plan']]]), 'a service\'s listeners hear only its own events')
   t.same(events.filter((e) => e.step === 'plan').map((e) => e.service), ['api', 'web'], 'the stack\'s listeners hear every event, with its service')
-  t.match(text(), /stack +project x: deploying api, web in this order; unchanged: static; left to compose \(no VIRTUAL_HOST\): db/)
+  t.match(text(), /stack +project x: deploying api, web in this order; unchanged: static; left to compose \(no VIRTUAL_HOST\): db; not in an active profile: debug/)
   t.match(text(), /✓ plan +api: plan of api/)
   t.match(text(), /✓ stack +deployed api, web; unchanged: static; left to compose: db/)
 })
