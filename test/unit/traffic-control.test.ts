@@ -7,6 +7,8 @@ import { parseMaintenance, parsePause, parseResume } from '../../src/cli/traffic
 import { DEFAULT_MAINTENANCE_PAGE, maintenanceAllows, maintenancePage, parseAllowEntry } from '../../src/traffic/maintenance.ts'
 import { PolicyStore, type MaintenancePolicy } from '../../src/traffic/policy.ts'
 import { TrafficStateFile, trafficStateFileFor } from '../../src/traffic/traffic-state.ts'
+import { STATUS_PAGE_HTML } from '../../src/admin/server/status-page.ts'
+import { renderTrafficControl } from '../../src/cli/commands/traffic-control.ts'
 
 // Issue 13 items 3-4: the pure parts of pause and maintenance (allow lists, the state file, argv).
 
@@ -83,4 +85,30 @@ t.test('argv: pause, resume and maintenance with their bounds and clear errors',
   t.throws(() => parseMaintenance(['on', 'app.test', '--allow', '10.0.0.0/40']), { message: /--allow: .*prefix length must be 0 to 32/ })
   t.throws(() => parseMaintenance(['off', 'app.test', '--allow', '10.0.0.0/8']), { message: /go with "on"/ })
   t.same(parseMaintenance(['--help']), { kind: 'help', topic: 'maintenance' })
+})
+
+t.test('status page and proxyctl status show pause and maintenance per host, and nothing when there is none', async (t) => {
+  const control = {
+    'a.test': {
+      pause: { since: '2026-11-30T00:00:00.000Z', held: 3, maxHoldMs: 30_000, maxQueued: 1000 },
+      maintenance: { since: '2026-11-30T00:00:00.000Z', allow: ['10.0.0.0/8'], customPage: false }
+    }
+  }
+  // The page's own script, run against a stand-in DOM and admin API.
+  const script = /<script>([\s\S]*)<\/script>/.exec(STATUS_PAGE_HTML)![1]!.replace('refresh(); setInterval(refresh, 1000)', 'return refresh()')
+  const render = async (trafficControl: unknown): Promise<Record<string, { innerHTML: string, hidden: boolean }>> => {
+    const els: Record<string, { innerHTML: string, textContent: string, hidden: boolean }> = {}
+    const document = { getElementById: (id: string) => (els[id] ??= { innerHTML: '', textContent: '', hidden: true }) }
+    const fetch = async (u: string): Promise<{ json: () => Promise<unknown> }> => ({ json: async () => u.includes('status') ? { version: 't', hosts: [], traffic: {}, trafficControl } : [] })
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    await (new Function('document', 'fetch', script) as (d: unknown, f: unknown) => Promise<void>)(document, fetch)
+    return els
+  }
+  const shown = await render(control)
+  t.equal(shown['control-section']?.hidden, false)
+  t.match(shown.control?.innerHTML, /data-control="paused" data-host="a\.test".*3 held · max hold 30s · max queued 1000/)
+  t.match(shown.control?.innerHTML, /data-control="maintenance" data-host="a\.test".*built-in page · allowed: 10\.0\.0\.0\/8/)
+  t.equal((await render(undefined))['control-section']?.hidden, true, 'hidden without traffic control (an older proxy too)')
+  t.same(renderTrafficControl({}), [])
+  t.match(renderTrafficControl(control).join('\n'), /TRAFFIC CONTROL\na\.test {2}PAUSED since 2026-11-30T00:00:00\.000Z: 3 held \(max hold 30s, max queued 1000\)\na\.test {2}MAINTENANCE since .*: built-in page, allowed: 10\.0\.0\.0\/8/)
 })
