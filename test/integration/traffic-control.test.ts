@@ -224,3 +224,21 @@ t.test('a hold longer than the client idle timeout is not cut by it (HTTP/1.1 an
   t.equal((await h1).status, 200)
   t.equal((await h2).status, 200)
 })
+
+t.test('requests still held when the proxy stops get 503 with Retry-After at once, not after their max hold', async (t) => {
+  const policy = new PolicyStore()
+  const up = await startUpstream((_req, res) => { res.end('ok') })
+  const h = await startHarness({ proxy: { policy } })
+  t.teardown(async () => { await up.close() })
+  h.apply([route('app.test', [up.port])])
+  await h.waitReady(1)
+  policy.update('app.test', (p) => ({ ...p, pause: { since: Date.now(), maxHoldMs: 60_000, maxQueued: 10 } }))
+  const held = get(h.port, 'app.test')
+  await waitFor(() => h.proxy.held('app.test') === 1, { what: 'one held' })
+  const stopping = Date.now()
+  await h.stop()
+  const r = await held
+  t.equal(r.status, 503)
+  t.equal(r.headers['retry-after'], '5')
+  t.ok(Date.now() - stopping < 3_000, 'answered during the stop')
+})

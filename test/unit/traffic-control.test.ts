@@ -100,7 +100,6 @@ t.test('status page and proxyctl status show pause and maintenance per host, and
     const els: Record<string, { innerHTML: string, textContent: string, hidden: boolean }> = {}
     const document = { getElementById: (id: string) => (els[id] ??= { innerHTML: '', textContent: '', hidden: true }) }
     const fetch = async (u: string): Promise<{ json: () => Promise<unknown> }> => ({ json: async () => u.includes('status') ? { version: 't', hosts: [], traffic: {}, trafficControl } : [] })
-    // eslint-disable-next-line @typescript-eslint/no-implied-eval
     await (new Function('document', 'fetch', script) as (d: unknown, f: unknown) => Promise<void>)(document, fetch)
     return els
   }
