@@ -147,7 +147,8 @@ export async function watch (deps: DeployDeps, candidates: ServiceContainer[], b
       })
       return verdict
     }
-    if (Date.now() - reported >= REPORT_EVERY_MS) {
+    // At most ~12 lines a window (each one is a history step too).
+    if (Date.now() - reported >= Math.max(REPORT_EVERY_MS, o.windowMs / 12)) {
       reported = Date.now()
       progress.emit({ step: 'verify', status: 'info', message: `${Math.round(lastMs / 1000)}s: new version ${describeFigures(figures)}; old before: ${describeFigures(baseline)}`, figures })
     }
