@@ -32,6 +32,8 @@ export interface Figures {
 export const NO_FIGURES: Figures = Object.freeze({ requests: 0, errors: 0, errorRate: 0, p50Ms: undefined, p99Ms: undefined })
 
 interface Series {
+  /** Epoch ms of the last request: the least recently updated series is evicted when full. */
+  updated: number
   /** Slot start (epoch ms, multiple of SLOT_MS) per ring position; -1: unused. */
   starts: number[]
   slots: Array<Uint32Array | undefined>
@@ -48,7 +50,6 @@ export function binUpperMs (bin: number): number {
 }
 
 export class VersionStats {
-  // A Map iterates in insertion order: re-inserting on update keeps the oldest first for eviction.
   readonly #series = new Map<string, Series>()
   readonly #now: () => number
   readonly #maxKeys: number
@@ -64,12 +65,11 @@ export class VersionStats {
     const now = this.#now()
     let s = this.#series.get(upstream)
     if (s === undefined) {
-      s = { starts: new Array<number>(WINDOW_SLOTS).fill(-1), slots: new Array<Uint32Array | undefined>(WINDOW_SLOTS).fill(undefined) }
-      if (this.#series.size >= this.#maxKeys) this.#series.delete(this.#series.keys().next().value!)
-    } else {
-      this.#series.delete(upstream)
+      s = { updated: now, starts: new Array<number>(WINDOW_SLOTS).fill(-1), slots: new Array<Uint32Array | undefined>(WINDOW_SLOTS).fill(undefined) }
+      if (this.#series.size >= this.#maxKeys) this.#evictOldest()
+      this.#series.set(upstream, s)
     }
-    this.#series.set(upstream, s)
+    s.updated = now
     const start = now - (now % SLOT_MS)
     const i = Math.floor(start / SLOT_MS) % WINDOW_SLOTS
     let slot = s.slots[i]
@@ -112,14 +112,22 @@ export class VersionStats {
     }
   }
 
+  // A scan, only when a new upstream arrives with the map full (rare: MAX_KEYS is far above the
+  // upstreams one proxy routes), instead of reordering the map on every request.
+  #evictOldest (): void {
+    let oldest: string | undefined
+    let at = Number.POSITIVE_INFINITY
+    for (const [name, s] of this.#series) if (s.updated < at) { at = s.updated; oldest = name }
+    if (oldest !== undefined) this.#series.delete(oldest)
+  }
+
   /** Forgets upstreams no longer routed (called with the live names; level-triggered). */
   retain (names: ReadonlySet<string>): void {
     const now = this.#now()
     for (const [name, s] of this.#series) {
       if (names.has(name)) continue
       // Kept while it has figures in the window: a retired version's figures stay readable.
-      const newest = Math.max(...s.starts)
-      if (newest < now - WINDOW_MS) this.#series.delete(name)
+      if (s.updated < now - WINDOW_MS) this.#series.delete(name)
     }
   }
 }

@@ -74,12 +74,13 @@ t.test('a client without cookies keeps its bucket by address; the memory is boun
   const lb = new LoadBalancer([target(t, 'old1'), target(t, 'new1')], 'round-robin')
   const split = new CanarySplit({ maxRemembered: 100 })
   const policy: CanaryPolicy = { newTargets: ['new1'], share: 0.3, cookie: NAME }
-  const first = Array.from({ length: 100 }, (_, i) => split.choose(lb, policy, undefined, `192.0.2.${i}`)!.setCookie)
-  const again = Array.from({ length: 100 }, (_, i) => split.choose(lb, policy, undefined, `192.0.2.${i}`)!.setCookie)
+  // Half the bound is always remembered (the current generation).
+  const first = Array.from({ length: 50 }, (_, i) => split.choose(lb, policy, undefined, `192.0.2.${i}`)!.setCookie)
+  const again = Array.from({ length: 50 }, (_, i) => split.choose(lb, policy, undefined, `192.0.2.${i}`)!.setCookie)
   t.same(again, first, 'the same bucket (and cookie) for the same address')
-  split.choose(lb, policy, undefined, '203.0.113.1') // evicts the oldest address
-  t.not(split.choose(lb, policy, undefined, '192.0.2.0')!.setCookie, first[0], 'the oldest address was forgotten')
-  t.same(split.choose(lb, policy, undefined, '192.0.2.99')!.setCookie, first[99])
+  const later = Array.from({ length: 100 }, (_, i) => split.choose(lb, policy, undefined, `203.0.113.${i}`)!.setCookie)
+  t.not(split.choose(lb, policy, undefined, '192.0.2.0')!.setCookie, first[0], 'an address not seen for 100 others was forgotten')
+  t.same(split.choose(lb, policy, undefined, '203.0.113.99')!.setCookie, later[99], 'a recent one is kept')
 })
 
 t.test('choose: the share of clients, the other side excluded, the cookie set only when missing', async (t) => {

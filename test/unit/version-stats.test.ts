@@ -67,12 +67,12 @@ t.test('figures since a time count only the slots that began then or later', asy
 })
 
 t.test('at most maxKeys upstreams: the least recently updated one is evicted', async (t) => {
-  const s = new VersionStats({ now: clock().now, maxKeys: 3 })
-  s.requestCompleted('a', 200, 1)
-  s.requestCompleted('b', 200, 1)
-  s.requestCompleted('c', 200, 1)
-  s.requestCompleted('a', 200, 1) // a is now the most recent
-  s.requestCompleted('d', 200, 1)
+  const c = clock()
+  const s = new VersionStats({ now: c.now, maxKeys: 3 })
+  for (const name of ['a', 'b', 'c', 'a', 'd']) { // a is the most recent when d arrives
+    s.requestCompleted(name, 200, 1)
+    c.advance(10)
+  }
   t.equal(s.size, 3)
   t.equal(s.figures(['b']).requests, 0, 'b evicted')
   t.equal(s.figures(['a']).requests, 2)
