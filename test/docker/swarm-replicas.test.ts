@@ -4,7 +4,11 @@
 // the node; the ingress mesh and the service VIP need IPVS, which this machine's kernel lacks).
 // Under continuous load split across both (20 clients in all, GETs and 250 ms POSTs): one replica
 // killed, a start-first image update, `docker service rm`, and a node drain on a two-node swarm.
+// Also docs/swarm.md's stack file, deployed as written (only images, socket path, ports changed).
 // The swarm is a Docker engine of its own (scripts/swarm.sh), removed in teardown whatever happens.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { PROXY_IMAGE } from '../support/images.ts'
@@ -171,6 +175,50 @@ async function replicaTests (t: Test, node: SwarmNode): Promise<void> {
       t.equal(r.samples.filter((s) => s.status === 200 && s.startMs > first503 + 100).length, 0, `${name}: never routed again once it answered 503 (${first503 - rmAt} ms after docker service rm)`)
       t.comment(`swarm-replicas: docker service rm -> ${name} answers 503 for its host ${first503 - rmAt} ms later`)
     }
+  })
+
+  t.test('docs/swarm.md\'s stack file, deployed with docker stack deploy: its proxy routes its app, and a start-first update of the app fails 0 requests', async (t) => {
+    const md = readFileSync(new URL('../../docs/swarm.md', import.meta.url), 'utf8')
+    let stack = /```yaml\n(# docker stack deploy -c stack.yml[\s\S]*?)```/.exec(md)?.[1] ?? ''
+    t.not(stack, '', 'docs/swarm.md has the stack file')
+    // Only what this machine needs changed: images that exist here, the node's socket path, no
+    // certificates, ports the node has free, the test app's health path. Each must match.
+    const edits: Array<[string | RegExp, string]> = [
+      ['image: proxyctl:local', `image: ${PROXY_IMAGE}`],
+      ['image: registry.example.com/shop/app:1.4.0', `image: ${SWARM_APP_V1}`],
+      ['/var/run/docker.sock:/tmp/docker.sock:ro', '/sock/docker.sock:/tmp/docker.sock:ro'],
+      [/^.*:\/etc\/nginx\/certs:ro.*\n/m, ''],
+      ['published: 80,', 'published: 8090,'],
+      ['published: 443,', 'published: 8443,'],
+      ['127.0.0.1:3000/healthz', '127.0.0.1:3000/hc'],
+      ['proxyctl.health.path: /healthz', 'proxyctl.health.path: /hc']
+    ]
+    for (const [from, to] of edits) {
+      const next = stack.replace(from, to)
+      t.not(next, stack, `the stack file has ${String(from)}`)
+      stack = next
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'pxt-stack-'))
+    t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+    writeFileSync(join(dir, 'stack.yml'), stack)
+    await docker('stack', 'deploy', '-c', join(dir, 'stack.yml'), 'shop')
+    t.teardown(async () => {
+      await docker('stack', 'rm', 'shop').catch(() => {})
+      await waitFor(async () => (await docker('ps', '-aq', '--filter', 'label=com.docker.stack.namespace=shop')) === '', { timeoutMs: 60_000, intervalMs: 250, what: 'the stack\'s containers gone' }).catch(() => {})
+    })
+    const proxy: Replica = { id: 'shop_proxy', port: 8090 }
+    const SHOP = 'shop.example.com'
+    const tasks = await servedBy(proxy.port, 3, 'v1', 120_000, SHOP)
+    t.equal(tasks.length, 3, `the stack's proxy (global on the manager, host-mode port) answers from the 3 app tasks (${tasks.join(', ')})`)
+    const l = load(proxy, SHOP, 20)
+    t.teardown(async () => { await l.stop() })
+    await running(l)
+    const completedAt = await updateService('shop_app', '--image', SWARM_APP_V2)
+    await waitFor(() => Date.now() > completedAt + 2_000, { timeoutMs: 5_000, intervalMs: 100, what: '2 s of load after the update' })
+    const r = await l.stop()
+    checkNoFailures(t, r, 'the stack\'s start-first update (its update_config)')
+    const late = r.samples.filter((x) => x.startMs > completedAt + 500)
+    t.ok(late.length > 0 && late.every((x) => x.version === 'v2'), `only v2 after the update (${JSON.stringify(r.byVersion)})`)
   })
 
   t.test('node drain on two nodes under load through both replicas: 0 failed; the drained node\'s task is replaced on the manager and routed', async (t) => {
