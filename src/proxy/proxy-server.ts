@@ -73,6 +73,8 @@ export interface ProxyServerOptions {
    * SO_REUSEPORT (`exclusive` keeps node:cluster from sharing the primary's), or cluster's.
    */
   listenFlags?: { reusePort: boolean, exclusive: boolean } | undefined
+  /** TLS session ticket keys (48 bytes) shared by worker processes, so a session resumes on any of them. */
+  ticketKeys?: Buffer | undefined
   /** ENABLE_PROXY_PROTOCOL: every connection starts with a PROXY v1/v2 header naming the client (nginx `listen ... proxy_protocol`). */
   proxyProtocol?: boolean | undefined
   /** Traffic control (issue 13): pause and maintenance per host; held requests are this process's own. */
@@ -190,6 +192,7 @@ export class ProxyServer {
       this.#profileServers = new TlsProfileServers((profile) => this.#buildHttpsServer(tls, profile, serverOptions))
       const https = this.#profileServers.create(base)
       this.#https = https
+      if (options.ticketKeys !== undefined) https.setTicketKeys(options.ticketKeys)
       this.#screenHandshakes(https, this.#profileServers, tls.certs, options.requestHeadersTimeoutMs)
       if (options.proxyProtocol === true) this.#readProxyHeaders(https)
       const refreshDefault = (): void => {

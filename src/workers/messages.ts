@@ -25,7 +25,7 @@ export type AcceptMode = 'reuseport' | 'round-robin'
 export interface TargetLoad { key: string, inflight: number, longLived: number }
 
 export type ToWorker =
-  | { type: 'init', options: ServeOptions, snapshot: RoutingSnapshot, accept: AcceptMode }
+  | { type: 'init', options: ServeOptions, snapshot: RoutingSnapshot, accept: AcceptMode, ticketKeys: Buffer }
   | { type: 'routing', snapshot: RoutingSnapshot }
   | { type: 'drain', id: number, groupId: string, timeoutMs: number, graceMs: number }
   /** Outcomes so far flushed first, then the load: after the answer the primary's figures include them. */

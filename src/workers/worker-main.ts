@@ -45,7 +45,8 @@ let proxy: ProxyServer | undefined
 const outcomes = new OutcomeBatcher((batch) => { send({ type: 'requests', outcomes: batch, inflight: proxy?.inflight ?? 0 }) })
 proxy = new ProxyServer(store, {
   ...proxyServerOptions(options, files, outcomes, policy),
-  listenFlags: init.accept === 'reuseport' ? { reusePort: true, exclusive: true } : { reusePort: false, exclusive: false }
+  listenFlags: init.accept === 'reuseport' ? { reusePort: true, exclusive: true } : { reusePort: false, exclusive: false },
+  ticketKeys: Buffer.from(init.ticketKeys)
 }, log.child({ component: 'proxy' }))
 const server = proxy
 policy.replace(init.snapshot.policy)

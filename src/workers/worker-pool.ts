@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
+import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
@@ -73,6 +74,8 @@ export class WorkerPool {
   #loads = new Map<string, { inflight: number, longLived: number }>()
   #held = new Map<string, number>()
   #started = false
+  /** One set of TLS session ticket keys for every worker (a client's next connection may reach another). */
+  readonly #ticketKeys = randomBytes(48)
 
   constructor (o: WorkerPoolOptions) {
     this.#o = o
@@ -258,7 +261,7 @@ export class WorkerPool {
       })
       worker.once('online', () => {
         slot.initialized = true
-        this.#send(slot, { type: 'init', options: this.#options, snapshot: this.#snapshot(), accept: this.#o.accept })
+        this.#send(slot, { type: 'init', options: this.#options, snapshot: this.#snapshot(), accept: this.#o.accept, ticketKeys: this.#ticketKeys })
       })
     })
   }

@@ -1,8 +1,9 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdirSync, mkdtempSync } from 'node:fs'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { connect, type TLSSocket } from 'node:tls'
 import { pino } from 'pino'
 import t from 'tap'
 import { Client } from 'undici'
@@ -13,7 +14,8 @@ import { Reconciler } from '../../src/routing/reconciler.ts'
 import { RouteTableStore } from '../../src/routing/route-table-store.ts'
 import { PolicyStore } from '../../src/traffic/policy.ts'
 import { WorkerPool } from '../../src/workers/worker-pool.ts'
-import { route } from '../support/proxy-harness.ts'
+import { installCert, makeCert } from '../support/certs.ts'
+import { route as harnessRoute } from '../support/proxy-harness.ts'
 import { startUpstream } from '../support/upstream.ts'
 import { waitFor } from '../support/wait.ts'
 
@@ -21,6 +23,26 @@ import { waitFor } from '../support/wait.ts'
 // directly, two real worker processes on one port, a real upstream. What the Docker test checks
 // end to end, here piece by piece: exact counts, status sums, drains on every worker, whole log
 // lines, a killed worker replaced.
+
+// Served on both ports: HTTP without the redirect to HTTPS.
+const route: typeof harnessRoute = (host, ports, extra = {}, health = {}) =>
+  harnessRoute(host, ports, { tls: { httpsMethod: 'noredirect', hsts: undefined, certName: undefined }, ...extra }, health)
+
+/** A TLS connection's handshake: whether it resumed `session`, and the session it was given. */
+async function handshake (port: number, session?: Buffer): Promise<{ reused: boolean, session: Buffer | undefined }> {
+  return await new Promise((resolve, reject) => {
+    const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'app.test', rejectUnauthorized: false, session, ALPNProtocols: ['http/1.1'] })
+    let given: Buffer | undefined
+    socket.on('session', (s: Buffer) => { given = s })
+    socket.once('secureConnect', () => {
+      // TLS 1.3 sends the ticket after the handshake: read it, then close.
+      socket.write('GET /tls HTTP/1.1\r\nhost: app.test\r\nconnection: close\r\n\r\n')
+      socket.resume()
+      socket.once('end', () => { resolve({ reused: socket.isSessionReused(), session: given }) })
+    })
+    socket.once('error', reject)
+  })
+}
 
 interface AccessLine { msg?: string, component?: string, pid?: number, path?: string, status?: number, host?: string }
 
@@ -43,7 +65,9 @@ t.test('two worker processes serve one port with the primary\'s routing', async 
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logText += chunk.toString('utf8'); cb() } })
   const root = pino({ level: 'info' }, sink)
   const dir = mkdtempSync(join(tmpdir(), 'proxyctl-workers-'))
-  const options: ServeOptions = { ...DEFAULT_SERVE_OPTIONS, host: '127.0.0.1', port: 0, httpsPort: undefined, nginxRoot: dir, htmlDir: dir, workers: 2, shutdownTimeoutMs: 5_000 }
+  mkdirSync(join(dir, 'certs'))
+  installCert(join(dir, 'certs'), 'app.test', makeCert('app.test'))
+  const options: ServeOptions = { ...DEFAULT_SERVE_OPTIONS, host: '127.0.0.1', port: 0, httpsPort: 0, nginxRoot: dir, htmlDir: dir, workers: 2, shutdownTimeoutMs: 5_000 }
   const store = new RouteTableStore()
   const telemetry = new Telemetry(true)
   const reconciler = new Reconciler(store, reconcilerOptions(options), root.child({ component: 'routing' }))
@@ -56,7 +80,7 @@ t.test('two worker processes serve one port with the primary\'s routing', async 
   })
   reconciler.apply({ routes: [route('app.test', [up.port], {}, { intervalMs: 100 })] })
   await waitFor(() => reconciler.targets()[0]?.routable, { what: 'the target ready' })
-  const { port } = await pool.start()
+  const { port, httpsPort } = await pool.start()
   const target = reconciler.targets()[0]!
   const lines = (): AccessLine[] => logText.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as AccessLine)
   const access = (): AccessLine[] => lines().filter((l) => l.component === 'access' && l.host === 'app.test')
@@ -134,6 +158,15 @@ t.test('two worker processes serve one port with the primary\'s routing', async 
       return access().some((l) => l.pid === replacement)
     }, { what: 'the new worker serving', timeoutMs: 10_000 })
     t.equal(pool.pids[1], survivor, 'the other worker was left alone')
+  })
+
+  await t.test('a TLS session from one worker resumes on the other (one set of ticket keys)', async (t) => {
+    const first = await handshake(httpsPort!)
+    t.ok(first.session !== undefined, 'a session ticket')
+    const reused = await Promise.all(Array.from({ length: 16 }, async () => (await handshake(httpsPort!, first.session)).reused))
+    t.same(reused, Array(16).fill(true), 'every new connection resumed it, whichever worker it reached')
+    await waitFor(() => access().filter((l) => l.path === '/tls').length === 17, { what: '17 TLS access lines' })
+    t.equal(new Set(access().filter((l) => l.path === '/tls').map((l) => l.pid)).size, 2, 'on both workers')
   })
 
   await t.test('SIGHUP reaches every worker; stop lets in-flight requests finish', async (t) => {
