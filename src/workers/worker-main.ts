@@ -94,7 +94,8 @@ for (const m of early.splice(0)) handle(m)
 // The primary is gone (killed): nobody routes for this worker any more.
 process.on('disconnect', () => { void stop() })
 
-server.listen().then(({ port, httpsPort }) => { send({ type: 'listening', port, httpsPort }) }, (err: unknown) => {
+// Its start-up lines (certificate and vhost.d warnings) written out before the primary says it listens.
+server.listen().then(({ port, httpsPort }) => { log.flush(() => { send({ type: 'listening', port, httpsPort }) }) }, (err: unknown) => {
   send({ type: 'failed', message: (err as Error).message })
   process.exitCode = 1
   process.disconnect?.()

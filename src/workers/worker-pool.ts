@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
-import type { ServeOptions } from '../config/options.js'
+import { createServer } from 'node:net'
+import { listenHost, type ServeOptions } from '../config/options.js'
 import { InvalidOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { RequestObserver } from '../proxy/proxy-server.js'
@@ -103,6 +104,7 @@ export class WorkerPool {
       reconciler.onDrain(async (groupId, timeoutMs, graceMs) => await this.#drain(groupId, timeoutMs, graceMs))
     )
     if (policy !== undefined) this.#unsubscribe.push(policy.onChanged(() => { this.#publishSoon() }))
+    if (this.#o.accept === 'reuseport') await this.#claimPorts()
     // The first worker binds the ports; the others then bind the same ones (port 0: the one the OS
     // gave it; node:cluster's round-robin shares its port-0 handle by itself).
     const ports = await this.#spawn(this.#slots[0]!)
@@ -163,6 +165,29 @@ export class WorkerPool {
   }
 
   // Private
+
+  /**
+   * SO_REUSEPORT lets any process of the same user bind a port already bound that way: a second
+   * proxyctl would share this one's ports instead of failing. A plain bind first, released at
+   * once, fails as it should when anything holds the port, our workers included.
+   */
+  async #claimPorts (): Promise<void> {
+    const host = listenHost(this.#options)
+    const ports: Array<[number | undefined, string, string]> = [
+      [this.#options.port, 'HTTP', '--port N'],
+      [this.#options.httpsPort, 'HTTPS', '--https-port N, or --https-port off']
+    ]
+    for (const [port, what, hint] of ports) {
+      if (port === undefined || port === 0) continue
+      const probe = createServer()
+      await new Promise<void>((resolve, reject) => {
+        probe.once('error', (err: NodeJS.ErrnoException) => {
+          reject(new InvalidOptionError(`cannot listen for ${what} on ${host}:${port}: ${err.code ?? err.message} (choose another with ${hint})`))
+        })
+        probe.listen({ port, host, exclusive: true }, () => { probe.close(() => { resolve() }) })
+      })
+    }
+  }
 
   #listening (): Slot[] { return this.#slots.filter((s) => s.listening && s.worker !== undefined) }
 

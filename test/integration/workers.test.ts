@@ -169,6 +169,13 @@ t.test('two worker processes serve one port with the primary\'s routing', async 
     t.equal(new Set(access().filter((l) => l.path === '/tls').map((l) => l.pid)).size, 2, 'on both workers')
   })
 
+  await t.test('a second proxy cannot share the workers\' port (SO_REUSEPORT would let it)', async (t) => {
+    const second = new WorkerPool({ count: 2, accept: 'reuseport', options: { ...options, port }, store, reconciler, observer: telemetry.requests, log: root })
+    await t.rejects(second.start(), { code: 'PROXY_ERR_INVALID_OPTION', message: new RegExp(`cannot listen for HTTP on 127\\.0\\.0\\.1:${port}: EADDRINUSE`) })
+    await second.stop()
+    t.equal((await get(port, '/still')).status, 200, 'the first one still serves')
+  })
+
   await t.test('SIGHUP reaches every worker; stop lets in-flight requests finish', async (t) => {
     t.equal(await pool.reload(), 2)
     const slow = get(port, '/last?delay=500')
