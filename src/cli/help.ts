@@ -31,7 +31,7 @@ VIRTUAL_HOST_MULTIPORTS, NETWORK_ACCESS (see README.md).`,
       --shutdown-timeout D  bound for in-flight requests on SIGTERM (default 10s)
       --history-file PATH rollout history as JSON lines (env HISTORY_FILE)
       --metrics-listen A  opt-in public /metrics, e.g. 127.0.0.1:9100 (env METRICS_LISTEN)
-      --workers N         processes accepting connections (default 1; env WORKERS)
+      --workers N         processes accepting connections (default: the CPUs available; env WORKERS)
 
 TLS: certificates from /etc/nginx/certs (<host>.crt/.key, default.crt/.key), reloaded on change and SIGHUP;
 basic auth from /etc/nginx/htpasswd/<host>; ACME challenges from /usr/share/nginx/html.

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../errors.js'
+import { usableCpus } from './cpus.js'
 
 export const DEFAULT_HTTP_PORT = 80
 export const DEFAULT_ADMIN_SOCKET = '/run/proxyctl/admin.sock'
@@ -6,8 +7,8 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
 /** How long WebSocket / SSE connections may outlive a drain request before they are closed. */
 export const DEFAULT_LONG_LIVED_GRACE_MS = 2_000
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000
-/** Proxy worker processes by default (src/workers/); availableParallelism() respects container CPU limits. */
-export const DEFAULT_WORKERS = 1
+/** Proxy worker processes by default (src/workers/): the CPUs this process may use (cpuset and CPU quota, cpus.ts); 1: one process. */
+export const DEFAULT_WORKERS = usableCpus()
 export const DEFAULT_REQUEST_HEADERS_TIMEOUT_MS = 10_000
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000
 export const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS = 5_000
