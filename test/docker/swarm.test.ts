@@ -6,6 +6,9 @@
 // happens. Reaction times are printed as `# swarm:` comment lines. `proxyctl deploy --swarm` runs from
 // this machine with DOCKER_HOST set to the manager's engine and --proxy edge, as a user on the manager runs it.
 import { execFile, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { get } from '../support/http-client.ts'
@@ -260,6 +263,40 @@ async function swarmTests (t: Test, node: SwarmNode): Promise<void> {
     t.equal(result.byVersion.sick ?? 0, 0, `no request reached a sick task (${JSON.stringify(result.byVersion)})`)
     t.same((await runningImages('app')).map((x) => x.split(' ')[0]), [from.image, from.image, from.image], 'the old version runs in every slot')
     await servedBy(3, from.version, 10_000)
+  })
+
+  t.test('proxyctl deploy --swarm SERVICE -f stack.yml: the stack\'s service (STACK_SERVICE found by its stack label), the image from the file', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pxt-stack-'))
+    t.teardown(async () => { rmSync(dir, { recursive: true, force: true }); await docker('stack', 'rm', 'pxs').catch(() => {}) })
+    const file = join(dir, 'stack.yml')
+    const stack = (tag: string): string => `services:
+  web:
+    image: \${WEB_IMAGE:-${tag}}
+    environment:
+      VIRTUAL_HOST: stack.test
+      VIRTUAL_PORT: "3000"
+    healthcheck:
+      test: ["CMD", "node", "-e", "fetch('http://127.0.0.1:3000/hc').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+      interval: 1s
+      retries: 2
+    deploy:
+      replicas: 2
+    networks: [edge]
+networks:
+  edge:
+    name: ${NET}
+    external: true
+`
+    writeFileSync(file, stack(SWARM_APP_V1))
+    await docker('stack', 'deploy', '--resolve-image', 'never', '-c', file, 'pxs')
+    await servedBy(2, 'v1', 60_000, 'stack.test')
+    writeFileSync(file, stack(SWARM_APP_V2))
+    const r = await proxyctl('deploy', '--swarm', 'web', '-f', file, '--json')
+    t.equal(r.code, 0, `deploy exit code (stderr: ${r.stderr.trim()})`)
+    t.match(String(r.events.find((e) => e.step === 'plan')?.message), /^pxs_web: .* -> proxyctl-test-app:swarm-v2/, 'the stack\'s service, the file\'s image')
+    await servedBy(2, 'v2', 10_000, 'stack.test')
+    const bad = await proxyctl('deploy', '--swarm', 'nosuch', '-f', file)
+    t.equal(bad.code, 2, `a service the file does not define: exit code 2 (${bad.stderr.trim()})`)
   })
 
   t.test('two nodes: tasks on a worker are routed over the overlay from the proxy on the manager; their start-first update fails 0 requests', async (t) => {
