@@ -10,9 +10,10 @@ import { request } from 'undici'
 import { timelineSvg, type Marker, type SeriesPoint } from './lib/chart.ts'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
+import { baselineStats, failedOf, windowStats, type Baseline, type WindowStats } from './lib/rollout-window.ts'
 import {
   BENCH_DIR, BENCH_LABEL_KEY, CLI, RUN_DIR, SCRATCH_DIR, composeBinary, ensureNginx, freePort, imageExists, log, machineInfo,
-  killOnExit, makeTempDir, nginxUserDirective, percentileSorted, removeBenchContainers, round, run, sleep, spawnLogged, startNginx, startProxyctl,
+  killOnExit, makeTempDir, nginxUserDirective, removeBenchContainers, round, run, sleep, spawnLogged, startNginx, startProxyctl,
   waitFor, waitForQuiet, writeJson
 } from './lib/util.ts'
 
@@ -238,79 +239,16 @@ async function deployOnce (sc: Scenario, edge: Edge & { adminSocket?: string }, 
   return { k, version, start, end, code: r.code, steps, output: r.output.slice(-4000) }
 }
 
-interface RolloutStats {
-  rollout: number
-  version: string
-  deployExitCode: number
-  deployDurationMs: number
-  requests: number
-  ok: number
-  failed: number
-  non2xx: Record<string, number>
-  socketErrors: Record<string, number>
-  firstFailureMs: number | null
-  lastFailureMs: number | null
-  outageMs: number
-  /** GETs only: a slow POST takes >= its body time + hold by design. */
-  getP99Ms: number
-  maxMs: number
-  versions: Record<string, number>
-}
-
-const failedOf = (o: Outcome): boolean => o.error !== undefined || o.status < 200 || o.status > 299
+interface RolloutStats extends WindowStats { rollout: number, version: string, deployExitCode: number, deployDurationMs: number, ok: number }
 
 /** Requests are attributed by scheduled start: rollout k owns [its deploy start, the next one's). */
-interface Baseline { requests: number, failed: number, achievedPerSec: number, getP99Ms: number }
-
 function analyze (outcomes: Outcome[], runs: DeployRun[], loadEnd: number): { rollouts: RolloutStats[], baseline: Baseline } {
-  const rollouts: RolloutStats[] = []
-  const firstStart = runs[0]?.start ?? loadEnd
-  const baseline = outcomes.filter((o) => o.t < firstStart)
-  for (let i = 0; i < runs.length; i++) {
-    const r = runs[i]!
+  const rollouts = runs.map((r, i) => {
     const until = runs[i + 1]?.start ?? loadEnd
-    const mine = outcomes.filter((o) => o.t >= r.start && o.t < until)
-    const failed = mine.filter(failedOf)
-    const non2xx: Record<string, number> = {}
-    const socketErrors: Record<string, number> = {}
-    for (const f of failed) {
-      if (f.error !== undefined) socketErrors[f.error] = (socketErrors[f.error] ?? 0) + 1
-      else non2xx[String(f.status)] = (non2xx[String(f.status)] ?? 0) + 1
-    }
-    const outageBins = new Set(failed.map((f) => Math.floor(f.t / 100)))
-    const lat = mine.filter((o) => !failedOf(o)).map((o) => o.end - o.t).sort((a, b) => a - b)
-    const getLat = mine.filter((o) => !failedOf(o) && o.method === 'GET').map((o) => o.end - o.t).sort((a, b) => a - b)
-    const versions: Record<string, number> = {}
-    for (const o of mine) if (o.version !== undefined) versions[o.version] = (versions[o.version] ?? 0) + 1
-    rollouts.push({
-      rollout: r.k,
-      version: r.version,
-      deployExitCode: r.code,
-      deployDurationMs: Math.round(r.end - r.start),
-      requests: mine.length,
-      ok: mine.length - failed.length,
-      failed: failed.length,
-      non2xx,
-      socketErrors,
-      firstFailureMs: failed.length > 0 ? Math.round(failed[0]!.t - r.start) : null,
-      lastFailureMs: failed.length > 0 ? Math.round(failed[failed.length - 1]!.t - r.start) : null,
-      outageMs: outageBins.size * 100,
-      getP99Ms: round(percentileSorted(getLat, 99), 1),
-      maxMs: round(lat[lat.length - 1] ?? 0, 1),
-      versions
-    })
-  }
-  // Before any rollout: if the edge cannot keep up with the rate here, the machine is overloaded
-  // and the rollout numbers mostly measure queueing.
-  // Its second half only: the first second is connection set-up and JIT warm-up.
-  const warm = baseline.filter((o) => o.t >= firstStart / 2)
-  const okWarm = warm.filter((o) => !failedOf(o))
-  const getLat = okWarm.filter((o) => o.method === 'GET').map((o) => o.end - o.t).sort((a, b) => a - b)
-  const spanS = Math.max(0.001, firstStart / 2000)
-  return {
-    rollouts,
-    baseline: { requests: baseline.length, failed: baseline.filter(failedOf).length, achievedPerSec: round(okWarm.length / spanS, 0), getP99Ms: round(percentileSorted(getLat, 99), 1) }
-  }
+    const { requests, failed, ...rest } = windowStats(outcomes.filter((o) => o.t >= r.start && o.t < until), r.start)
+    return { rollout: r.k, version: r.version, deployExitCode: r.code, deployDurationMs: Math.round(r.end - r.start), requests, ok: requests - failed, failed, ...rest }
+  })
+  return { rollouts, baseline: baselineStats(outcomes, runs[0]?.start ?? loadEnd) }
 }
 
 function chartPoints (outcomes: Outcome[], binMs: number): SeriesPoint[] {

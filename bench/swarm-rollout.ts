@@ -19,8 +19,9 @@ import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 import { int, list, parseSettings } from './lib/cli.ts'
 import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
+import { baselineStats, failedOf, windowStats, type Baseline, type WindowStats } from './lib/rollout-window.ts'
 import {
-  BENCH_COMMIT, REPO_ROOT, RESULTS_DIR, SCRATCH_DIR, ensureNginx, log, machineInfo, makeTempDir, mustRun, nginxVersion, percentileSorted, round, run, sleep,
+  BENCH_COMMIT, REPO_ROOT, RESULTS_DIR, SCRATCH_DIR, ensureNginx, log, machineInfo, makeTempDir, mustRun, nginxVersion, run, sleep,
   waitFor, writeJson
 } from './lib/util.ts'
 
@@ -205,66 +206,16 @@ async function updateService (sw: Swarm, ...args: string[]): Promise<string> {
 }
 
 interface UpdateRun { k: number, image: string, start: number, end: number, state: string }
-interface RolloutStats {
-  rollout: number
-  image: string
-  updateState: string
-  updateDurationMs: number
-  requests: number
-  failed: number
-  non2xx: Record<string, number>
-  socketErrors: Record<string, number>
-  firstFailureMs: number | null
-  lastFailureMs: number | null
-  outageMs: number
-  getP99Ms: number
-  maxMs: number
-  versions: Record<string, number>
-}
-
-const failedOf = (o: Outcome): boolean => o.error !== undefined || o.status < 200 || o.status > 299
+interface RolloutStats extends WindowStats { rollout: number, image: string, updateState: string, updateDurationMs: number }
 
 /** Requests are attributed by scheduled start: update k owns [its start, the next one's). */
-function analyze (outcomes: Outcome[], runs: UpdateRun[], loadEnd: number): { rollouts: RolloutStats[], baseline: { requests: number, failed: number, achievedPerSec: number, getP99Ms: number } } {
+function analyze (outcomes: Outcome[], runs: UpdateRun[], loadEnd: number): { rollouts: RolloutStats[], baseline: Baseline } {
   const rollouts = runs.map((r, i) => {
     const until = runs[i + 1]?.start ?? loadEnd
     const mine = outcomes.filter((o) => o.t >= r.start && o.t < until)
-    const failed = mine.filter(failedOf)
-    const non2xx: Record<string, number> = {}
-    const socketErrors: Record<string, number> = {}
-    for (const f of failed) {
-      if (f.error !== undefined) socketErrors[f.error] = (socketErrors[f.error] ?? 0) + 1
-      else non2xx[String(f.status)] = (non2xx[String(f.status)] ?? 0) + 1
-    }
-    const versions: Record<string, number> = {}
-    for (const o of mine) if (o.version !== undefined) versions[o.version] = (versions[o.version] ?? 0) + 1
-    const lat = mine.filter((o) => !failedOf(o)).map((o) => o.end - o.t).sort((a, b) => a - b)
-    const getLat = mine.filter((o) => !failedOf(o) && o.method === 'GET').map((o) => o.end - o.t).sort((a, b) => a - b)
-    return {
-      rollout: r.k,
-      image: r.image,
-      updateState: r.state,
-      updateDurationMs: Math.round(r.end - r.start),
-      requests: mine.length,
-      failed: failed.length,
-      non2xx,
-      socketErrors,
-      firstFailureMs: failed.length > 0 ? Math.round(failed[0]!.t - r.start) : null,
-      lastFailureMs: failed.length > 0 ? Math.round(failed[failed.length - 1]!.t - r.start) : null,
-      outageMs: new Set(failed.map((f) => Math.floor(f.t / 100))).size * 100,
-      getP99Ms: round(percentileSorted(getLat, 99), 1),
-      maxMs: round(lat[lat.length - 1] ?? 0, 1),
-      versions
-    }
+    return { rollout: r.k, image: r.image, updateState: r.state, updateDurationMs: Math.round(r.end - r.start), ...windowStats(mine, r.start) }
   })
-  const firstStart = runs[0]?.start ?? loadEnd
-  const baseline = outcomes.filter((o) => o.t < firstStart)
-  const warm = baseline.filter((o) => o.t >= firstStart / 2 && !failedOf(o))
-  const getLat = warm.filter((o) => o.method === 'GET').map((o) => o.end - o.t).sort((a, b) => a - b)
-  return {
-    rollouts,
-    baseline: { requests: baseline.length, failed: baseline.filter(failedOf).length, achievedPerSec: round(warm.length / Math.max(0.001, firstStart / 2000), 0), getP99Ms: round(percentileSorted(getLat, 99), 1) }
-  }
+  return { rollouts, baseline: baselineStats(outcomes, runs[0]?.start ?? loadEnd) }
 }
 
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')

@@ -2,19 +2,10 @@
 // bench/results/<commit>/swarm-rollout.json (bench/swarm-rollout.ts); called by bench/report.ts.
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import type { WindowStats } from './rollout-window.ts'
 
-interface SwarmRollout {
-  rollout: number
-  image: string
-  updateState: string
-  updateDurationMs: number
-  requests: number
-  failed: number
-  non2xx: Record<string, number>
-  socketErrors: Record<string, number>
-  outageMs: number
-  getP99Ms: number
-}
+type SwarmRollout = { rollout: number, image: string, updateState: string, updateDurationMs: number } &
+  Pick<WindowStats, 'requests' | 'failed' | 'non2xx' | 'socketErrors' | 'outageMs' | 'getP99Ms'>
 interface SwarmScenario {
   approach: string
   title: string
