@@ -1,21 +1,15 @@
 // `proxyctl deploy` end to end: a compose project with the proxy image and an app, continuous
 // load through the published port, the CLI finding the proxy container by its label.
-import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { docker, dockerSocketGid, requireDocker } from '../support/docker.ts'
+import { composeProject, proxyServiceYaml } from '../support/compose-project.ts'
+import { docker, requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { PROXY_IMAGE, TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
+import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { describeFailures, startLoad } from '../support/load.ts'
-import { freePort } from '../support/ports.ts'
 import { CLI } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
-import { findComposeBinary } from '../../src/deploy/compose.ts'
-
-const execFileP = promisify(execFile)
 
 interface Deployed {
   code: number
@@ -61,22 +55,11 @@ interface Project {
 }
 
 async function project (t: Test, label: string): Promise<Project> {
-  const bin = await findComposeBinary()
-  const dir = mkdtempSync(join(tmpdir(), 'pxt-deploy-'))
-  const file = join(dir, 'compose.yml')
-  const port = await freePort()
-  const name = `pxt${label}${process.pid}`
-  writeFileSync(file, `services:
-  proxy:
-    image: ${PROXY_IMAGE}
-    ports:
-      - "127.0.0.1:${port}:80"
-    volumes:
-      - /var/run/docker.sock:/tmp/docker.sock:ro
-    group_add: ["${dockerSocketGid()}"]
-    labels:
-      ${TEST_LABEL}: "1"
-  app:
+  const { dir, file, name, port, compose } = await composeProject(t, {
+    prefix: 'pxt-deploy-',
+    name: `pxt${label}${process.pid}`,
+    yaml: (port) => `services:
+${proxyServiceYaml({ port })}  app:
     image: ${TEST_APP_IMAGE}
     environment:
       VIRTUAL_HOST: deploy.test
@@ -92,26 +75,14 @@ async function project (t: Test, label: string): Promise<Project> {
       ${TEST_LABEL}: "1"
       proxyctl.health.path: /hc
       proxyctl.health.interval: 500ms
-`)
-  const run = async (cmd: string, args: string[], env: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }> => {
-    try {
-      const { stdout, stderr } = await execFileP(cmd, args, { cwd: dir, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 })
-      return { code: 0, stdout, stderr }
-    } catch (err) {
-      const e = err as { code?: number, stdout?: string, stderr?: string }
-      return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }
-    }
-  }
+`
+  })
   const p: Project = {
     dir,
     file,
     name,
     port,
-    compose: async (env, ...args) => {
-      const r = await run(bin[0]!, [...bin.slice(1), '-f', file, '-p', name, ...args], env)
-      if (r.code !== 0) throw new Error(`compose ${args.join(' ')}: ${r.stderr}`)
-      return r.stdout
-    },
+    compose,
     deploy: async (env, ...args) => await runDeploy(dir, env, args),
     serviceContainers: async () => {
       const ids = (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', 'label=com.docker.compose.service=app')).split('\n').filter(Boolean)
@@ -122,8 +93,6 @@ async function project (t: Test, label: string): Promise<Project> {
       }))
     }
   }
-  t.teardown(async () => { await p.compose({}, 'down', '-v', '--remove-orphans').catch(() => {}) })
-  await p.compose({}, 'up', '-d')
   await waitFor(async () => {
     const r = await get(port, 'deploy.test').catch(() => undefined)
     return r?.status === 200

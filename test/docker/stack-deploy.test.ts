@@ -1,22 +1,17 @@
 // `proxyctl deploy -f compose.yml` without a service (issue 13, whole-stack deploys): a compose
 // project with the proxy, `frontend` depending on `inventory` (both with VIRTUAL_HOST; named against
 // the alphabet, so only depends_on puts inventory first) and `worker` without one, under load on both hosts.
-import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { docker, dockerSocketGid, requireDocker } from '../support/docker.ts'
+import { composeProject, proxyServiceYaml } from '../support/compose-project.ts'
+import { docker, requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { PROXY_IMAGE, TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
+import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { describeFailures, startLoad } from '../support/load.ts'
-import { freePort } from '../support/ports.ts'
 import { CLI } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
-import { findComposeBinary } from '../../src/deploy/compose.ts'
-
-const execFileP = promisify(execFile)
 
 interface Run { code: number, stdout: string, stderr: string, startedAt: number, exitedAt: number }
 interface Event { step: string, status: string, message: string, service?: string, [k: string]: unknown }
@@ -55,7 +50,6 @@ interface Stack {
   file: string
   name: string
   port: number
-  compose: (...args: string[]) => Promise<string>
   deploy: (env: Record<string, string>, ...args: string[]) => Promise<Run>
   history: () => Promise<HistoryRecord[]>
   /** Running containers of a service: id and APP_VERSION. */
@@ -63,22 +57,11 @@ interface Stack {
 }
 
 async function stack (t: Test): Promise<Stack> {
-  const bin = await findComposeBinary()
-  const dir = mkdtempSync(join(tmpdir(), 'pxt-stack-'))
-  const file = join(dir, 'compose.yml')
-  const port = await freePort()
-  const name = `pxtstack${process.pid}`
-  writeFileSync(file, `services:
-  proxy:
-    image: ${PROXY_IMAGE}
-    ports:
-      - "127.0.0.1:${port}:80"
-    volumes:
-      - /var/run/docker.sock:/tmp/docker.sock:ro
-    group_add: ["${dockerSocketGid()}"]
-    labels:
-      ${TEST_LABEL}: "1"
-${appService('inventory', 'inventory.test')}${appService('frontend', 'frontend.test', `    depends_on:
+  const { dir, file, name, port } = await composeProject(t, {
+    prefix: 'pxt-stack-',
+    name: `pxtstack${process.pid}`,
+    yaml: (port) => `services:
+${proxyServiceYaml({ port })}${appService('inventory', 'inventory.test')}${appService('frontend', 'frontend.test', `    depends_on:
       inventory:
         condition: service_started
 `)}  worker:
@@ -88,7 +71,8 @@ ${appService('inventory', 'inventory.test')}${appService('frontend', 'frontend.t
     depends_on: [inventory]
     labels:
       ${TEST_LABEL}: "1"
-`)
+`
+  })
   // By id: another proxyctl container on this engine must not be picked.
   const proxy = async (): Promise<string> => await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', 'label=com.docker.compose.service=proxy')
   const s: Stack = {
@@ -96,7 +80,6 @@ ${appService('inventory', 'inventory.test')}${appService('frontend', 'frontend.t
     file,
     name,
     port,
-    compose: async (...args) => (await execFileP(bin[0]!, [...bin.slice(1), '-f', file, '-p', name, ...args], { cwd: dir, maxBuffer: 16 * 1024 * 1024 })).stdout,
     deploy: async (env, ...args) => await cli(dir, env, ['deploy', '-f', file, '-p', name, '--proxy', await proxy(), ...args]),
     history: async () => {
       const r = await cli(dir, {}, ['history', '--json', '--proxy', await proxy()])
@@ -111,8 +94,6 @@ ${appService('inventory', 'inventory.test')}${appService('frontend', 'frontend.t
       }))
     }
   }
-  t.teardown(async () => { await s.compose('down', '-v', '--remove-orphans').catch(() => {}) })
-  await s.compose('up', '-d')
   for (const host of ['inventory.test', 'frontend.test']) {
     await waitFor(async () => (await get(port, host).catch(() => undefined))?.status === 200, { timeoutMs: 30_000, what: `${host} through the proxy container` })
   }

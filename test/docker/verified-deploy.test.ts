@@ -1,24 +1,18 @@
 // Verified deploys and canaries (issue 13) end to end: the proxy as a host process, a compose
 // project with the app, continuous load (20 clients, GETs mixed with 250 ms POSTs), and
 // `proxyctl deploy --verify` / `--canary` as a user runs them.
-import { execFile, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { Agent, request } from 'node:http'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { AdminClient } from '../../src/admin/client/admin-client.ts'
 import { SocketTransport } from '../../src/admin/client/transports.ts'
+import { composeProject } from '../support/compose-project.ts'
 import { docker, requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
 import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { describeFailures, startLoad, type Sample } from '../support/load.ts'
 import { CLI, startProxyProcess, type ProxyProcess } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
-import { findComposeBinary } from '../../src/deploy/compose.ts'
-
-const execFileP = promisify(execFile)
 
 interface Line { step: string, status: string, message: string, at: number, [k: string]: unknown }
 
@@ -39,12 +33,11 @@ interface Project {
 }
 
 async function project (t: Test, proxy: ProxyProcess, label: string): Promise<Project> {
-  const bin = await findComposeBinary()
-  const dir = mkdtempSync(join(tmpdir(), 'pxt-verify-'))
-  const file = join(dir, 'compose.yml')
-  const name = `pxtv${label}${process.pid}`
   const host = `${label}-${process.pid}.verify.test`
-  writeFileSync(file, `services:
+  const { dir, file, name } = await composeProject(t, {
+    prefix: 'pxt-verify-',
+    name: `pxtv${label}${process.pid}`,
+    yaml: () => `services:
   app:
     image: ${TEST_APP_IMAGE}
     environment:
@@ -58,13 +51,8 @@ async function project (t: Test, proxy: ProxyProcess, label: string): Promise<Pr
       ${TEST_LABEL}: "1"
       proxyctl.health.path: /hc
       proxyctl.health.interval: 500ms
-`)
-  const compose = async (env: Record<string, string>, ...args: string[]): Promise<string> => {
-    const { stdout } = await execFileP(bin[0]!, [...bin.slice(1), '-f', file, '-p', name, ...args], { cwd: dir, env: { ...process.env, ...env } })
-    return stdout
-  }
-  t.teardown(async () => { await compose({}, 'down', '-v', '--remove-orphans').catch(() => {}) })
-  await compose({}, 'up', '-d')
+`
+  })
   await waitFor(async () => (await get(proxy.port, host).catch(() => undefined))?.status === 200, { timeoutMs: 30_000, what: `v1 of ${host} through the proxy` })
   return {
     file,

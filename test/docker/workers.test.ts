@@ -3,20 +3,16 @@
 // drain waits for requests on both, a killed worker is replaced while the other serves, and
 // SIGTERM lets every worker finish what it holds.
 import { execFile, spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { docker, dockerSocketGid, requireDocker } from '../support/docker.ts'
+import { composeProject, proxyServiceYaml } from '../support/compose-project.ts'
+import { docker, requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { PROXY_IMAGE, TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
+import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { describeFailures, startLoad } from '../support/load.ts'
-import { freePort } from '../support/ports.ts'
 import { CLI } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
-import { findComposeBinary } from '../../src/deploy/compose.ts'
 
 const execFileP = promisify(execFile)
 const HOST = 'workers.test'
@@ -35,24 +31,11 @@ interface Project {
 }
 
 async function project (t: Test): Promise<Project> {
-  const bin = await findComposeBinary()
-  const dir = mkdtempSync(join(tmpdir(), 'pxt-workers-'))
-  const file = join(dir, 'compose.yml')
-  const port = await freePort()
-  const name = `pxtworkers${process.pid}`
-  writeFileSync(file, `services:
-  proxy:
-    image: ${PROXY_IMAGE}
-    ports:
-      - "127.0.0.1:${port}:80"
-    environment:
-      WORKERS: "2"
-    volumes:
-      - /var/run/docker.sock:/tmp/docker.sock:ro
-    group_add: ["${dockerSocketGid()}"]
-    labels:
-      ${TEST_LABEL}: "1"
-  app:
+  const { dir, file, name, port, compose } = await composeProject(t, {
+    prefix: 'pxt-workers-',
+    name: `pxtworkers${process.pid}`,
+    yaml: (port) => `services:
+${proxyServiceYaml({ port, env: { WORKERS: '2' } })}  app:
     image: ${TEST_APP_IMAGE}
     environment:
       VIRTUAL_HOST: ${HOST}
@@ -64,11 +47,8 @@ async function project (t: Test): Promise<Project> {
       ${TEST_LABEL}: "1"
       proxyctl.health.path: /hc
       proxyctl.health.interval: 500ms
-`)
-  const compose = async (env: Record<string, string>, ...args: string[]): Promise<string> =>
-    (await execFileP(bin[0]!, [...bin.slice(1), '-f', file, '-p', name, ...args], { cwd: dir, env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 })).stdout
-  t.teardown(async () => { await compose({}, 'down', '-v', '--remove-orphans').catch(() => {}) })
-  await compose({}, 'up', '-d')
+`
+  })
   const proxy = await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', 'label=com.docker.compose.service=proxy')
   const p: Project = {
     file,
