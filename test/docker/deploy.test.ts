@@ -3,10 +3,9 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { composeProject, proxyServiceYaml } from '../support/compose-project.ts'
+import { appServiceYaml, composeProject, proxyServiceYaml } from '../support/compose-project.ts'
 import { docker, requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { describeFailures, startLoad } from '../support/load.ts'
 import { CLI } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
@@ -55,27 +54,11 @@ interface Project {
 }
 
 async function project (t: Test, label: string): Promise<Project> {
-  const { dir, file, name, port, compose } = await composeProject(t, {
+  const { dir, file, name, port, compose, containers } = await composeProject(t, {
     prefix: 'pxt-deploy-',
     name: `pxt${label}${process.pid}`,
     yaml: (port) => `services:
-${proxyServiceYaml({ port })}  app:
-    image: ${TEST_APP_IMAGE}
-    environment:
-      VIRTUAL_HOST: deploy.test
-      APP_VERSION: \${APP_VERSION:-v1}
-      RESPONSE_DELAY_MS: "50"
-      ON_SIGTERM: \${ON_SIGTERM:-exit}
-      HEALTHY: \${HEALTHY:-true}
-      VIRTUAL_PORT: \${VIRTUAL_PORT:-3000}
-      STARTUP_DELAY_MS: \${STARTUP_DELAY_MS:-0}
-    expose:
-      - "3000"
-    labels:
-      ${TEST_LABEL}: "1"
-      proxyctl.health.path: /hc
-      proxyctl.health.interval: 500ms
-`
+${proxyServiceYaml({ port })}${appServiceYaml('app', { VIRTUAL_HOST: 'deploy.test', APP_VERSION: '${APP_VERSION:-v1}', RESPONSE_DELAY_MS: '50', ON_SIGTERM: '${ON_SIGTERM:-exit}', HEALTHY: '${HEALTHY:-true}', VIRTUAL_PORT: '${VIRTUAL_PORT:-3000}', STARTUP_DELAY_MS: '${STARTUP_DELAY_MS:-0}' })}`
   })
   const p: Project = {
     dir,
@@ -84,14 +67,7 @@ ${proxyServiceYaml({ port })}  app:
     port,
     compose,
     deploy: async (env, ...args) => await runDeploy(dir, env, args),
-    serviceContainers: async () => {
-      const ids = (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', 'label=com.docker.compose.service=app')).split('\n').filter(Boolean)
-      return await Promise.all(ids.map(async (id) => {
-        const [cname, env] = (await docker('inspect', '-f', '{{.Name}}|{{json .Config.Env}}', id)).split('|')
-        const version = (JSON.parse(env!) as string[]).find((e) => e.startsWith('APP_VERSION='))?.slice(12) ?? ''
-        return { id, name: cname!.slice(1), version }
-      }))
-    }
+    serviceContainers: async () => await containers('app')
   }
   await waitFor(async () => {
     const r = await get(port, 'deploy.test').catch(() => undefined)

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { composeProject, proxyServiceYaml } from '../support/compose-project.ts'
+import { appServiceYaml, composeProject, proxyServiceYaml } from '../support/compose-project.ts'
 import { docker, requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
 import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
@@ -30,20 +30,12 @@ async function cli (dir: string, env: Record<string, string>, args: string[]): P
 
 const events = (r: Run): Event[] => r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Event)
 
-const appService = (name: string, host: string, extra = ''): string => `  ${name}:
-    image: ${TEST_APP_IMAGE}
-    environment:
-      VIRTUAL_HOST: ${host}
-      APP_VERSION: \${${name.toUpperCase()}_VERSION:-v1}
-      HEALTHY: \${${name.toUpperCase()}_HEALTHY:-true}
-      RESPONSE_DELAY_MS: "50"
-    expose:
-      - "3000"
-    labels:
-      ${TEST_LABEL}: "1"
-      proxyctl.health.path: /hc
-      proxyctl.health.interval: 500ms
-${extra}`
+const appService = (name: string, host: string, extra = ''): string => appServiceYaml(name, {
+  VIRTUAL_HOST: host,
+  APP_VERSION: `\${${name.toUpperCase()}_VERSION:-v1}`,
+  HEALTHY: `\${${name.toUpperCase()}_HEALTHY:-true}`,
+  RESPONSE_DELAY_MS: '50'
+}) + extra
 
 interface Stack {
   dir: string
@@ -57,7 +49,7 @@ interface Stack {
 }
 
 async function stack (t: Test): Promise<Stack> {
-  const { dir, file, name, port } = await composeProject(t, {
+  const { dir, file, name, port, containers } = await composeProject(t, {
     prefix: 'pxt-stack-',
     name: `pxtstack${process.pid}`,
     yaml: (port) => `services:
@@ -86,13 +78,7 @@ ${proxyServiceYaml({ port })}${appService('inventory', 'inventory.test')}${appSe
       if (r.code !== 0) throw new Error(`history: ${r.stderr}`)
       return JSON.parse(r.stdout) as HistoryRecord[]
     },
-    containers: async (service) => {
-      const ids = (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', `label=com.docker.compose.service=${service}`)).split('\n').filter(Boolean)
-      return await Promise.all(ids.map(async (id) => {
-        const env = JSON.parse(await docker('inspect', '-f', '{{json .Config.Env}}', id)) as string[]
-        return { id, version: env.find((e) => e.startsWith('APP_VERSION='))?.slice(12) ?? '' }
-      }))
-    }
+    containers: async (service) => (await containers(service)).map(({ id, version }) => ({ id, version }))
   }
   for (const host of ['inventory.test', 'frontend.test']) {
     await waitFor(async () => (await get(port, host).catch(() => undefined))?.status === 200, { timeoutMs: 30_000, what: `${host} through the proxy container` })

@@ -6,10 +6,9 @@ import { Agent, request } from 'node:http'
 import t, { type Test } from 'tap'
 import { AdminClient } from '../../src/admin/client/admin-client.ts'
 import { SocketTransport } from '../../src/admin/client/transports.ts'
-import { composeProject } from '../support/compose-project.ts'
-import { docker, requireDocker } from '../support/docker.ts'
+import { appServiceYaml, composeProject } from '../support/compose-project.ts'
+import { requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { describeFailures, startLoad, type Sample } from '../support/load.ts'
 import { CLI, startProxyProcess, type ProxyProcess } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
@@ -34,24 +33,11 @@ interface Project {
 
 async function project (t: Test, proxy: ProxyProcess, label: string): Promise<Project> {
   const host = `${label}-${process.pid}.verify.test`
-  const { dir, file, name } = await composeProject(t, {
+  const { dir, file, name, containers } = await composeProject(t, {
     prefix: 'pxt-verify-',
     name: `pxtv${label}${process.pid}`,
     yaml: () => `services:
-  app:
-    image: ${TEST_APP_IMAGE}
-    environment:
-      VIRTUAL_HOST: ${host}
-      APP_VERSION: \${APP_VERSION:-v1}
-      FAIL_PERCENT: \${FAIL_PERCENT:-0}
-      RESPONSE_DELAY_MS: "20"
-    expose:
-      - "3000"
-    labels:
-      ${TEST_LABEL}: "1"
-      proxyctl.health.path: /hc
-      proxyctl.health.interval: 500ms
-`
+${appServiceYaml('app', { VIRTUAL_HOST: host, APP_VERSION: '${APP_VERSION:-v1}', FAIL_PERCENT: '${FAIL_PERCENT:-0}', RESPONSE_DELAY_MS: '20' })}`
   })
   await waitFor(async () => (await get(proxy.port, host).catch(() => undefined))?.status === 200, { timeoutMs: 30_000, what: `v1 of ${host} through the proxy` })
   return {
@@ -77,14 +63,7 @@ async function project (t: Test, proxy: ProxyProcess, label: string): Promise<Pr
       const code = await new Promise<number>((resolve) => { child.once('close', (c) => { resolve(c ?? 1) }) })
       return { code, lines, stderr, startedAt, exitedAt: Date.now() }
     },
-    containers: async () => {
-      const ids = (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', 'label=com.docker.compose.service=app')).split('\n').filter(Boolean)
-      return await Promise.all(ids.map(async (id) => {
-        const [cname, env] = (await docker('inspect', '-f', '{{.Name}}|{{json .Config.Env}}', id)).split('|')
-        const version = (JSON.parse(env!) as string[]).find((e) => e.startsWith('APP_VERSION='))?.slice(12) ?? ''
-        return { id, name: cname!.slice(1), version }
-      }))
-    }
+    containers: async () => await containers('app')
   }
 }
 

@@ -6,10 +6,9 @@ import { execFile, spawn } from 'node:child_process'
 import { request } from 'node:http'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
-import { composeProject, proxyServiceYaml } from '../support/compose-project.ts'
+import { appServiceYaml, composeProject, proxyServiceYaml } from '../support/compose-project.ts'
 import { docker, requireDocker } from '../support/docker.ts'
 import { get } from '../support/http-client.ts'
-import { TEST_APP_IMAGE, TEST_LABEL } from '../support/images.ts'
 import { describeFailures, startLoad } from '../support/load.ts'
 import { CLI } from '../support/proxy-process.ts'
 import { waitFor } from '../support/wait.ts'
@@ -35,19 +34,7 @@ async function project (t: Test): Promise<Project> {
     prefix: 'pxt-workers-',
     name: `pxtworkers${process.pid}`,
     yaml: (port) => `services:
-${proxyServiceYaml({ port, env: { WORKERS: '2' } })}  app:
-    image: ${TEST_APP_IMAGE}
-    environment:
-      VIRTUAL_HOST: ${HOST}
-      APP_VERSION: \${APP_VERSION:-v1}
-      RESPONSE_DELAY_MS: "20"
-    expose:
-      - "3000"
-    labels:
-      ${TEST_LABEL}: "1"
-      proxyctl.health.path: /hc
-      proxyctl.health.interval: 500ms
-`
+${proxyServiceYaml({ port, env: { WORKERS: '2' } })}${appServiceYaml('app', { VIRTUAL_HOST: HOST, APP_VERSION: '${APP_VERSION:-v1}', RESPONSE_DELAY_MS: '20' })}`
   })
   const proxy = await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', 'label=com.docker.compose.service=proxy')
   const p: Project = {

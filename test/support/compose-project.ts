@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Test } from 'tap'
-import { dockerSocketGid } from './docker.ts'
-import { PROXY_IMAGE, TEST_LABEL } from './images.ts'
+import { docker, dockerSocketGid } from './docker.ts'
+import { PROXY_IMAGE, TEST_APP_IMAGE, TEST_LABEL } from './images.ts'
 import { freePort } from './ports.ts'
 import { findComposeBinary } from '../../src/deploy/compose.ts'
 
@@ -26,6 +26,8 @@ export interface ComposeProject {
   compose: (env: Record<string, string>, ...args: string[]) => Promise<string>
   /** A command in dir, its exit code and output (never rejects on a non-zero exit). */
   run: (cmd: string, args: string[], env: Record<string, string>) => Promise<RunResult>
+  /** The running containers of one of its services: id, name and APP_VERSION. */
+  containers: (service: string) => Promise<Array<{ id: string, name: string, version: string }>>
 }
 
 export interface ComposeProjectOptions {
@@ -61,23 +63,49 @@ export async function composeProject (t: Test, opts: ComposeProjectOptions): Pro
   }
   t.teardown(async () => { await compose({}, 'down', '-v', '--remove-orphans').catch(() => {}) })
   await compose({}, 'up', '-d')
-  return { dir, file, name, port, compose, run }
+  const containers = async (service: string): Promise<Array<{ id: string, name: string, version: string }>> => {
+    const ids = (await docker('ps', '-q', '--filter', `label=com.docker.compose.project=${name}`, '--filter', `label=com.docker.compose.service=${service}`)).split('\n').filter(Boolean)
+    return await Promise.all(ids.map(async (id) => {
+      const [cname, env] = (await docker('inspect', '-f', '{{.Name}}|{{json .Config.Env}}', id)).split('|')
+      const version = (JSON.parse(env!) as string[]).find((e) => e.startsWith('APP_VERSION='))?.slice(12) ?? ''
+      return { id, name: cname!.slice(1), version }
+    }))
+  }
+  return { dir, file, name, port, compose, run, containers }
 }
+
+// Values as YAML: a bare number quoted (compose wants strings), anything else (a host, a
+// ${VAR:-default}) as it is.
+const environmentYaml = (env: Record<string, string>): string => Object.keys(env).length === 0
+  ? ''
+  : `    environment:\n${Object.entries(env).map(([k, v]) => `      ${k}: ${/^\d+$/.test(v) ? `"${v}"` : v}\n`).join('')}`
 
 /**
  * The proxy image as the `proxy` service (two-space indented, under `services:`): port on
  * 127.0.0.1, the Docker socket read-only with its group, the test label; env as `environment:`.
  */
 export function proxyServiceYaml ({ port, env = {} }: { port: number, env?: Record<string, string> }): string {
-  const environment = Object.entries(env).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}\n`).join('')
   return `  proxy:
     image: ${PROXY_IMAGE}
     ports:
       - "127.0.0.1:${port}:80"
-${environment === '' ? '' : `    environment:\n${environment}`}    volumes:
+${environmentYaml(env)}    volumes:
       - /var/run/docker.sock:/tmp/docker.sock:ro
     group_add: ["${dockerSocketGid()}"]
     labels:
       ${TEST_LABEL}: "1"
+`
+}
+
+/** The test app as service `name` on port 3000 with the test label and a 500 ms health check on /hc. */
+export function appServiceYaml (name: string, env: Record<string, string>): string {
+  return `  ${name}:
+    image: ${TEST_APP_IMAGE}
+${environmentYaml(env)}    expose:
+      - "3000"
+    labels:
+      ${TEST_LABEL}: "1"
+      proxyctl.health.path: /hc
+      proxyctl.health.interval: 500ms
 `
 }
