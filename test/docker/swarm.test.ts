@@ -15,7 +15,7 @@ import { get } from '../support/http-client.ts'
 import { PROXY_IMAGE, TEST_APP_IMAGE } from '../support/images.ts'
 import { describeFailures, startLoad, type LoadResult } from '../support/load.ts'
 import { CLI, type LogLine } from '../support/proxy-process.ts'
-import { SWARM_APP_V1, SWARM_APP_V2, joinSwarm, startSwarm, type SwarmNode } from '../support/swarm.ts'
+import { SWARM_APP_V1, SWARM_APP_V2, appServiceArgs, joinSwarm, startSwarm, type SwarmNode } from '../support/swarm.ts'
 import { requireDocker } from '../support/docker.ts'
 import { waitFor } from '../support/wait.ts'
 
@@ -23,15 +23,7 @@ const execFileP = promisify(execFile)
 const NET = 'pxt-swarm-net'
 const HOST = 'app.test'
 const FAR = 'far.test'
-const HEALTH_CMD = 'node -e "fetch(\'http://127.0.0.1:3000/hc\').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"'
-/** Every service: the app contract in its env, a HEALTHCHECK, start-first updates one task at a time. */
-const serviceArgs = (name: string, image: string, env: Record<string, string>, replicas: number, extra: string[] = []): string[] => [
-  'service', 'create', '-d', '--name', name, '--network', NET, '--replicas', String(replicas), '--no-resolve-image',
-  '--health-cmd', HEALTH_CMD, '--health-interval', '1s', '--health-timeout', '2s', '--health-retries', '2',
-  '--update-order', 'start-first', '--update-parallelism', '1', '--update-delay', '0s', '--stop-grace-period', '10s',
-  ...Object.entries({ VIRTUAL_HOST: HOST, VIRTUAL_PORT: '3000', ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-  ...extra, image
-]
+const serviceArgs = appServiceArgs(NET, HOST)
 
 interface AppReply { version: string, hostname: string }
 

@@ -69,3 +69,19 @@ async function buildAppTags (host: string): Promise<void> {
     await execFileP('sh', ['-c', `printf 'FROM ${TEST_APP_IMAGE}\\nENV APP_VERSION=${version}\\n' | docker build -q -t ${tag} -`], { env: { ...process.env, DOCKER_HOST: host } })
   }
 }
+
+const HEALTH_CMD = 'node -e "fetch(\'http://127.0.0.1:3000/hc\').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"'
+
+/**
+ * `docker service create` arguments for a test-app service on `network`: the app contract in its
+ * env (VIRTUAL_HOST `host` unless env names another), a HEALTHCHECK, start-first updates one task at a time.
+ */
+export function appServiceArgs (network: string, host: string) {
+  return (name: string, image: string, env: Record<string, string>, replicas: number, extra: string[] = []): string[] => [
+    'service', 'create', '-d', '--name', name, '--network', network, '--replicas', String(replicas), '--no-resolve-image',
+    '--health-cmd', HEALTH_CMD, '--health-interval', '1s', '--health-timeout', '2s', '--health-retries', '2',
+    '--update-order', 'start-first', '--update-parallelism', '1', '--update-delay', '0s', '--stop-grace-period', '10s',
+    ...Object.entries({ VIRTUAL_HOST: host, VIRTUAL_PORT: '3000', ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+    ...extra, image
+  ]
+}
