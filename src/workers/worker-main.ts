@@ -28,6 +28,9 @@ process.on('uncaughtException', (err) => {
 // the whole process group, and the primary's stop message follows it.
 process.on('SIGINT', () => {})
 process.on('SIGTERM', () => {})
+// Reloads come from the primary (it forwards its SIGHUP as a message); a hangup sent to the whole
+// process group must not kill a worker (SIGHUP's default action).
+process.on('SIGHUP', () => {})
 
 // Messages that arrive while the worker is still starting are handled, in order, once it can.
 const early: ToWorker[] = []

@@ -1,6 +1,6 @@
 import { resolveServeOptions } from '../../config/env.js'
 import type { ServeOptions } from '../../config/options.js'
-import { startDaemon } from '../../daemon.js'
+import { startDaemon, type Daemon } from '../../daemon.js'
 import { locateDocker } from '../../docker/docker-client.js'
 import { createLogger } from '../../logger.js'
 import { dropPrivileges } from '../../privileges.js'
@@ -33,16 +33,27 @@ export async function serve (flags: Partial<ServeOptions>): Promise<number> {
     const dropped = dropPrivileges(runAs, socketPath)
     if (dropped !== undefined) log.info({ ...dropped, socket: socketPath }, 'Running unprivileged, with the Docker socket\'s group')
   }
-  const daemon = await startDaemon(options, log)
+  // A reload signal during the start must not kill the proxy (SIGHUP's default action): acme-companion
+  // renews whenever it likes, and with worker processes one may already answer requests while the
+  // primary still starts. The start reads every file anyway; one reload follows once it is up.
+  let daemon: Daemon | undefined
+  let reloadPending = false
+  const reload = (): void => {
+    if (daemon === undefined) { reloadPending = true; return }
+    daemon.reload().catch((err: unknown) => { log.error({ err }, 'Reload failed') })
+  }
+  process.on('SIGHUP', () => {
+    log.info({ signal: 'SIGHUP' }, 'Signal received')
+    reload()
+  })
+  const started = await startDaemon(options, log)
+  daemon = started
+  if (reloadPending) reload()
   return await new Promise<number>((resolve) => {
     const shutdown = (signal: string): void => {
       log.info({ signal }, 'Signal received')
-      daemon.stop().then(() => { log.flush(); resolve(0) }, (err: unknown) => { log.error({ err }, 'Stop failed'); log.flush(); resolve(1) })
+      started.stop().then(() => { log.flush(); resolve(0) }, (err: unknown) => { log.error({ err }, 'Stop failed'); log.flush(); resolve(1) })
     }
-    process.on('SIGHUP', () => {
-      log.info({ signal: 'SIGHUP' }, 'Signal received')
-      daemon.reload().catch((err: unknown) => { log.error({ err }, 'Reload failed') })
-    })
     process.once('SIGTERM', () => { shutdown('SIGTERM') })
     process.once('SIGINT', () => { shutdown('SIGINT') })
   })
