@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 import { timelineSvg, type Marker, type SeriesPoint } from './lib/chart.ts'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
-import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
+import { rolloutLoadOptions, startPacedLoad, type Outcome } from './lib/paced-load.ts'
 import { baselineStats, failedOf, windowStats, type Baseline, type WindowStats } from './lib/rollout-window.ts'
 import {
   BENCH_DIR, BENCH_LABEL_KEY, CLI, RUN_DIR, SCRATCH_DIR, composeBinary, ensureNginx, freePort, imageExists, log, machineInfo,
@@ -290,20 +290,7 @@ async function runScenario (approach: ApproachName, mode: string, compose: strin
     const origin = edge.origin
     await waitFor(async () => await answers(origin, 'v0'), { timeoutMs: 60_000, what: `v0 through the ${approach} edge` })
 
-    const load = startPacedLoad({
-      origin,
-      host: HOST,
-      rate,
-      connections: int(s.connections, 'connections'),
-      postEvery: int(s.postEvery, 'post-every'),
-      postBytes: int(s.postBytes, 'post-bytes'),
-      postSpreadMs: int(s.postSpreadMs, 'post-spread-ms'),
-      postChunks: 4,
-      postDelayMs: int(s.postDelayMs, 'post-delay-ms'),
-      timeoutMs: int(s.timeoutMs, 'timeout-ms'),
-      maxDurationMs: 30 * 60_000,
-      maxRequests: rate * 30 * 60
-    })
+    const load = startPacedLoad(rolloutLoadOptions(s, { origin, host: HOST, rate, maxMinutes: 30 }))
     loadStartedAt = load.startedAt
     const events = recordDockerEvents(project, () => loadStartedAt)
     const runs: DeployRun[] = []

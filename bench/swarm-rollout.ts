@@ -18,7 +18,7 @@ import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { request } from 'undici'
 import { int, list, parseSettings } from './lib/cli.ts'
-import { startPacedLoad, type Outcome } from './lib/paced-load.ts'
+import { rolloutLoadOptions, startPacedLoad, type Outcome } from './lib/paced-load.ts'
 import { baselineStats, failedOf, windowStats, type Baseline, type WindowStats } from './lib/rollout-window.ts'
 import {
   BENCH_COMMIT, REPO_ROOT, RESULTS_DIR, SCRATCH_DIR, ensureNginx, log, machineInfo, makeTempDir, mustRun, nginxVersion, run, sleep,
@@ -228,20 +228,7 @@ async function runScenario (sw: Swarm, approach: string, mode: string): Promise<
   const replicas = int(s.replicas, 'replicas')
   await waitFor(async () => await servedBy(sw.port, replicas, 'v1'), { timeoutMs: 120_000, intervalMs: 250, what: `${replicas} v1 tasks through the ${approach} edge` })
   const loadAvgBefore = loadavg()
-  const load = startPacedLoad({
-    origin: `http://127.0.0.1:${sw.port}`,
-    host: HOST,
-    rate,
-    connections: int(s.connections, 'connections'),
-    postEvery: int(s.postEvery, 'post-every'),
-    postBytes: int(s.postBytes, 'post-bytes'),
-    postSpreadMs: int(s.postSpreadMs, 'post-spread-ms'),
-    postChunks: 4,
-    postDelayMs: int(s.postDelayMs, 'post-delay-ms'),
-    timeoutMs: int(s.timeoutMs, 'timeout-ms'),
-    maxDurationMs: 10 * 60_000,
-    maxRequests: rate * 10 * 60
-  })
+  const load = startPacedLoad(rolloutLoadOptions(s, { origin: `http://127.0.0.1:${sw.port}`, host: HOST, rate, maxMinutes: 10 }))
   const runs: UpdateRun[] = []
   let outcomes: Outcome[] = []
   let loadEnd = 0

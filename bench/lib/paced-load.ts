@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import { Pool } from 'undici'
+import { int } from './cli.ts'
 
 // An open-loop load generator: request i is due at i / rate seconds, whatever happened to the
 // ones before it. A closed loop (send the next request when the last one returns) re-sends fast
@@ -26,6 +27,30 @@ export interface PacedLoadOptions {
   /** Hard bounds: the generator stops by itself at whichever comes first. */
   maxDurationMs: number
   maxRequests: number
+}
+
+/**
+ * The rollout benches' load from their shared settings (connections, post-every, post-bytes,
+ * post-spread-ms, post-delay-ms, timeout-ms), bounded to `maxMinutes` at `rate`.
+ */
+export function rolloutLoadOptions (
+  s: Record<'connections' | 'postEvery' | 'postBytes' | 'postSpreadMs' | 'postDelayMs' | 'timeoutMs', string>,
+  at: { origin: string, host: string, rate: number, maxMinutes: number }
+): PacedLoadOptions {
+  return {
+    origin: at.origin,
+    host: at.host,
+    rate: at.rate,
+    connections: int(s.connections, 'connections'),
+    postEvery: int(s.postEvery, 'post-every'),
+    postBytes: int(s.postBytes, 'post-bytes'),
+    postSpreadMs: int(s.postSpreadMs, 'post-spread-ms'),
+    postChunks: 4,
+    postDelayMs: int(s.postDelayMs, 'post-delay-ms'),
+    timeoutMs: int(s.timeoutMs, 'timeout-ms'),
+    maxDurationMs: at.maxMinutes * 60_000,
+    maxRequests: at.rate * at.maxMinutes * 60
+  }
 }
 
 export interface Outcome {
