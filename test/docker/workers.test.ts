@@ -133,7 +133,11 @@ if (requireDocker(t)) {
       const load = startLoad({ port: p.port, host: HOST, clients: 20 })
       await waitFor(() => load.count() > 200, { what: 'load under way' })
       const killStarted = Date.now()
-      await docker('exec', p.proxy, 'sh', '-c', `kill -9 ${victim}`)
+      // kill(2) returns before the victim is gone: its sockets close when its last thread exits.
+      // "After the kill" starts once the process is a zombie or reaped (checked inside the
+      // container, bounded at ~10 s), so requests written to its keep-alive connections in
+      // between count as in flight at the kill, as they are.
+      await docker('exec', p.proxy, 'sh', '-c', `kill -9 ${victim}; n=0; while [ $n -lt 2000 ] && [ -r /proc/${victim}/status ] && ! grep -q '^State:[[:space:]]*Z' /proc/${victim}/status 2>/dev/null; do n=$((n+1)); sleep 0.005; done`)
       const killed = Date.now()
       await waitFor(async () => (await p.logs()).some((l) => l.msg === 'Worker exited; starting another' && l.workerPid === victim), { what: 'the exit logged' })
       const replacement = await waitFor(async () => [...workerPids(await p.logs()).values()].find((pid) => pid !== victim && pid !== survivor), { what: 'a new worker listening' })
