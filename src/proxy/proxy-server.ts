@@ -1,44 +1,38 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { constants, createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import type { Http2SecureServer } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { SecureContext, TLSSocket } from 'node:tls'
-import { constants as cryptoConstants, randomUUID } from 'node:crypto'
+import type { TLSSocket } from 'node:tls'
+import { randomUUID } from 'node:crypto'
 import {
   DEFAULT_CLIENT_IDLE_TIMEOUT_MS, DEFAULT_HTTP2_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_CLIENT_CONNECTIONS,
   DEFAULT_UPSTREAM_RESPONSE_TIMEOUT_MS, DEFAULT_WEBSOCKET_IDLE_TIMEOUT_MS
 } from '../config/options.js'
 import { InvalidOptionError, errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { HostRoutes, Location } from '../routing/route-table.js'
+import type { Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
-import type { CertificateStore } from '../tls/certificate-store.js'
-import { DEFAULT_SSL_POLICY, policyOptions } from '../tls/policy.js'
-import { DEFAULT_TLS_PROFILE, ProfileContexts, type ClientCertFacts, type TlsProfile } from '../tls/tls-profile.js'
-import { MAX_CLIENT_HELLO_BYTES, UNRECOGNIZED_NAME_ALERT, peekClientHello } from '../tls/client-hello.js'
 import { AccessLog } from './access-log.js'
 import { serveAcmeChallenge } from './acme-challenge.js'
 import { debugResponse, type DebugGlobals } from './debug-endpoint.js'
 import type { DefaultRoot } from './default-root.js'
 import { sendError, statusForError } from './error-response.js'
 import { forwardHttp, type ForwardOutcome } from './forward-http.js'
-import { H2Request, H2Response } from './h2-exchange.js'
+import type { H2Request } from './h2-exchange.js'
+import { HttpsFront, clientCertFacts, type TlsOptions } from './https-front.js'
 import { RawResponse, UpgradeForwarder } from './forward-upgrade.js'
 import { ListenerManager } from './listener-manager.js'
-import { TlsProfileServers } from './tls-profile-servers.js'
-import { adoptParentPeer, readProxyHeader } from './proxy-protocol-socket.js'
+import { readProxyHeader } from './proxy-protocol-socket.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
-import { RequestRouter, type AccessCheck, type AcmeOptions, type RequestFacts, type Scheme, type RouterTlsOptions } from './request-router.js'
+import { RequestRouter, type AccessCheck, type AcmeOptions, type RequestFacts, type Scheme } from './request-router.js'
 import type { VhostStore } from '../vhost/vhost-store.js'
 import { HoldQueue, PAUSE_RETRY_AFTER_S, type HoldOutcome } from '../traffic/hold-queue.js'
 import { EMPTY_POLICY, type PolicyStore } from '../traffic/policy.js'
 import { CanarySplit } from '../traffic/canary.js'
 
-export interface TlsOptions extends RouterTlsOptions {
-  port: number
-}
+export type { TlsOptions } from './https-front.js'
 
 export interface ProxyServerOptions {
   host: string
@@ -124,7 +118,8 @@ const MAX_ATTEMPTS = 5
 /** The data plane: node:http (and HTTP/2 over TLS) in, undici out; the table is read once per request. */
 export class ProxyServer {
   readonly #http: Server
-  readonly #https: Http2SecureServer | undefined
+  /** The HTTPS listener's TLS side (ClientHello screen, profiles, HTTP/2 sessions); undefined without TLS. */
+  readonly #front: HttpsFront | undefined
   readonly #store: RouteTableStore
   readonly #options: ProxyServerOptions
   readonly #log: Logger
@@ -136,13 +131,6 @@ export class ProxyServer {
   #unsubscribe: (() => void) | undefined
   readonly #router: RequestRouter
   readonly #limits: ProxyLimits
-  /** The HTTPS listener's connections: HTTP/2 sessions and HTTP/1.1-over-TLS sockets, for stop(). */
-  readonly #h2Sessions = new Set<ServerHttp2Session>()
-  readonly #tlsSockets = new Set<TLSSocket>()
-  /** The HTTPS servers per TLS profile (SSL_POLICY, client certificates); the proxy-wide one is #https. */
-  #profileServers: TlsProfileServers | undefined
-  #baseProfile: TlsProfile = DEFAULT_TLS_PROFILE
-  readonly #profileContexts = new ProfileContexts()
   /** Requests held for paused hosts (hold-queue.ts), driven by the policy snapshot. */
   readonly #holds: HoldQueue
   /** Which side of a canary split each client is on (traffic/canary.ts). */
@@ -178,102 +166,31 @@ export class ProxyServer {
     this.#upgrades = new UpgradeForwarder({ handshakeTimeoutMs: limits.upgradeTimeoutMs, idleTimeoutMs: limits.tunnelIdleTimeoutMs })
     this.#listeners = new ListenerManager({
       host: options.host,
-      defaultPorts: () => ({ http: this.#port, https: this.#https === undefined ? undefined : this.#httpsPort }),
+      defaultPorts: () => ({ http: this.#port, https: this.#front === undefined ? undefined : this.#httpsPort }),
       https: tls !== undefined,
       maxConnections: limits.maxClientConnections,
       listenFlags: options.listenFlags,
-      accept: (scheme, socket) => { (scheme === 'https' ? this.#https : this.#http)?.emit('connection', socket) }
+      accept: (scheme, socket) => { (scheme === 'https' ? this.#front?.server : this.#http)?.emit('connection', socket) }
     }, log)
     this.#listenHttp1(this.#http, 'http', limits)
     if (options.proxyProtocol === true) this.#readProxyHeaders(this.#http)
-    if (tls !== undefined) {
-      const base: TlsProfile = { policy: tls.sslPolicy ?? DEFAULT_SSL_POLICY, clientVerify: undefined }
-      this.#baseProfile = base
-      this.#profileServers = new TlsProfileServers((profile) => this.#buildHttpsServer(tls, profile, serverOptions))
-      const https = this.#profileServers.create(base)
-      this.#https = https
-      if (options.ticketKeys !== undefined) https.setTicketKeys(options.ticketKeys)
-      this.#screenHandshakes(https, this.#profileServers, tls.certs, options.requestHeadersTimeoutMs)
-      if (options.proxyProtocol === true) this.#readProxyHeaders(https)
-      const refreshDefault = (): void => {
-        const d = tls.certs.get('default')
-        if (d !== undefined) https.setSecureContext({ ...policyOptions(base.policy), cert: d.cert, key: d.key })
-      }
-      tls.certs.onReloaded(refreshDefault)
-      refreshDefault()
-    }
-  }
-
-  /**
-   * One HTTPS server (HTTP/2 with HTTP/1.1) for a TLS profile; every profile's is built here, so
-   * they differ only in what the profile fixes before SNI: protocol versions, ciphers, and
-   * whether a client certificate is asked for (it is verified, never required, by OpenSSL:
-   * the request path answers as nginx does, see RequestRouter).
-   */
-  #buildHttpsServer (tls: TlsOptions, profile: TlsProfile, serverOptions: { requestTimeout: number, connectionsCheckingInterval: number }): Http2SecureServer {
-    const options = this.#options
-    const limits = this.#limits
-    const handshakeFor = (servername: string, localPort: number | undefined): SecureContext | undefined => this.#handshakeFor(servername, tls.certs, localPort).context
-    const alpnH2 = (servername: string | undefined, localPort: number | undefined): boolean => {
-      const routes = this.#routesForHandshake(servername, localPort)
-      return (routes === undefined ? undefined : this.#router.hostTls(routes)?.http2) ?? tls.enableHttp2 ?? true
-    }
-    const verify = profile.clientVerify !== undefined
-    const server = createSecureServer({
-      ...policyOptions(profile.policy),
-      // The listening server's session ticket keys on every server: a session resumes wherever its host's profile is served.
-      ...(this.#https === undefined ? {} : { ticketKeys: this.#https.getTicketKeys() }),
-      // Client certificates: asked for, verified against the host's CA (its SecureContext), never
-      // fatal in the handshake. No resumption: a session would carry a verification on.
-      ...(verify ? { requestCert: true, rejectUnauthorized: false, secureOptions: cryptoConstants.SSL_OP_NO_TICKET } : {}),
-      allowHTTP1: true,
-      maxSessionMemory: 64,
-      settings: { maxConcurrentStreams: limits.h2MaxConcurrentStreams },
-      noDelay: true,
-      // nginx-proxy's `http2 on` per server block: h2 only for hosts with HTTP/2 enabled. Node
-      // calls this after SNICallback, on the TLSSocket; undefined ends the handshake with
-      // no_application_protocol, as nginx does when nothing offered matches.
-      ALPNCallback: function (this: TLSSocket, { servername, protocols }) {
-        const h2 = protocols.includes('h2') && alpnH2(servername, this.localPort)
-        return h2 ? 'h2' : protocols.includes('http/1.1') ? 'http/1.1' : undefined
-      },
-      // A function, not an arrow: Node calls it on the TLSSocket, whose local port picks the listener.
-      SNICallback: function (this: TLSSocket, servername, cb) {
-        const context = handshakeFor(servername, this.localPort)
-        // Refused before the handshake began (#screenHandshake); only a table swap in between lands here.
-        if (context === undefined) cb(new Error(`no certificate serves ${servername}`))
-        else cb(null, context)
-      }
-    })
-    // Before http2's own listener makes the session: the TLS socket answers with the PROXY peer.
-    if (options.proxyProtocol === true) server.prependListener('secureConnection', adoptParentPeer)
-    // HTTP/1.1 over TLS (ALPN http/1.1, or none) arrives as 'request'. Adding that listener makes
-    // Node put its HTTP/2 compatibility layer on 'stream' as well; it is taken off again, and
-    // HTTP/2 streams come to #handle as H2Request/H2Response (see h2-exchange.ts for why).
-    server.on('request', (req, res) => { void this.#handle(req as unknown as IncomingMessage, res as unknown as ServerResponse, 'https') })
-    server.removeAllListeners('stream')
-    server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => { this.#handleStream(stream, headers, rawHeaders) })
-    server.on('session', (session: ServerHttp2Session) => {
-      this.#h2Sessions.add(session)
-      session.once('close', () => { this.#h2Sessions.delete(session) })
-    })
-    server.on('secureConnection', (socket: TLSSocket) => {
-      if (socket.alpnProtocol === 'h2') return
-      this.#tlsSockets.add(socket)
-      socket.once('close', () => { this.#tlsSockets.delete(socket) })
-    })
-    this.#listenHttp1(server, 'https', limits)
-    server.setTimeout(options.keepAliveTimeoutMs)
-    // HTTP/1.1 over TLS goes through node:http's connection handling, which reads its limits from
-    // the server object (Node sets 60 s / 300 s / a 30 s check for allowHTTP1): the same limits
-    // as the plain HTTP listener, so a slow-headers client gets its 408 on 443 too.
-    Object.assign(server, {
-      headersTimeout: options.requestHeadersTimeoutMs,
-      requestTimeout: serverOptions.requestTimeout,
-      keepAliveTimeout: options.keepAliveTimeoutMs,
-      connectionsCheckingInterval: serverOptions.connectionsCheckingInterval
-    })
-    return server
+    this.#front = tls === undefined
+      ? undefined
+      : new HttpsFront({
+        tls,
+        requestHeadersTimeoutMs: options.requestHeadersTimeoutMs,
+        keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+        requestTimeoutMs: serverOptions.requestTimeout,
+        connectionsCheckingIntervalMs: serverOptions.connectionsCheckingInterval,
+        h2MaxConcurrentStreams: limits.h2MaxConcurrentStreams,
+        clientIdleTimeoutMs: limits.clientIdleTimeoutMs,
+        proxyProtocol: options.proxyProtocol,
+        ticketKeys: options.ticketKeys
+      }, {
+        handle: (req, res) => this.#handle(req, res, 'https'),
+        listenHttp1: (server) => { this.#listenHttp1(server, 'https', limits) }
+      }, store, this.#router, log)
+    if (this.#front !== undefined && options.proxyProtocol === true) this.#readProxyHeaders(this.#front.server)
   }
 
   get port (): number { return this.#port }
@@ -287,13 +204,13 @@ export class ProxyServer {
   async listen (): Promise<{ port: number, httpsPort: number | undefined }> {
     const flags = this.#options.listenFlags
     this.#port = await listenOn(this.#http, this.#options.port, this.#options.host, 'HTTP', flags)
-    if (this.#https !== undefined && this.#options.tls !== undefined) {
-      this.#httpsPort = await listenOn(this.#https, this.#options.tls.port, this.#options.host, 'HTTPS', flags)
+    if (this.#front !== undefined && this.#options.tls !== undefined) {
+      this.#httpsPort = await listenOn(this.#front.server, this.#options.tls.port, this.#options.host, 'HTTPS', flags)
     }
     // Extra ports follow every table from now on; the current one's are open before listen() returns.
     this.#unsubscribe = this.#store.onTableSwapped((table) => { void this.#listeners.reconcile(table) })
     await this.#listeners.reconcile(this.#store.current)
-    return { port: this.#port, httpsPort: this.#https === undefined ? undefined : this.#httpsPort }
+    return { port: this.#port, httpsPort: this.#front === undefined ? undefined : this.#httpsPort }
   }
 
   /** Stop accepting, let in-flight requests finish (bounded), then close every connection. */
@@ -304,103 +221,27 @@ export class ProxyServer {
     // Held requests would wait out their max hold: each gets its 503 with Retry-After now.
     this.#holds.expireAll()
     await this.#listeners.stop()
-    const closed = Promise.all([this.#http, this.#https].filter((s) => s !== undefined).map(async (s) => {
+    const closed = Promise.all([this.#http, this.#front?.server].filter((s) => s !== undefined).map(async (s) => {
       await new Promise<void>((resolve) => { s.close(() => { resolve() }) })
     }))
     // HTTP/2: GOAWAY now; streams in flight finish, then each session closes. A browser keeps an
     // idle session open indefinitely, which would otherwise keep the process alive past SIGTERM.
-    for (const session of this.#h2Sessions) session.close()
+    this.#front?.closeSessions()
     const deadline = Date.now() + this.#options.shutdownTimeoutMs
     while (this.#inflight > 0 && Date.now() < deadline) {
       this.#http.closeIdleConnections()
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     this.#http.closeAllConnections()
-    for (const session of this.#h2Sessions) session.destroy()
-    for (const socket of this.#tlsSockets) socket.destroy()
+    this.#front?.destroyConnections()
     this.#upgrades.close()
-    await this.#profileServers?.close(this.#https)
+    await this.#front?.closeProfileServers()
     let timer: NodeJS.Timeout | undefined
     await Promise.race([closed, new Promise((resolve) => { timer = setTimeout(resolve, 1_000) })])
     clearTimeout(timer)
   }
 
   // Private
-
-  /**
-   * The certificate a handshake for `servername` gets, as nginx picks a server on 443 by SNI: the
-   * host's own (nohttps hosts have no server there), else DEFAULT_HOST's, else nginx-proxy's
-   * fallback server's default.crt (trusted or not: it only answers 503). Undefined: the handshake
-   * is rejected with unrecognized_name (ssl_reject_handshake), which #screenHandshakes sends.
-   * `profile`: the TLS server the handshake runs on, the host's (by SNI only: a handshake without
-   * SNI, and the fallback server's, run on the proxy-wide profile's).
-   */
-  #handshakeFor (servername: string | undefined, certs: CertificateStore, localPort?: number): { context: SecureContext | undefined, profile: TlsProfile } {
-    const base = this.#baseProfile
-    const routes = this.#routesForHandshake(servername, localPort)
-    const hostTls = routes === undefined ? undefined : this.#router.hostTls(routes)
-    const cert = routes === undefined ? certs.get('default') : hostTls?.cert
-    const profile = servername === undefined || hostTls === undefined ? base : hostTls.profile
-    if (cert === undefined) return { context: undefined, profile }
-    try {
-      return { context: this.#profileContexts.contextFor(cert, profile), profile }
-    } catch (err) {
-      // An unusable CA or CRL file: nginx would not start with it; this host's handshakes are refused.
-      this.#log.warn({ host: routes?.host, caFile: profile.clientVerify?.ca.file, crlFile: profile.clientVerify?.crl?.file, err: (err as Error).message }, 'TLS context not built: handshake refused')
-      return { context: undefined, profile }
-    }
-  }
-
-  /** The host a handshake for `servername` is for: by SNI, else DEFAULT_HOST; undefined: the fallback server. */
-  #routesForHandshake (servername: string | undefined, localPort: number | undefined): HostRoutes | undefined {
-    const name = servername?.toLowerCase().replace(/\.$/, '') ?? ''
-    const table = this.#store.current
-    return name !== ''
-      ? this.#router.routesFor(name, 'https', localPort)
-      : table.defaultHost === undefined ? undefined : table.resolve(table.defaultHost, (r) => this.#router.hostTls(r)?.httpsMethod !== 'nohttps')
-  }
-
-  /**
-   * Reads each connection's ClientHello before TLS starts: a name no certificate serves gets
-   * nginx's fatal unrecognized_name alert (Node's SNICallback can only close the connection
-   * without one), everything else goes to the TLS server with the bytes read put back. Replaces
-   * tls.Server's own 'connection' listener, which it then calls.
-   */
-  #screenHandshakes (server: Http2SecureServer, servers: TlsProfileServers, certs: CertificateStore, timeoutMs: number): void {
-    server.removeAllListeners('connection')
-    server.on('connection', (socket: Socket) => {
-      let buffered: Buffer = Buffer.alloc(0)
-      const failed = (): void => { socket.destroy() }
-      const done = (): void => {
-        socket.off('data', onData)
-        socket.off('error', failed)
-        socket.off('timeout', failed)
-        socket.setTimeout(0)
-      }
-      const onData = (chunk: Buffer): void => {
-        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
-        const hello = peekClientHello(buffered)
-        if (hello.kind === 'incomplete' && buffered.length <= MAX_CLIENT_HELLO_BYTES + 1_024) return
-        done()
-        const handshake = hello.kind === 'hello' ? this.#handshakeFor(hello.servername, certs, socket.localPort) : undefined
-        if (handshake !== undefined && handshake.context === undefined) {
-          socket.on('error', failed)
-          socket.on('timeout', failed)
-          socket.setTimeout(timeoutMs)
-          socket.end(UNRECOGNIZED_NAME_ALERT)
-          return
-        }
-        socket.pause()
-        socket.unshift(buffered)
-        // On the TLS server of the host's profile: its protocol versions and client certificate request apply from the first byte.
-        servers.startTls(handshake?.profile ?? this.#baseProfile, socket)
-      }
-      socket.on('data', onData)
-      socket.on('error', failed)
-      socket.on('timeout', failed)
-      socket.setTimeout(timeoutMs)
-    })
-  }
 
   /**
    * ENABLE_PROXY_PROTOCOL: the PROXY header is read before the server's own 'connection' listener
@@ -428,21 +269,6 @@ export class ProxyServer {
     server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => { void this.#handle(req, res, scheme) })
     server.maxConnections = limits.maxClientConnections
     if (scheme === 'http') (server as Server).timeout = limits.clientIdleTimeoutMs
-  }
-
-  #handleStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
-    // A reset by the client (or a write after it) is that stream's end, never the process's.
-    stream.on('error', () => {})
-    const req = new H2Request(stream, headers, rawHeaders)
-    // The session's own timeout only sees the connection; one stream that stops moving is reset
-    // alone, unless it stalled in its request body: that one is answered 408 (forward-http.ts).
-    stream.setTimeout(this.#limits.clientIdleTimeoutMs, () => { if (!req.timedOut()) stream.close(constants.NGHTTP2_CANCEL) })
-    if (headers[':method'] === 'CONNECT') {
-      // No extended CONNECT (RFC 8441) is advertised, so no tunnel can be asked for.
-      stream.respond({ ':status': 405 }, { endStream: true })
-      return
-    }
-    void this.#handle(req as unknown as IncomingMessage, new H2Response(stream) as unknown as ServerResponse, 'https')
   }
 
   /** Upgrade handshakes and CONNECT: the socket is ours; answers are written on it raw. */
@@ -684,15 +510,6 @@ function noTarget (loc: Location): { status: number, code: string } {
   return loc.balancer.targets.length === 0
     ? { status: 502, code: 'PROXY_ERR_NO_REACHABLE_UPSTREAM' }
     : { status: 503, code: 'PROXY_ERR_NO_HEALTHY_TARGETS' }
-}
-
-/** The connection's client certificate as verified in its handshake (an HTTP/2 session's socket for its streams). */
-function clientCertFacts (socket: TLSSocket | null | undefined): ClientCertFacts {
-  if (socket === null || socket === undefined) return { servername: undefined, presented: false, verifyError: undefined }
-  const servername = typeof socket.servername === 'string' ? socket.servername : undefined
-  const presented = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0
-  const error = socket.authorizationError as unknown
-  return { servername, presented, verifyError: presented && !socket.authorized ? (typeof error === 'string' ? error : String((error as Error | null)?.message ?? 'UNSPECIFIED')) : undefined }
 }
 
 /** Host field lines as sent (HTTP/2: :authority first); node:http keeps only the first in req.headers. */
