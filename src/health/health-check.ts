@@ -1,4 +1,6 @@
 import type { Dispatcher } from 'undici'
+// Dispatcher.request() is added by undici's package entry: targets' pools come from the Pool class alone (src/routing/upstream-pool.ts).
+import 'undici'
 import { STARTING_PROBE_INTERVAL_MS, type HealthCheckOptions } from '../config/options.js'
 
 export interface HealthCheckResult {

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream'
-import { Pool } from 'undici'
+import { Pool } from './upstream-pool.js'
 import type { ExternalHealth, TargetSpec } from './desired-state.js'
 
 // One upstream (container host:port). Runtime status lives here and nowhere else:
