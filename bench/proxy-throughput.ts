@@ -79,6 +79,8 @@ interface Target {
 interface RunResult extends Omit<LoadSummary, 'requests' | 'durationS'> {
   round: number
   rssPeakMb: number | undefined
+  /** CPU time of the server's processes per request in the measured run (µs); HTTP/1.1 runs only. */
+  cpuUsPerRequest: number | undefined
   tableHosts: number | undefined
 }
 
@@ -219,7 +221,7 @@ http {
 }
 
 /** One measured run of `seconds` after `warmupS` of discarded load. */
-async function load (t: Target, seconds: number, warmupS: number, dir: string): Promise<LoadSummary> {
+async function load (t: Target, seconds: number, warmupS: number, dir: string): Promise<LoadSummary & { cpuUsPerRequest?: number }> {
   if (t.tool === 'h2load') {
     // h2load sends :authority and SNI from the URL and connects where --connect-to says.
     const u = new URL(t.url)
@@ -229,8 +231,11 @@ async function load (t: Target, seconds: number, warmupS: number, dir: string): 
   const go = async (duration: number): Promise<AutocannonResult> =>
     await autocannon({ url: t.url, connections, pipelining: int(s.pipelining, 'pipelining'), duration, headers: { host: t.host }, ...(servername !== undefined ? { servername } : {}) })
   if (warmupS > 0) await go(warmupS)
+  const cpuBefore = t.monitor?.cpuMs()
   const res = await go(seconds)
+  const cpuMs = cpuBefore === undefined ? undefined : t.monitor!.cpuMs() - cpuBefore
   return {
+    ...(cpuMs !== undefined && res.requests.total > 0 ? { cpuUsPerRequest: round(cpuMs * 1000 / res.requests.total, 1) } : {}),
     requests: res.requests.total,
     durationS: res.duration,
     reqPerSec: round(res.requests.total / res.duration, 0),
@@ -438,21 +443,22 @@ async function main (): Promise<void> {
         const tableHosts = t.adminSocket !== undefined ? (await proxyctlStatus(t.adminSocket)).hosts.length : undefined
         const res = await load(t, duration, warmup, dir)
         monitor?.sample()
-        const { requests: _requests, durationS: _durationS, ...measured } = res
+        const { requests: _requests, durationS: _durationS, cpuUsPerRequest, ...measured } = res
         const rr: RunResult = {
           round: r + 1,
           ...measured,
+          cpuUsPerRequest,
           rssPeakMb: monitor !== undefined ? round(monitor.maxRssKb / 1024, 1) : undefined,
           tableHosts
         }
         results.get(v)!.push(rr)
-        log(`round ${r + 1} ${v.padEnd(17)} ${String(rr.reqPerSec).padStart(6)} req/s  p50 ${rr.p50} p99 ${rr.p99} p99.9 ${rr.p99_9} ms  errors ${rr.errors + rr.timeouts} non2xx ${rr.non2xx}${rr.rssPeakMb !== undefined ? `  rss ${rr.rssPeakMb} MB` : ''}${rr.tls !== undefined ? `  ${rr.tls}` : ''}`)
+        log(`round ${r + 1} ${v.padEnd(17)} ${String(rr.reqPerSec).padStart(6)} req/s  p50 ${rr.p50} p99 ${rr.p99} p99.9 ${rr.p99_9} ms  errors ${rr.errors + rr.timeouts} non2xx ${rr.non2xx}${rr.rssPeakMb !== undefined ? `  rss ${rr.rssPeakMb} MB` : ''}${rr.cpuUsPerRequest !== undefined ? `  cpu ${rr.cpuUsPerRequest} µs/req` : ''}${rr.tls !== undefined ? `  ${rr.tls}` : ''}`)
         await t.after?.()
       }
     }
 
     // --- summary
-    const summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb: number | undefined, tableHosts: number | undefined, tls?: string }> = {}
+    const summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb: number | undefined, cpuUsPerRequest: number | undefined, tableHosts: number | undefined, tls?: string }> = {}
     for (const [v, rs] of results) {
       const rss = rs.map((x) => x.rssPeakMb).filter((x): x is number => x !== undefined)
       summary[v] = {
@@ -464,16 +470,17 @@ async function main (): Promise<void> {
         errors: rs.reduce((a, x) => a + x.errors + x.timeouts, 0),
         non2xx: rs.reduce((a, x) => a + x.non2xx, 0),
         rssPeakMb: rss.length > 0 ? Math.max(...rss) : undefined,
+        cpuUsPerRequest: rs.every((x) => x.cpuUsPerRequest !== undefined) ? median(rs.map((x) => x.cpuUsPerRequest!)) : undefined,
         tableHosts: rs[0]?.tableHosts,
         ...(rs[0]?.tls !== undefined ? { tls: [...new Set(rs.map((x) => x.tls))].join(' / ') } : {})
       }
     }
     /** Median over rounds of the per-round ratio a/b (both measured in the same round). */
-    const ratio = (a: string, b: string, key: 'reqPerSec' | 'p99' = 'reqPerSec'): number | undefined => {
+    const ratio = (a: string, b: string, key: 'reqPerSec' | 'p99' | 'cpuUsPerRequest' = 'reqPerSec'): number | undefined => {
       const ra = results.get(a)
       const rb = results.get(b)
       if (ra === undefined || rb === undefined) return undefined
-      return round(median(ra.map((x, i) => x[key] / (rb[i]?.[key] ?? NaN))), 3)
+      return round(median(ra.map((x, i) => (x[key] ?? NaN) / (rb[i]?.[key] ?? NaN))), 3)
     }
     const ratios = {
       'proxyctl/nginx req/s (access log on)': ratio('proxyctl', 'nginx'),
@@ -485,6 +492,10 @@ async function main (): Promise<void> {
       'proxyctl p99 / nginx p99 (access log on)': ratio('proxyctl', 'nginx', 'p99'),
       'proxyctl 500 hosts / 1 host req/s': ratio('proxyctl-500', 'proxyctl'),
       'proxyctl access log on / off req/s': ratio('proxyctl', 'proxyctl-nolog'),
+      // CPU per request does not depend on how the two cores were shared with autocannon in a round.
+      'proxyctl access log on / off CPU per request': ratio('proxyctl', 'proxyctl-nolog', 'cpuUsPerRequest'),
+      'proxyctl/nginx CPU per request (access log on)': ratio('proxyctl', 'nginx', 'cpuUsPerRequest'),
+      'proxyctl 2 workers / 1 worker CPU per request': ratio('proxyctl-2w', 'proxyctl', 'cpuUsPerRequest'),
       'proxyctl 2 workers / nginx 2 workers req/s (access log on)': ratio('proxyctl-2w', 'nginx-2w'),
       'proxyctl 2 workers / 1 worker req/s': ratio('proxyctl-2w', 'proxyctl'),
       'nginx 2 workers / 1 worker req/s': ratio('nginx-2w', 'nginx'),

@@ -21,6 +21,18 @@ export function processTree (root: number): number[] {
   return out
 }
 
+/** USER_HZ: the unit of /proc/<pid>/stat's times; 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_S = 100
+
+/** utime + stime of a process (fields 14 and 15 of /proc/<pid>/stat, after the parenthesised name). */
+function cpuTicks (pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    return Number(f[11]) + Number(f[12])
+  } catch { return 0 }
+}
+
 function status (pid: number): { rssKb: number, hwmKb: number, name: string } | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -78,6 +90,13 @@ export class TreeRssMonitor {
   }
 
   get hwmKb (): number { return Math.max(0, ...this.#hwm.values()) }
+
+  /** CPU time (user + system, every thread) the tree's processes have used so far, in ms. */
+  cpuMs (): number {
+    let ticks = 0
+    for (const pid of this.#pids()) ticks += cpuTicks(pid)
+    return ticks * 1000 / CLOCK_TICKS_PER_S
+  }
 
   /** Each process now: its RSS and high-water mark (MB). */
   now (): ProcessMemory[] {
