@@ -5,12 +5,23 @@
 // absolute-form target, a CR/LF/NUL, two Hosts, bytes their parser refused, or a request the proxy
 // itself answered with a 4xx.
 //
+// Some hosts carry issue 13's traffic policy (fuzz-protocol.ts POLICY_HOSTS) and get their own
+// hostile cases (fuzz-policy.ts): a held request is answered within the max hold (503 +
+// Retry-After when it expires or the queue is full) and never left held; maintenance answers 503 +
+// Retry-After and its upstream sees nothing; a valid canary cookie keeps its version.
+//
+// The child runs as one process or, as with WORKERS=2 (issue 12), as a primary with two worker
+// processes: the seed picks (odd: workers), FUZZ_WORKERS=1|2 forces it. A worker that exits, or
+// a log line the primary's relay did not keep whole, fails the run.
+//
 // About 30 s by default; `npm run fuzz -- --seconds N` runs longer. A failure prints the seed and
 // path: FUZZ_SEED=<seed> FUZZ_PATH=<path> npx tap test/fuzz/proxy-fuzz.test.ts replays it.
 import fc from 'fast-check'
 import t from 'tap'
 import { startFuzzChild, type FuzzChild } from '../support/fuzz-child.ts'
 import { FUZZ_ID_HEADER, UPSTREAM_MARK, type UpstreamRecord } from '../support/fuzz-protocol.ts'
+import { checkPolicyAnswer } from '../support/fuzz-policy.ts'
+import { policySanity } from '../support/fuzz-policy-sanity.ts'
 import { fuzzCase, type FuzzCase } from '../support/fuzz-requests.ts'
 import { printable, sendCase, type Sent } from '../support/fuzz-send.ts'
 import { get } from '../support/http-client.ts'
@@ -19,11 +30,17 @@ import { h2Get } from '../support/https-client.ts'
 const env = process.env
 // `npm run fuzz -- --seconds N` runs this file with node directly and passes its arguments on.
 const secondsArg = process.argv.indexOf('--seconds')
-const FUZZ_MS = Number(secondsArg > 0 ? process.argv[secondsArg + 1] : env.FUZZ_SECONDS ?? 25) * 1_000
 const SHRINK_MS = Number(env.FUZZ_SHRINK_SECONDS ?? 45) * 1_000
 const SEED = env.FUZZ_SEED === undefined ? (Date.now() ^ (Math.random() * 0x100000000)) | 0 : Number(env.FUZZ_SEED)
+/** Worker processes in the child: odd seeds run a primary and 2 workers, even ones the single process. */
+const WORKERS = env.FUZZ_WORKERS === undefined ? (SEED & 1) === 1 ? 2 : 1 : Number(env.FUZZ_WORKERS)
+// Two workers take ~10 s more to start (each loads the data plane through the TypeScript loader):
+// by default their run fuzzes that much less, so that the suite takes as long in either mode.
+const FUZZ_MS = Number(secondsArg > 0 ? process.argv[secondsArg + 1] : env.FUZZ_SECONDS ?? (WORKERS > 1 ? 16 : 25)) * 1_000
 const PATH = env.FUZZ_PATH
-const KINDS = new Set((env.FUZZ_KINDS ?? 'h1,h1-tls,h2,h2-frames').split(',').map((k) => k.trim()))
+const KINDS = new Set((env.FUZZ_KINDS ?? 'h1,h1-tls,h2,h2-frames,policy').split(',').map((k) => k.trim()))
+/** The paused-host burst (fuzz-policy-sanity.ts) waits out the max hold: every few batches only. */
+const BURST_EVERY = 10
 const BATCH = Number(env.FUZZ_BATCH ?? 12)
 const CONCURRENCY = Number(env.FUZZ_CONCURRENCY ?? 6)
 /** Answer-or-close bound per connection; raw HTTP/2 frames may legitimately wait for the 5 s idle timeout. */
@@ -41,10 +58,12 @@ const bump = (k: string): void => { stats.outcomes.set(k, (stats.outcomes.get(k)
 let child: FuzzChild | undefined
 let spare: Promise<FuzzChild> | undefined
 let nextId = 0
+const policy = policySanity(Math.abs(SEED) % 10_000, { burstEvery: BURST_EVERY, boundMs: BOUND_MS })
+const startChild = async (): Promise<FuzzChild> => await startFuzzChild({ workers: WORKERS })
 
 async function liveChild (): Promise<FuzzChild> {
   if (child !== undefined && child.exited === undefined) return child
-  child = await (spare ?? startFuzzChild())
+  child = await (spare ?? startChild())
   spare = undefined
   return child
 }
@@ -69,7 +88,7 @@ async function pool<T, R> (items: T[], n: number, fn: (item: T) => Promise<R>): 
 
 function describe (s: Sent): string {
   const c = s.fuzzCase
-  const how = c.kind === 'h1' ? `HTTP/1.1 over ${c.transport}${c.transport === 'tls' ? ` (SNI ${c.servername})` : ''}` : c.kind === 'h2' ? `HTTP/2 (Node client, SNI ${c.servername})` : `raw HTTP/2 frames (SNI ${c.servername})`
+  const how = c.kind === 'policy' ? `${c.host} (${c.via}${c.leaveAfterMs !== undefined ? `, leaves after ${c.leaveAfterMs} ms` : ''}, body ${c.body}${c.expect100 ? ', Expect: 100-continue' : ''}${c.upgrade ? ', upgrade' : ''})` : c.kind === 'h1' ? `HTTP/1.1 over ${c.transport}${c.transport === 'tls' ? ` (SNI ${c.servername})` : ''}` : c.kind === 'h2' ? `HTTP/2 (Node client, SNI ${c.servername})` : `raw HTTP/2 frames (SNI ${c.servername})`
   const a = s.answer
   return `${how}, ${FUZZ_ID_HEADER} ${s.id}\n    sent:   ${printable(s.bytes)}\n    answer: ${a.outcome}${a.status !== undefined ? ` ${a.status}` : ''}${a.detail !== undefined ? ` (${a.detail})` : ''} after ${a.ms} ms${a.head !== undefined && a.head !== '' ? ` ${printable(a.head, 300)}` : ''}`
 }
@@ -83,6 +102,14 @@ function checkRecords (records: UpstreamRecord[], sent: Sent[]): Failure[] {
   const byId = new Map(sent.map((s) => [s.id, s]))
   const origin = (ids: string[]): string => ids.map((id) => byId.get(id)).filter((s) => s !== undefined).map((s) => `\n  from ${describe(s)}`).join('')
   for (const r of records) {
+    if (r.kind === 'worker-exit') {
+      failures.push({ kind: 'worker process exited', message: `worker process ${r.pid ?? '?'} exited (${r.code ?? r.signal ?? ''}) during this batch (the pool starts another; a worker must not die of a request):${sent.map((s) => `\n  ${describe(s)}`).join('')}` })
+      continue
+    }
+    if (r.kind === 'bad-log-line') {
+      failures.push({ kind: 'log line not whole', message: `the primary wrote a log line that is not one JSON object (worker lines cut or merged by the relay): ${printable(r.line, 1_000)}` })
+      continue
+    }
     if (r.kind === 'parse-error') {
       // llhttp knows a fixed list of methods; any RFC 9110 token is a method a proxy may forward.
       const lastMethod = r.rawPacket.split('\r\n').filter((l) => / HTTP\/1\.1$/.test(l)).at(-1)?.split(' ')[0] ?? ''
@@ -95,6 +122,12 @@ function checkRecords (records: UpstreamRecord[], sent: Sent[]): Failure[] {
     if (!r.url.startsWith('/')) failures.push({ kind: 'non-origin-form target upstream', message: `upstream ${r.upstream} received a request-target that is not origin-form: ${seen}${origin(ids)}` })
     if (CTL.test(r.method) || CTL.test(r.url) || r.rawHeaders.some((h) => CTL.test(h))) {
       failures.push({ kind: 'CR/LF/NUL upstream', message: `upstream ${r.upstream} received CR, LF or NUL in the request line or a header: ${seen} ${printable(JSON.stringify(r.rawHeaders))}${origin(ids)}` })
+    }
+    // maint.test's allow list never matches the fuzzer, paused.test never resumes: their upstreams see nothing.
+    // (The proxy's own health checks excepted: they are the only requests without a fuzz id and with this agent.)
+    const healthCheck = ids.length === 0 && headerOf(r, 'user-agent')[0] === 'proxyctl-health-check'
+    if ((r.upstream === 'maint.test' || r.upstream === 'paused.test') && !healthCheck) {
+      failures.push({ kind: `${r.upstream} upstream reached`, message: `upstream ${r.upstream} received a request though its host is ${r.upstream === 'maint.test' ? 'in maintenance for every client the fuzzer is' : 'paused for good'}: ${seen} ${printable(JSON.stringify(r.rawHeaders), 1_000)}${origin(ids)}` })
     }
     const hosts = headerOf(r, 'host')
     if (hosts.length !== 1) failures.push({ kind: 'Host count upstream', message: `upstream ${r.upstream} received ${hosts.length} Host headers ${printable(JSON.stringify(hosts))} (RFC 9112 §3.2: exactly one): ${seen}${origin(ids)}` })
@@ -134,7 +167,7 @@ async function runBatch (batch: FuzzCase[]): Promise<Failure[]> {
   const ep = { port: c.port, httpsPort: c.httpsPort }
   const sent = await pool(batch, CONCURRENCY, async (fc) => {
     const s = await sendCase(fc, `${nextId++}-${Math.random().toString(36).slice(2, 10)}`, { ...ep, boundMs: fc.kind === 'h2-frames' ? FRAMES_BOUND_MS : BOUND_MS })
-    bump(`${fc.kind}${fc.kind === 'h1' ? `/${fc.transport}` : ''} ${s.answer.outcome}${s.answer.status !== undefined ? ` ${s.answer.status}` : ''}`)
+    bump(`${fc.kind}${fc.kind === 'h1' ? `/${fc.transport}` : fc.kind === 'policy' ? `/${fc.host}` : ''} ${s.answer.outcome}${s.answer.status !== undefined ? ` ${s.answer.status}` : ''}`)
     return s
   })
   stats.batches++
@@ -142,6 +175,9 @@ async function runBatch (batch: FuzzCase[]): Promise<Failure[]> {
   const failures: Failure[] = []
   for (const s of sent) {
     if (s.answer.outcome === 'timeout') failures.push({ kind: `no answer or close (${s.fuzzCase.kind})`, message: `no answer and no close within ${s.fuzzCase.kind === 'h2-frames' ? FRAMES_BOUND_MS : BOUND_MS} ms: ${describe(s)}` })
+    if (s.fuzzCase.kind === 'policy') {
+      for (const f of checkPolicyAnswer(s.fuzzCase, s.answer)) failures.push({ kind: f.kind, message: `${f.what}: ${describe(s)}` })
+    }
     if (s.fuzzCase.kind === 'h1' && s.answer.head !== undefined && s.answer.head !== '' && !/^HTTP\/1\.[01] \d{3} /.test(s.answer.head)) {
       failures.push({ kind: 'not an HTTP/1.x answer', message: `the answer is not an HTTP/1.x status line: ${describe(s)}` })
     }
@@ -149,6 +185,7 @@ async function runBatch (batch: FuzzCase[]): Promise<Failure[]> {
   // Let upstream records of this batch arrive, then read them all (IPC keeps order).
   await new Promise((resolve) => setTimeout(resolve, 30))
   if (c.exited === undefined) failures.push(...await sanity(c))
+  if (c.exited === undefined) failures.push(...await policy.check(c, stats.batches))
   if (c.exited === undefined) {
     try {
       await c.sync()
@@ -160,7 +197,7 @@ async function runBatch (batch: FuzzCase[]): Promise<Failure[]> {
   if (c.exited !== undefined) {
     const out = c.output().trim().split('\n').slice(-25).join('\n')
     failures.unshift({ kind: 'process exited', message: `the proxy process exited (${c.exited.code ?? c.exited.signal}) during this batch of ${sent.length}:\n${sent.map((s) => `  ${describe(s)}`).join('\n')}\n  its last output:\n${out}` })
-    spare ??= startFuzzChild()
+    spare ??= startChild()
   }
   return failures
 }
@@ -186,7 +223,7 @@ function report (details: fc.RunDetails<[FuzzCase[]]>, phase: string): string {
   const err = details.errorInstance
   return [
     `proxy fuzz failed (${phase}): seed ${details.seed}, path ${JSON.stringify(path)}, after ${details.numRuns} runs and ${details.numShrinks} shrinks`,
-    `replay: FUZZ_SEED=${details.seed} FUZZ_PATH='${path}' FUZZ_KINDS=${[...KINDS].join(',')} npx tap test/fuzz/proxy-fuzz.test.ts`,
+    `replay: FUZZ_SEED=${details.seed} FUZZ_PATH='${path}' FUZZ_KINDS=${[...KINDS].join(',')} FUZZ_WORKERS=${WORKERS} npx tap test/fuzz/proxy-fuzz.test.ts`,
     `counterexample (${details.counterexample?.[0].length ?? 0} cases): ${shorten(details.counterexample?.[0])}`,
     `what went wrong:\n${err instanceof Error ? err.message : String(err)}`
   ].join('\n')
@@ -196,7 +233,9 @@ function report (details: fc.RunDetails<[FuzzCase[]]>, phase: string): string {
 t.setTimeout(FUZZ_MS + SHRINK_MS + 180_000)
 
 t.test('the proxy survives thousands of hostile requests (issue 10 fuzz)', async (t) => {
-  child = await startFuzzChild()
+  const startedChild = Date.now()
+  child = await startChild()
+  t.comment(`the proxy (${WORKERS > 1 ? `a primary and ${WORKERS} workers` : 'one process'}) started in ${Math.round((Date.now() - startedChild) / 100) / 10} s`)
   t.teardown(async () => { await child?.stop(); await (await spare?.catch(() => undefined))?.stop() })
   const seen = new Map<string, { failure: Failure, batch: FuzzCase[] }>()
   // A time limit abandons the batch in flight; it finishes before anything else is sent.
@@ -209,12 +248,13 @@ t.test('the proxy survives thousands of hostile requests (issue 10 fuzz)', async
     for (const f of failures) if (!seen.has(f.kind)) seen.set(f.kind, { failure: f, batch })
   })
   const started = Date.now()
-  t.comment(`fuzzing for ${FUZZ_MS / 1_000} s with seed ${SEED}${PATH !== undefined ? `, path ${PATH}` : ''}, kinds ${[...KINDS].join(',')}${KEEP_GOING ? ', keep going' : ''}`)
+  t.comment(`fuzzing for ${FUZZ_MS / 1_000} s with seed ${SEED}${PATH !== undefined ? `, path ${PATH}` : ''}, kinds ${[...KINDS].join(',')}, ${WORKERS > 1 ? `a primary and ${WORKERS} worker processes` : 'one process'} (FUZZ_WORKERS=${WORKERS})${KEEP_GOING ? ', keep going' : ''}`)
   // Phase 1 finds a failure without shrinking (the budget is for finding); phase 2 replays the
   // failing run from its path and shrinks it within its own budget.
   const found = await fc.check(property, { seed: SEED, path: PATH, numRuns: 1e9, interruptAfterTimeLimit: FUZZ_MS, endOnFailure: true })
   await current
-  t.comment(`sent ${stats.cases} fuzz requests in ${stats.batches} batches (+${stats.sanity} normal requests) in ${Math.round((Date.now() - started) / 100) / 10} s`)
+  t.comment(`sent ${stats.cases} fuzz requests in ${stats.batches} batches (+${stats.sanity + policy.sent} normal requests) in ${Math.round((Date.now() - started) / 100) / 10} s`)
+  t.comment(`paused-host bursts: ${[...policy.burst].map(([k, n]) => `${k}: ${n}`).join(', ')}`)
   t.comment(`answers: ${[...stats.outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ')}`)
   if (KEEP_GOING) {
     for (const [kind, { failure, batch }] of seen) {

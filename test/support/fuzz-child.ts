@@ -9,21 +9,23 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export interface FuzzChild {
   port: number
   httpsPort: number
+  /** 1: the single process; 2: a primary and two worker processes (issue 12). */
+  workers: number
   /** Every upstream record since the last take(). */
   take (): UpstreamRecord[]
-  /** Resolves once every record the child sent before now has arrived (IPC keeps order). */
-  sync (timeoutMs?: number): Promise<void>
+  /** Resolves once every record the child sent before now has arrived (IPC keeps order), with the requests held per paused host now. */
+  sync (timeoutMs?: number): Promise<Record<string, number>>
   exited: { code: number | null, signal: NodeJS.Signals | null } | undefined
   /** The child's last output (stderr and logs), for a failure report. */
   output (): string
   stop (): Promise<void>
 }
 
-export async function startFuzzChild (opts: { logLevel?: string } = {}): Promise<FuzzChild> {
+export async function startFuzzChild (opts: { logLevel?: string, workers?: number } = {}): Promise<FuzzChild> {
   // The same TypeScript loader as tap and the benches; no typecheck in the child.
   const child: ChildProcess = spawn(process.execPath, ['--import=@tapjs/typescript/import', TARGET], {
     cwd: ROOT,
-    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TEST_LOG_LEVEL: opts.logLevel ?? 'error' },
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', TEST_LOG_LEVEL: opts.logLevel ?? 'error', FUZZ_WORKERS: String(opts.workers ?? 1) },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc']
   })
   let out = ''
@@ -32,18 +34,19 @@ export async function startFuzzChild (opts: { logLevel?: string } = {}): Promise
   child.stderr!.on('data', keep)
   let records: UpstreamRecord[] = []
   let syncN = 0
-  const waiting = new Map<number, () => void>()
+  const waiting = new Map<number, (held: Record<string, number>) => void>()
   const handle: FuzzChild = {
     port: 0,
     httpsPort: 0,
+    workers: opts.workers ?? 1,
     exited: undefined,
     take: () => { const r = records; records = []; return r },
     sync: async (timeoutMs = 5_000) => {
       if (handle.exited !== undefined) throw new Error('the proxy process has exited')
       const n = ++syncN
-      await new Promise<void>((resolve, reject) => {
+      return await new Promise<Record<string, number>>((resolve, reject) => {
         const timer = setTimeout(() => { waiting.delete(n); reject(new Error(`the proxy process did not answer an IPC sync within ${timeoutMs} ms (event loop blocked?)`)) }, timeoutMs)
-        waiting.set(n, () => { clearTimeout(timer); resolve() })
+        waiting.set(n, (held) => { clearTimeout(timer); resolve(held) })
         child.send({ type: 'sync', n } satisfies ParentMessage)
       })
     },
@@ -58,7 +61,7 @@ export async function startFuzzChild (opts: { logLevel?: string } = {}): Promise
   const exit = new Promise<never>((_resolve, reject) => {
     child.once('exit', (code, signal) => {
       handle.exited = { code, signal }
-      for (const w of waiting.values()) w()
+      for (const w of waiting.values()) w({})
       reject(new Error(`the proxy process exited (${code ?? signal}) before it was ready:\n${out}`))
     })
   })
@@ -66,7 +69,7 @@ export async function startFuzzChild (opts: { logLevel?: string } = {}): Promise
   const ready = new Promise<Extract<ChildMessage, { type: 'ready' }>>((resolve) => {
     child.on('message', (m: ChildMessage) => {
       if (m.type === 'record') records.push(m.record)
-      else if (m.type === 'synced') waiting.get(m.n)?.()
+      else if (m.type === 'synced') waiting.get(m.n)?.(m.held)
       else if (m.type === 'ready') resolve(m)
     })
   })

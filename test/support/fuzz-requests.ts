@@ -2,7 +2,8 @@
 // Cases are structured (so that fast-check shrinks them to something readable), then serialized;
 // a few byte-level mutations on top cover what the structure cannot say.
 import fc from 'fast-check'
-import { FUZZ_AUTH, FUZZ_HOSTS, FUZZ_ID_HEADER } from './fuzz-protocol.ts'
+import { FUZZ_AUTH, FUZZ_HOSTS, FUZZ_ID_HEADER, POLICY_HOSTS } from './fuzz-protocol.ts'
+import { policyCase, type PolicyCase } from './fuzz-policy.ts'
 
 export type Framing =
   | { kind: 'none' }
@@ -35,6 +36,7 @@ export type FuzzCase =
   | { kind: 'h1', transport: 'tcp' | 'tls', servername: string, req: H1Request }
   | { kind: 'h2', servername: string, headers: Array<[string, string]>, body: string | undefined, reset: 'none' | 'immediately' | 'after-response-starts' | 'mid-body', resetCode: number }
   | { kind: 'h2-frames', servername: string, headers: Array<[string, string]>, endStream: boolean, body: string, frames: RawFrame[] }
+  | PolicyCase
 
 export interface RawFrame { type: number, flags: number, stream: number, payload: string }
 
@@ -73,7 +75,7 @@ export const hostJunk = fc.oneof(
   { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...FUZZ_HOSTS), latin1(3, 1)).map(([h, j]) => h + j) },
   { weight: 1, arbitrary: latin1(12) }
 )
-export const hostValue = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...FUZZ_HOSTS) }, { weight: 3, arbitrary: hostJunk })
+export const hostValue = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...FUZZ_HOSTS) }, { weight: 2, arbitrary: fc.constantFrom(...POLICY_HOSTS) }, { weight: 3, arbitrary: hostJunk })
 
 export const target = fc.oneof(
   { weight: 8, arbitrary: path },
@@ -166,7 +168,7 @@ export const h1Request: fc.Arbitrary<H1Request> = fc.record({
   halfClose: fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) })
 })
 
-const servername = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...FUZZ_HOSTS) }, { weight: 1, arbitrary: fc.constantFrom('unknown.test', 'a'.repeat(250), 'PLAIN.TEST', 'x.y') })
+const servername = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...FUZZ_HOSTS) }, { weight: 2, arbitrary: fc.constantFrom(...POLICY_HOSTS) }, { weight: 1, arbitrary: fc.constantFrom('unknown.test', 'a'.repeat(250), 'PLAIN.TEST', 'x.y') })
 
 const h2Pseudo = fc.record({
   ':method': fc.option(fc.oneof({ weight: 6, arbitrary: fc.constantFrom('GET', 'GET', 'POST', 'HEAD', 'PUT', 'OPTIONS', 'CONNECT', 'TRACE') }, { weight: 1, arbitrary: method })),
@@ -208,7 +210,9 @@ export const fuzzCase = (kinds: ReadonlySet<string>): fc.Arbitrary<FuzzCase> => 
     { kind: 'h1', weight: 10, arbitrary: fc.record({ kind: fc.constant('h1' as const), transport: fc.constant('tcp' as const), servername: fc.constant(''), req: h1Request }) },
     { kind: 'h1-tls', weight: 3, arbitrary: fc.record({ kind: fc.constant('h1' as const), transport: fc.constant('tls' as const), servername, req: h1Request }) },
     { kind: 'h2', weight: 5, arbitrary: h2Case },
-    { kind: 'h2-frames', weight: 2, arbitrary: h2FramesCase }
+    { kind: 'h2-frames', weight: 2, arbitrary: h2FramesCase },
+    // Issue 13's traffic policy: paused, maintenance and canary hosts (fuzz-policy.ts).
+    { kind: 'policy', weight: 6, arbitrary: policyCase }
   ]
   const chosen = all.filter((a) => kinds.has(a.kind))
   if (chosen.length === 0) throw new Error(`FUZZ_KINDS selects nothing; choose from ${all.map((a) => a.kind).join(', ')}`)

@@ -7,6 +7,7 @@ import { connect as tlsConnect } from 'node:tls'
 import type { FuzzCase } from './fuzz-requests.ts'
 import { h1Bytes, h2FrameBytes } from './fuzz-requests.ts'
 import { FUZZ_ID_HEADER } from './fuzz-protocol.ts'
+import { sendPolicyCase } from './fuzz-policy.ts'
 
 export type Outcome = 'response' | 'closed' | 'reset' | 'refused-by-client' | 'timeout'
 
@@ -148,6 +149,7 @@ export async function sendCase (c: FuzzCase, id: string, ep: Endpoint): Promise<
     const bytes = h1Bytes(c.req, id)
     return { id, fuzzCase: c, bytes, answer: await sendH1(c, bytes, ep) }
   }
+  if (c.kind === 'policy') return { id, fuzzCase: c, ...await sendPolicyCase(c, id, ep) }
   if (c.kind === 'h2') {
     return { id, fuzzCase: c, bytes: JSON.stringify({ headers: c.headers, body: c.body?.slice(0, 200), reset: c.reset }), answer: await sendH2(c, id, ep) }
   }
