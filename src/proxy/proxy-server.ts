@@ -14,8 +14,8 @@ import type { Location } from '../routing/route-table.js'
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
 import { AccessLog } from './access-log.js'
-import { serveAcmeChallenge } from './acme-challenge.js'
-import { debugResponse, type DebugGlobals } from './debug-endpoint.js'
+import { answerDecision, type AnswerContext, type RequestRecord } from './answer-decision.js'
+import type { DebugGlobals } from './debug-endpoint.js'
 import type { DefaultRoot } from './default-root.js'
 import { sendError, statusForError } from './error-response.js'
 import { forwardHttp, type ForwardOutcome } from './forward-http.js'
@@ -28,7 +28,7 @@ import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
 import { RequestRouter, type AccessCheck, type AcmeOptions, type RequestFacts, type Scheme } from './request-router.js'
 import type { VhostStore } from '../vhost/vhost-store.js'
-import { HoldQueue, PAUSE_RETRY_AFTER_S, type HoldOutcome } from '../traffic/hold-queue.js'
+import { HoldQueue } from '../traffic/hold-queue.js'
 import { EMPTY_POLICY, type PolicyStore } from '../traffic/policy.js'
 import { CanarySplit } from '../traffic/canary.js'
 
@@ -133,6 +133,8 @@ export class ProxyServer {
   readonly #limits: ProxyLimits
   /** Requests held for paused hosts (hold-queue.ts), driven by the policy snapshot. */
   readonly #holds: HoldQueue
+  /** The proxy's own answers to decisions other than forward (answer-decision.ts). */
+  readonly #answers: AnswerContext
   /** Which side of a canary split each client is on (traffic/canary.ts). */
   readonly #canary = new CanarySplit()
   #unsubscribePolicy: (() => void) | undefined
@@ -153,6 +155,7 @@ export class ProxyServer {
     const policy = options.policy
     this.#holds = new HoldQueue(() => policy?.current ?? EMPTY_POLICY)
     this.#unsubscribePolicy = policy?.onChanged((snapshot) => { this.#holds.sync(snapshot) })
+    this.#answers = { router: this.#router, holds: this.#holds, options, clientIdleTimeoutMs: limits.clientIdleTimeoutMs }
     const serverOptions = {
       headersTimeout: options.requestHeadersTimeoutMs,
       requestTimeout: 300_000,
@@ -280,24 +283,6 @@ export class ProxyServer {
     void this.#handle(req, res as unknown as ServerResponse, scheme, { socket, head })
   }
 
-  /**
-   * Holds until released, expired, full, or the client closes its connection (HTTP/1.1, upgrade
-   * socket) or stream (HTTP/2). A held client sends and reads nothing: its idle timeout is off
-   * meanwhile (the pause's max hold bounds the wait), and back on when the hold ends.
-   */
-  async #hold (host: string, closer: { once (event: 'close', fn: () => void): unknown, off (event: 'close', fn: () => void): unknown }, idle: { setTimeout (ms: number): unknown, timeout?: number | undefined } | null | undefined, idleMs: number): Promise<HoldOutcome> {
-    const gone = new AbortController()
-    const onClose = (): void => { gone.abort() }
-    closer.once('close', onClose)
-    idle?.setTimeout(0)
-    try {
-      return await this.#holds.hold(host, gone.signal)
-    } finally {
-      closer.off('close', onClose)
-      idle?.setTimeout(idleMs)
-    }
-  }
-
   #handle (req: IncomingMessage, res: ServerResponse, scheme: Scheme, upgrade?: { socket: Duplex, head: Buffer }): Promise<void> {
     const requestId = this.#options.requestIds === false ? undefined : requestIdOf(req)
     return runInRequest(requestId, async () => { await this.#respond(req, res, scheme, upgrade, requestId) })
@@ -311,12 +296,7 @@ export class ProxyServer {
     const localPort = req.socket?.localPort
     this.#inflight++
     if (this.#closing) res.shouldKeepAlive = false
-    let target: Target | undefined
-    let status = 0
-    let bytes = 0
-    let code: string | undefined
-    let reason: string | undefined
-    let routeHost = UNMATCHED_HOST
+    const rec: RequestRecord = { status: 0, bytes: 0, code: undefined, reason: undefined, routeHost: UNMATCHED_HOST, target: undefined }
     const h2 = req.httpVersionMajor === 2
     const idHeader: Record<string, string> = requestId === undefined ? {} : { 'x-request-id': requestId }
     try {
@@ -335,76 +315,13 @@ export class ProxyServer {
       }
       let decision = this.#router.decide(facts, scheme)
       if (decision instanceof Promise) decision = await decision
-      // A paused host: held (its body unread) until the pause ends, then decided again on the
-      // snapshot of that moment (the route or a maintenance may have changed meanwhile).
-      while (decision.kind === 'hold') {
-        routeHost = decision.routeHost
-        const idle = h2 ? (req as unknown as H2Request).stream : upgrade === undefined ? req.socket : undefined
-        const outcome = await this.#hold(decision.routeHost, upgrade?.socket ?? res, idle, h2 ? this.#limits.clientIdleTimeoutMs : req.socket?.timeout ?? 0)
-        if (outcome === 'gone') { status = 499; code = 'CLIENT_ABORTED'; return }
-        if (outcome !== 'released') {
-          status = 503; code = outcome === 'full' ? 'PROXY_ERR_PAUSE_QUEUE_FULL' : 'PROXY_ERR_PAUSE_TIMEOUT'
-          sendError(res, status, code, { ...idHeader, 'retry-after': String(PAUSE_RETRY_AFTER_S) })
-          return
-        }
-        decision = this.#router.decide(facts, scheme)
-        if (decision instanceof Promise) decision = await decision
-      }
-      switch (decision.kind) {
-        case 'maintenance':
-          routeHost = decision.routeHost; status = 503; code = 'PROXY_ERR_MAINTENANCE'
-          sendError(res, status, code, { ...idHeader, ...decision.headers, 'content-type': 'text/html; charset=utf-8' }, decision.page)
-          return
-        case 'refuse':
-          status = decision.status; code = decision.code; reason = decision.reason
-          if (decision.routeHost !== undefined) routeHost = decision.routeHost
-          // nginx-proxy's fallback server: `error_page 500 502 503 504 /50x.html` when the file exists.
-          sendError(res, status, code, { ...idHeader, ...decision.headers }, decision.fallback === true && status >= 500 ? this.#options.errorPage?.body() : undefined)
-          return
-        case 'redirect':
-          status = decision.status
-          res.writeHead(status, { location: decision.location, 'content-length': 0, ...idHeader }).end()
-          return
-        case 'return': {
-          routeHost = decision.routeHost
-          const answer = decision.answer
-          // 444: nginx closes the connection without a response.
-          if (answer.kind === 'close') { status = 444; res.destroy(); return }
-          status = answer.status
-          const body = answer.kind === 'body' ? answer.body : ''
-          res.writeHead(status, {
-            ...(answer.kind === 'redirect' ? { location: answer.location } : {}),
-            // nginx's default_type (nginx-proxy's nginx.conf): the text is sent as it is written.
-            ...(answer.kind === 'body' ? { 'content-type': 'application/octet-stream' } : {}),
-            'content-length': Buffer.byteLength(body),
-            ...decision.headers,
-            ...idHeader
-          }).end(body)
-          return
-        }
-        case 'debug': {
-          routeHost = decision.host.routes.host
-          const tlsSocket = scheme === 'https' ? req.socket as TLSSocket | null : null
-          const json = debugResponse(this.#options.debugEndpoint?.global ?? {}, {
-            host: decision.hostname,
-            https: scheme === 'https',
-            http2: h2,
-            sslCipher: tlsSocket?.getCipher?.()?.name,
-            sslProtocol: tlsSocket?.getProtocol?.() ?? undefined
-          }, decision.host)
-          status = 200
-          const hsts = scheme === 'https' ? decision.host.tls?.hsts : undefined
-          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json), 'cache-control': 'no-store', ...(hsts !== undefined ? { 'strict-transport-security': hsts } : {}), ...idHeader }).end(json)
-          return
-        }
-        case 'acme':
-          status = await serveAcmeChallenge(this.#options.htmlDir ?? '', decision.path, res)
-          return
-        case 'forward':
-          break
+      if (decision.kind !== 'forward') {
+        const forward = await answerDecision(this.#answers, decision, facts, { req, res, scheme, upgrade, h2, idHeader }, rec)
+        if (forward === undefined) return
+        decision = forward
       }
       const loc = decision.loc
-      routeHost = loc.host
+      rec.routeHost = loc.host
       const vhost = decision.vhost
       // The proxy's own errors for this location carry vhost.d's `add_header ... always` fields.
       // nginx-proxy's HSTS is `add_header ... always` as well: on 502/503/504 too.
@@ -422,18 +339,18 @@ export class ProxyServer {
       // Canary (issue 13): the client's side of the split; the other side's targets are not picked.
       const split = this.#canary.choose(loc.balancer, this.#options.policy?.forHost(loc.host)?.canary, typeof req.headers.cookie === 'string' ? req.headers.cookie : undefined, remote)
       if (upgrade !== undefined) {
-        target = loc.balancer.pick(split?.exclude, remote)
+        const target = rec.target = loc.balancer.pick(split?.exclude, remote)
         if (target === undefined) {
-          ({ status, code } = noTarget(loc))
-          sendError(res, status, code, errorHeaders)
+          ({ status: rec.status, code: rec.code } = noTarget(loc))
+          sendError(res, rec.status, rec.code, errorHeaders)
           return
         }
         const tunnel = await this.#upgrades.forward(req, upgrade.socket, upgrade.head, target, decision.upstreamPath, headers, vhost?.readTimeoutMs)
         if (tunnel.kind === 'failed') {
-          status = statusForError(tunnel.err); code = errorCode(tunnel.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
-          sendError(res, status, code, errorHeaders)
+          rec.status = statusForError(tunnel.err); rec.code = errorCode(tunnel.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
+          sendError(res, rec.status, rec.code, errorHeaders)
         } else {
-          status = tunnel.kind === 'upgraded' ? 101 : tunnel.status
+          rec.status = tunnel.kind === 'upgraded' ? 101 : tunnel.status
         }
         return
       }
@@ -464,7 +381,7 @@ export class ProxyServer {
       let tried: Set<Target> | undefined = split === undefined ? undefined : new Set(split.exclude)
       let outcome: ForwardOutcome | undefined
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        target = loc.balancer.pick(tried, remote)
+        const target = rec.target = loc.balancer.pick(tried, remote)
         if (target === undefined) break
         outcome = await forwardHttp(req, res, target, fwd)
         if (outcome.kind !== 'retry') break
@@ -472,27 +389,28 @@ export class ProxyServer {
         ;(tried ??= new Set()).add(target)
       }
       if (outcome === undefined) {
-        ({ status, code } = noTarget(loc))
-        sendError(res, status, code, errorHeaders)
+        ({ status: rec.status, code: rec.code } = noTarget(loc))
+        sendError(res, rec.status, rec.code, errorHeaders)
       } else if (outcome.kind === 'completed') {
-        status = outcome.status; bytes = outcome.bytes
+        rec.status = outcome.status; rec.bytes = outcome.bytes
       } else if (outcome.kind === 'aborted') {
         // 499 (nginx's "client closed request") when the client left before the response began.
-        status = outcome.status === 0 ? 499 : outcome.status; bytes = outcome.bytes; code = outcome.err === undefined ? 'CLIENT_ABORTED' : errorCode(outcome.err)
+        rec.status = outcome.status === 0 ? 499 : outcome.status; rec.bytes = outcome.bytes; rec.code = outcome.err === undefined ? 'CLIENT_ABORTED' : errorCode(outcome.err)
       } else {
-        status = statusForError(outcome.err); code = errorCode(outcome.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
-        sendError(res, status, code, errorHeaders)
-        if (status >= 500) this.#log.warn({ host: decision.hostname, target: target?.origin, err: outcome.err.message, code }, 'Upstream request failed')
+        rec.status = statusForError(outcome.err); rec.code = errorCode(outcome.err) ?? 'PROXY_ERR_UPSTREAM_CONNECT'
+        sendError(res, rec.status, rec.code, errorHeaders)
+        if (rec.status >= 500) this.#log.warn({ host: decision.hostname, target: rec.target?.origin, err: outcome.err.message, code: rec.code }, 'Upstream request failed')
       }
     } catch (err) {
       // A bug in one request's handling answers that request (or closes it), nothing else.
-      status = 500; code = 'PROXY_ERR_INTERNAL'
+      rec.status = 500; rec.code = 'PROXY_ERR_INTERNAL'
       this.#log.error({ err, requestId }, 'Request handling failed')
-      try { sendError(res, status, code, idHeader) } catch { res.destroy() }
+      try { sendError(res, rec.status, rec.code, idHeader) } catch { res.destroy() }
     } finally {
       this.#inflight--
       const durationMs = performance.now() - started
-      this.#options.observer?.requestCompleted(routeHost, status, target?.name, durationMs)
+      const { status, code, reason, bytes, target } = rec
+      this.#options.observer?.requestCompleted(rec.routeHost, status, target?.name, durationMs)
       if (this.#options.accessLog) {
         this.#access.write({
           requestId, host: req.headers.host ?? req.headers[':authority'] as string | undefined, method: req.method, path: req.url, status, upstream: target?.name, durationMs, bytes, remote, scheme, code, reason
