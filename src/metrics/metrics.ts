@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { WorkerProcessFigures } from '../workers/messages.js'
 import { DEFAULT_RETENTION_GRACE_MS, GoneNames } from './retention.js'
 
 // Prometheus metrics (prom-client: the exposition format, histograms and registry are its job).
@@ -12,6 +13,9 @@ export interface RuntimeReadings {
   upstreamStates: () => Record<string, number>
   dockerReconnects: () => number
 }
+
+/** One worker process's figures; `worker` is its slot (0..N-1), a bounded label unlike its pid. */
+export type WorkerReading = { worker: number } & WorkerProcessFigures
 
 export interface MetricsOptions {
   /** Label sets of proxyctl_requests_total kept at most (hosts × status classes × upstreams). */
@@ -103,6 +107,12 @@ export class Metrics {
     return { requests: this.#requestSeries.size, durations: this.#durationChildren.size }
   }
 
+  /**
+   * --workers N: each worker's own process figures by slot (proxyctl_process_* are the primary's).
+   * Registered only then, so a single process exports what it did before.
+   */
+  observeWorkers (read: () => ReadonlyArray<WorkerReading>): void { workerGauges(read, [this.registry]) }
+
   healthCheckCompleted (ok: boolean): void { this.#healthChecks.inc({ result: ok ? 'pass' : 'fail' }) }
 
   deployFinished (outcome: string, durationMs: number): void {
@@ -121,4 +131,34 @@ export class Metrics {
     this.#requestSeries.set(key, series)
     return series.child
   }
+}
+
+/**
+ * Per worker process, labelled by slot. Each collect sets the series of the workers that answered
+ * the scrape's refresh and drops the others (a worker being replaced has none until it answers).
+ */
+function workerGauges (read: () => ReadonlyArray<WorkerReading>, registers: Registry[]): void {
+  const figures: Array<[string, string, (w: WorkerReading) => number]> = [
+    ['proxyctl_worker_resident_memory_bytes', 'Resident memory of each worker process', (w) => w.residentMemoryBytes],
+    ['proxyctl_worker_heap_used_bytes', 'V8 heap used by each worker process', (w) => w.heapUsedBytes],
+    ['proxyctl_worker_event_loop_utilization', 'Share of the time since the previous scrape each worker\'s event loop was busy (0..1)', (w) => w.eventLoopUtilization],
+    ['proxyctl_worker_event_loop_delay_p99_seconds', 'P99 event loop delay of each worker since the previous scrape', (w) => w.eventLoopDelayP99Seconds]
+  ]
+  for (const [name, help, value] of figures) {
+    new Gauge({
+      name, help, labelNames: ['worker'], registers,
+      collect () {
+        this.reset()
+        for (const w of read()) this.set({ worker: String(w.worker) }, value(w))
+      }
+    })
+  }
+  // A counter (rate() it); it starts again from 0 when a worker is replaced, which rate() reads as a reset.
+  new Counter({
+    name: 'proxyctl_worker_cpu_seconds_total', help: 'User and system CPU time of each worker process since it started', labelNames: ['worker'], registers,
+    collect () {
+      this.reset()
+      for (const w of read()) this.inc({ worker: String(w.worker) }, w.cpuSeconds)
+    }
+  })
 }

@@ -1,6 +1,6 @@
 import type { RouteTableStore } from '../routing/route-table-store.js'
 import type { Target } from '../routing/target.js'
-import { Metrics } from './metrics.js'
+import { Metrics, type WorkerReading } from './metrics.js'
 import { TrafficStats } from './traffic-stats.js'
 import { VersionStats } from '../traffic/version-stats.js'
 
@@ -25,6 +25,7 @@ export class Telemetry {
   readonly metrics: Metrics
   readonly #prometheus: boolean
   #observed: Observed | undefined
+  #workers: readonly WorkerReading[] | undefined
   #retainTimer: NodeJS.Timeout | undefined
 
   /** `prometheus`: METRICS (off: the /metrics series are not counted per request). */
@@ -44,8 +45,13 @@ export class Telemetry {
   /** For the reconciler: every health check's result. */
   readonly healthChecked = (ok: boolean): void => { this.metrics.healthCheckCompleted(ok) }
 
-  /** For the proxy server: every answered request. */
+  /** For the proxy server: every answered request; for the worker pool also its workers' process figures. */
   readonly requests = {
+    /** --workers N, before every scrape: each worker's figures by slot (the gauges appear with the first report). */
+    workerProcesses: (figures: readonly WorkerReading[]): void => {
+      if (this.#workers === undefined) this.metrics.observeWorkers(() => this.#workers ?? [])
+      this.#workers = figures
+    },
     requestCompleted: (host: string, status: number, upstream: string | undefined, durationMs: number): void => {
       this.traffic.requestCompleted(host, status)
       if (upstream !== undefined) this.versions.requestCompleted(upstream, status, durationMs)

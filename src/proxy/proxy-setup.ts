@@ -6,7 +6,7 @@ import { CertificateStore } from '../tls/certificate-store.js'
 import { DEFAULT_SSL_POLICY, sslPolicy } from '../tls/policy.js'
 import { VhostStore } from '../vhost/vhost-store.js'
 import { VERSION } from '../version.js'
-import { BasicAuthStore } from './basic-auth.js'
+import { BasicAuthStore, type BasicAuthOptions } from './basic-auth.js'
 import { DEFAULT_DEFAULT_ROOT, parseDefaultRoot, type DefaultRoot } from './default-root.js'
 import { ErrorPage } from './error-page.js'
 import type { ProxyServerOptions, RequestObserver } from './proxy-server.js'
@@ -25,18 +25,21 @@ export interface ProxyFiles {
   stop: () => Promise<void>
 }
 
-/** Certificates, htpasswd files, vhost.d and the error page: loaded, then watched. */
-export async function loadProxyFiles (options: ServeOptions, root: Logger): Promise<ProxyFiles> {
+/**
+ * Certificates, htpasswd files, vhost.d and the error page: loaded, then watched. `auth`: a
+ * worker's share of the failed-login budget (workers/worker-limits.ts); the defaults otherwise.
+ */
+export async function loadProxyFiles (options: ServeOptions, root: Logger, auth: Partial<Pick<BasicAuthOptions, 'maxFailures'>> = {}): Promise<ProxyFiles> {
   const certs = new CertificateStore(join(options.nginxRoot, 'certs'), root.child({ component: 'tls' }))
-  const auth = new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' }))
+  const htpasswd = new BasicAuthStore(join(options.nginxRoot, 'htpasswd'), root.child({ component: 'proxy' }), auth)
   const vhost = new VhostStore(join(options.nginxRoot, 'vhost.d'), root.child({ component: 'vhost' }))
   const errorPage = new ErrorPage(options.htmlDir, root.child({ component: 'proxy' }))
-  const load = async (): Promise<void> => { await Promise.all([certs.load(), auth.load(), vhost.load(), errorPage.load()]) }
+  const load = async (): Promise<void> => { await Promise.all([certs.load(), htpasswd.load(), vhost.load(), errorPage.load()]) }
   await load()
-  for (const f of [errorPage, certs, auth, vhost]) f.watch()
+  for (const f of [errorPage, certs, htpasswd, vhost]) f.watch()
   return {
     certs,
-    auth,
+    auth: htpasswd,
     vhost,
     errorPage,
     reload: load,
@@ -44,7 +47,7 @@ export async function loadProxyFiles (options: ServeOptions, root: Logger): Prom
       certs.stop()
       vhost.stop()
       errorPage.stop()
-      await auth.stop()
+      await htpasswd.stop()
     }
   }
 }

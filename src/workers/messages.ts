@@ -21,6 +21,18 @@ export interface RoutingSnapshot {
 /** How workers share the ports: each its own SO_REUSEPORT socket, or node:cluster's round-robin. */
 export type AcceptMode = 'reuseport' | 'round-robin'
 
+/** A worker process's own figures when asked (the primary's /metrics labels them by slot). */
+export interface WorkerProcessFigures {
+  residentMemoryBytes: number
+  heapUsedBytes: number
+  /** User and system CPU time since the worker started. */
+  cpuSeconds: number
+  /** Share of the time since the previous report its event loop was busy, 0..1. */
+  eventLoopUtilization: number
+  /** 99th percentile of the event loop's delay since the previous report, seconds. */
+  eventLoopDelayP99Seconds: number
+}
+
 /** A target's requests held by one worker now. */
 export interface TargetLoad { key: string, inflight: number, longLived: number }
 
@@ -45,5 +57,5 @@ export type FromWorker =
   | { type: 'failed', message: string }
   | { type: 'requests', outcomes: OutcomeBatch, inflight: number }
   | { type: 'drained', id: number, results: DrainResult[] }
-  | { type: 'load', id: number, inflight: number, targets: TargetLoad[], held: Record<string, number> }
+  | { type: 'load', id: number, inflight: number, targets: TargetLoad[], held: Record<string, number>, process: WorkerProcessFigures }
   | { type: 'done', id: number }

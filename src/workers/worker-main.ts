@@ -4,9 +4,10 @@ import { loadProxyFiles, proxyServerOptions, reconcilerOptions } from '../proxy/
 import { currentRequestId } from '../proxy/request-context.js'
 import { RouteTableStore } from '../routing/route-table-store.js'
 import { PolicyStore } from '../traffic/policy.js'
-import { OutcomeBatcher } from './figures.js'
+import { OutcomeBatcher, ProcessSampler } from './figures.js'
 import type { FromWorker, ToWorker } from './messages.js'
 import { RoutingReplica } from './routing-replica.js'
+import { shareProblem, workerAuthOptions, workerPolicy, workerServeOptions } from './worker-limits.js'
 
 // A worker process (node:cluster): accepts connections and proxies them, with a table built from
 // the primary's snapshots. It loads the data plane only: no Docker client, no health checks, no
@@ -39,8 +40,18 @@ process.on('message', (m: ToWorker) => { handle(m) })
 const init = await new Promise<Extract<ToWorker, { type: 'init' }>>((resolve) => {
   handle = (m) => { if (m.type === 'init') { handle = (next) => { early.push(next) }; resolve(m) } }
 })
-const options = init.options
-const files = await loadProxyFiles(options, log)
+// The pool sets the slot; limits documented per proxy are split by it (worker-limits.ts).
+const slot = Number(process.env.PROXYCTL_WORKER ?? 0)
+const problem = shareProblem(init.options)
+if (problem !== undefined) {
+  // Its start fails with this, as a port taken does; disconnecting flushes the message first.
+  send({ type: 'failed', message: problem })
+  process.once('disconnect', () => { process.exit(1) })
+  process.disconnect?.()
+  await new Promise(() => {})
+}
+const options = workerServeOptions(init.options, slot)
+const files = await loadProxyFiles(options, log, workerAuthOptions(options))
 const store = new RouteTableStore()
 const policy = new PolicyStore()
 const replica = new RoutingReplica(store, reconcilerOptions(options), log.child({ component: 'routing' }))
@@ -52,7 +63,8 @@ proxy = new ProxyServer(store, {
   ticketKeys: Buffer.from(init.ticketKeys)
 }, log.child({ component: 'proxy' }))
 const server = proxy
-policy.replace(init.snapshot.policy)
+const sampler = new ProcessSampler()
+policy.replace(workerPolicy(init.snapshot.policy, options.workers, slot))
 replica.apply(init.snapshot)
 
 let stopping: Promise<void> | undefined
@@ -62,6 +74,7 @@ const stop = async (): Promise<void> => {
     outcomes.flush()
     await files.stop()
     await replica.stop()
+    sampler.stop()
     log.flush(() => { process.disconnect?.(); process.exit(0) })
   })()
   await stopping
@@ -70,7 +83,7 @@ const stop = async (): Promise<void> => {
 handle = (m: ToWorker): void => {
   switch (m.type) {
     case 'routing':
-      policy.replace(m.snapshot.policy)
+      policy.replace(workerPolicy(m.snapshot.policy, options.workers, slot))
       replica.apply(m.snapshot)
       return
     case 'drain':
@@ -80,7 +93,7 @@ handle = (m: ToWorker): void => {
       outcomes.flush()
       const held: Record<string, number> = {}
       for (const host of Object.keys(policy.current.hosts)) held[host] = server.held(host)
-      send({ type: 'load', id: m.id, inflight: server.inflight, targets: replica.load(), held })
+      send({ type: 'load', id: m.id, inflight: server.inflight, targets: replica.load(), held, process: sampler.sample() })
       return
     }
     case 'reload':

@@ -15,7 +15,7 @@ import { EMPTY_POLICY, type PolicyStore } from '../traffic/policy.js'
 import { replayOutcomes, sumTargetLoads } from './figures.js'
 import { relayLines, type LineSink } from './line-relay.js'
 import { routingSnapshot } from './routing-replica.js'
-import type { AcceptMode, FromWorker, RoutingSnapshot, TargetLoad, ToWorker } from './messages.js'
+import type { AcceptMode, FromWorker, RoutingSnapshot, TargetLoad, ToWorker, WorkerProcessFigures } from './messages.js'
 
 // The primary's side of --workers N: forks the worker processes, sends them every routing change,
 // replays their request outcomes into the primary's telemetry, joins them into drains, asks them
@@ -40,8 +40,8 @@ export interface WorkerPoolOptions {
   store: RouteTableStore
   reconciler: Reconciler
   policy?: PolicyStore | undefined
-  /** The primary's telemetry: every request a worker answered is reported here. */
-  observer: RequestObserver
+  /** The primary's telemetry: every request a worker answered is reported here, and on each refresh the answering workers' process figures. */
+  observer: RequestObserver & { workerProcesses?: (figures: ReadonlyArray<{ worker: number } & WorkerProcessFigures>) => void }
   /** The root logger: workers' log lines go out through its destination. */
   log: Logger
 }
@@ -80,7 +80,8 @@ export class WorkerPool {
 
   constructor (o: WorkerPoolOptions) {
     this.#o = o
-    this.#options = o.options
+    // Workers split the limits documented per proxy by this count (worker-limits.ts).
+    this.#options = { ...o.options, workers: o.count }
     this.#log = o.log.child({ component: 'daemon' })
     this.#sink = (o.log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as LineSink
     this.#slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: undefined, initialized: false, listening: false, inflight: 0, startedAt: 0, quickDeaths: 0 }))
@@ -120,16 +121,19 @@ export class WorkerPool {
    * Called before the admin API answers (metrics, status, history, deploy figures).
    */
   async refresh (): Promise<void> {
-    const replies = await Promise.all(this.#listening().map(async (s) => await this.#ask(s, (id) => ({ type: 'load', id }), FLUSH_TIMEOUT_MS)))
+    const replies = await Promise.all(this.#listening().map(async (s) => ({ worker: s.index, r: await this.#ask(s, (id) => ({ type: 'load', id }), FLUSH_TIMEOUT_MS) })))
     const reports: TargetLoad[][] = []
     const held = new Map<string, number>()
-    for (const r of replies) {
+    const processes: Array<{ worker: number } & WorkerProcessFigures> = []
+    for (const { worker, r } of replies) {
       if (r?.type !== 'load') continue
       reports.push(r.targets)
+      processes.push({ worker, ...r.process })
       for (const [host, n] of Object.entries(r.held)) held.set(host, (held.get(host) ?? 0) + n)
     }
     this.#loads = sumTargetLoads(reports)
     this.#held = held
+    this.#o.observer.workerProcesses?.(processes)
   }
 
   /** A target's in-flight requests and long-lived connections over every worker, as of the last refresh(). */
