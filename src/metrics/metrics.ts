@@ -141,7 +141,6 @@ function workerGauges (read: () => ReadonlyArray<WorkerReading>, registers: Regi
   const figures: Array<[string, string, (w: WorkerReading) => number]> = [
     ['proxyctl_worker_resident_memory_bytes', 'Resident memory of each worker process', (w) => w.residentMemoryBytes],
     ['proxyctl_worker_heap_used_bytes', 'V8 heap used by each worker process', (w) => w.heapUsedBytes],
-    ['proxyctl_worker_event_loop_utilization', 'Share of the time since the previous scrape each worker\'s event loop was busy (0..1)', (w) => w.eventLoopUtilization],
     ['proxyctl_worker_event_loop_delay_p99_seconds', 'P99 event loop delay of each worker since the previous scrape', (w) => w.eventLoopDelayP99Seconds]
   ]
   for (const [name, help, value] of figures) {
@@ -153,12 +152,18 @@ function workerGauges (read: () => ReadonlyArray<WorkerReading>, registers: Regi
       }
     })
   }
-  // A counter (rate() it); it starts again from 0 when a worker is replaced, which rate() reads as a reset.
-  new Counter({
-    name: 'proxyctl_worker_cpu_seconds_total', help: 'User and system CPU time of each worker process since it started', labelNames: ['worker'], registers,
-    collect () {
-      this.reset()
-      for (const w of read()) this.inc({ worker: String(w.worker) }, w.cpuSeconds)
-    }
-  })
+  // Counters (rate() them); one starts again from 0 when a worker is replaced, which rate() reads as a reset.
+  const totals: Array<[string, string, (w: WorkerReading) => number]> = [
+    ['proxyctl_worker_cpu_seconds_total', 'User and system CPU time of each worker process since it started', (w) => w.cpuSeconds],
+    ['proxyctl_worker_event_loop_busy_seconds_total', 'Time each worker\'s event loop was busy since it started (rate(): its utilization, 0..1)', (w) => w.eventLoopBusySeconds]
+  ]
+  for (const [name, help, value] of totals) {
+    new Counter({
+      name, help, labelNames: ['worker'], registers,
+      collect () {
+        this.reset()
+        for (const w of read()) this.inc({ worker: String(w.worker) }, value(w))
+      }
+    })
+  }
 }

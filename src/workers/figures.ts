@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks'
 import type { RequestObserver } from '../proxy/proxy-server.js'
 import type { OutcomeBatch, TargetLoad, WorkerProcessFigures } from './messages.js'
 
@@ -70,33 +70,29 @@ export function sumTargetLoads (reports: ReadonlyArray<readonly TargetLoad[]>): 
 }
 
 /**
- * A worker's process figures, read when the primary asks (before every scrape): a few syscalls,
- * no timer of its own. Event-loop figures cover the time since the previous read, as prom-client's
- * own nodejs_eventloop_lag_* do for the primary.
+ * A worker's process figures, read when the primary asks (before every scrape and admin answer):
+ * a few syscalls, no timer of its own. Totals since the start where a total exists (CPU, busy
+ * loop time: any number of readers can rate() them); the loop delay's p99 covers the time since
+ * the previous read, as prom-client's own nodejs_eventloop_lag_* do for the primary.
  */
 export class ProcessSampler {
   readonly #delay: IntervalHistogram
-  #elu: EventLoopUtilization
 
   constructor () {
     this.#delay = monitorEventLoopDelay({ resolution: 20 })
     this.#delay.enable()
-    this.#elu = performance.eventLoopUtilization()
   }
 
   sample (): WorkerProcessFigures {
     const cpu = process.cpuUsage()
     const memory = process.memoryUsage()
-    const elu = performance.eventLoopUtilization()
-    const since = performance.eventLoopUtilization(elu, this.#elu)
-    this.#elu = elu
     const p99 = this.#delay.count === 0 ? 0 : this.#delay.percentile(99) / 1e9
     this.#delay.reset()
     return {
       residentMemoryBytes: memory.rss,
       heapUsedBytes: memory.heapUsed,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      eventLoopUtilization: Number.isFinite(since.utilization) ? since.utilization : 0,
+      eventLoopBusySeconds: performance.eventLoopUtilization().active / 1000,
       eventLoopDelayP99Seconds: p99
     }
   }

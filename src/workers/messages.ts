@@ -27,8 +27,8 @@ export interface WorkerProcessFigures {
   heapUsedBytes: number
   /** User and system CPU time since the worker started. */
   cpuSeconds: number
-  /** Share of the time since the previous report its event loop was busy, 0..1. */
-  eventLoopUtilization: number
+  /** Time its event loop was busy since the worker started (rate() of it: the utilization, 0..1). */
+  eventLoopBusySeconds: number
   /** 99th percentile of the event loop's delay since the previous report, seconds. */
   eventLoopDelayP99Seconds: number
 }

@@ -97,7 +97,7 @@ t.test('two worker processes, MAX_CLIENT_CONNECTIONS=4: connections in total, pr
       t.ok(Number(rss?.[1]) > 10 * 1024 * 1024, `worker ${w}: ${Number(rss?.[1]) / 2 ** 20} MiB`)
       t.match(text, new RegExp(`\\nproxyctl_worker_heap_used_bytes\\{worker="${w}"\\} \\d+`))
       t.match(text, new RegExp(`\\nproxyctl_worker_cpu_seconds_total\\{worker="${w}"\\} [\\d.e-]+`))
-      t.match(text, new RegExp(`\\nproxyctl_worker_event_loop_utilization\\{worker="${w}"\\} [\\d.e-]+`))
+      t.match(text, new RegExp(`\\nproxyctl_worker_event_loop_busy_seconds_total\\{worker="${w}"\\} [\\d.e-]+`))
       t.match(text, new RegExp(`\\nproxyctl_worker_event_loop_delay_p99_seconds\\{worker="${w}"\\} [\\d.e-]+`))
     }
     t.notMatch(text, /worker="2"/)
