@@ -39,8 +39,9 @@ const WORKERS = env.FUZZ_WORKERS === undefined ? (SEED & 1) === 1 ? 2 : 1 : Numb
 const FUZZ_MS = Number(secondsArg > 0 ? process.argv[secondsArg + 1] : env.FUZZ_SECONDS ?? (WORKERS > 1 ? 16 : 25)) * 1_000
 const PATH = env.FUZZ_PATH
 const KINDS = new Set((env.FUZZ_KINDS ?? 'h1,h1-tls,h2,h2-frames,policy').split(',').map((k) => k.trim()))
-/** The paused-host burst (fuzz-policy-sanity.ts) waits out the max hold: every few batches only. */
-const BURST_EVERY = 10
+/** Policy checks after batches (fuzz-policy-sanity.ts): normal requests every few, the paused-host burst (it waits out the max hold) more rarely. */
+const POLICY_REQUESTS_EVERY = 3
+const BURST_EVERY = 15
 const BATCH = Number(env.FUZZ_BATCH ?? 12)
 const CONCURRENCY = Number(env.FUZZ_CONCURRENCY ?? 6)
 /** Answer-or-close bound per connection; raw HTTP/2 frames may legitimately wait for the 5 s idle timeout. */
@@ -53,12 +54,12 @@ const KEEP_GOING = env.FUZZ_KEEP_GOING === '1'
 
 interface Failure { kind: string, message: string }
 
-const stats = { batches: 0, cases: 0, sanity: 0, outcomes: new Map<string, number>() }
+const stats = { batches: 0, cases: 0, sanity: 0, outcomes: new Map<string, number>(), ms: { send: 0, sanity: 0, policy: 0 } }
 const bump = (k: string): void => { stats.outcomes.set(k, (stats.outcomes.get(k) ?? 0) + 1) }
 let child: FuzzChild | undefined
 let spare: Promise<FuzzChild> | undefined
 let nextId = 0
-const policy = policySanity(Math.abs(SEED) % 10_000, { burstEvery: BURST_EVERY, boundMs: BOUND_MS })
+const policy = policySanity(Math.abs(SEED) % 10_000, { requestsEvery: POLICY_REQUESTS_EVERY, burstEvery: BURST_EVERY, boundMs: BOUND_MS })
 const startChild = async (): Promise<FuzzChild> => await startFuzzChild({ workers: WORKERS })
 
 async function liveChild (): Promise<FuzzChild> {
@@ -165,6 +166,8 @@ async function runBatch (batch: FuzzCase[]): Promise<Failure[]> {
   const c = await liveChild()
   c.take()
   const ep = { port: c.port, httpsPort: c.httpsPort }
+  let mark = Date.now()
+  const lap = (k: keyof typeof stats.ms): void => { const now = Date.now(); stats.ms[k] += now - mark; mark = now }
   const sent = await pool(batch, CONCURRENCY, async (fc) => {
     const s = await sendCase(fc, `${nextId++}-${Math.random().toString(36).slice(2, 10)}`, { ...ep, boundMs: fc.kind === 'h2-frames' ? FRAMES_BOUND_MS : BOUND_MS })
     bump(`${fc.kind}${fc.kind === 'h1' ? `/${fc.transport}` : fc.kind === 'policy' ? `/${fc.host}` : ''} ${s.answer.outcome}${s.answer.status !== undefined ? ` ${s.answer.status}` : ''}`)
@@ -184,8 +187,11 @@ async function runBatch (batch: FuzzCase[]): Promise<Failure[]> {
   }
   // Let upstream records of this batch arrive, then read them all (IPC keeps order).
   await new Promise((resolve) => setTimeout(resolve, 30))
+  lap('send')
   if (c.exited === undefined) failures.push(...await sanity(c))
+  lap('sanity')
   if (c.exited === undefined) failures.push(...await policy.check(c, stats.batches))
+  lap('policy')
   if (c.exited === undefined) {
     try {
       await c.sync()
@@ -254,6 +260,7 @@ t.test('the proxy survives thousands of hostile requests (issue 10 fuzz)', async
   const found = await fc.check(property, { seed: SEED, path: PATH, numRuns: 1e9, interruptAfterTimeLimit: FUZZ_MS, endOnFailure: true })
   await current
   t.comment(`sent ${stats.cases} fuzz requests in ${stats.batches} batches (+${stats.sanity + policy.sent} normal requests) in ${Math.round((Date.now() - started) / 100) / 10} s`)
+  t.comment(`time in batches (s): sending ${stats.ms.send / 1_000}, normal requests ${stats.ms.sanity / 1_000}, policy checks ${stats.ms.policy / 1_000}`)
   t.comment(`paused-host bursts: ${[...policy.burst].map(([k, n]) => `${k}: ${n}`).join(', ')}`)
   t.comment(`answers: ${[...stats.outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ')}`)
   if (KEEP_GOING) {

@@ -226,6 +226,8 @@ export function checkPolicyAnswer (c: PolicyCase, a: Answer): Array<{ kind: stri
   const h = a.headers ?? {}
   const mark = h[UPSTREAM_MARK]
   if (status === 431 || status === 413 || status === 414 || status === 400) return out
+  // A head beyond the upstream's 16 KiB (HTTP/2 heads may be that large): the upstream refuses it, the proxy answers 502.
+  if (tooBig(c) && status === 502) return out
   const retryAfter = status === 503 ? h['retry-after'] : undefined
   if (status === 503 && mark === undefined && (retryAfter === undefined || !/^\d+$/.test(retryAfter))) {
     out.push({ kind: `${c.host}: 503 without Retry-After`, what: `503 ${h['x-proxyctl-error'] ?? ''} without a Retry-After in seconds` })
