@@ -54,8 +54,14 @@ export async function startFuzzChild (opts: { logLevel?: string, workers?: numbe
     stop: async () => {
       if (handle.exited !== undefined) return
       const gone = new Promise<void>((resolve) => child.once('exit', () => { resolve() }))
-      child.kill('SIGKILL')
+      // Worker processes are the child's children: killed with it they were seen to stay, still
+      // listening (blocked in exit under the TypeScript loader). Closing IPC makes the child stop its
+      // pool, which kills a worker that does not exit in time; SIGKILL only after that bound.
+      const graceMs = handle.workers > 1 && child.connected ? 10_000 : 0
+      if (graceMs > 0) child.disconnect()
+      const timer = setTimeout(() => { child.kill('SIGKILL') }, graceMs)
       await gone
+      clearTimeout(timer)
     }
   }
   const exit = new Promise<never>((_resolve, reject) => {
