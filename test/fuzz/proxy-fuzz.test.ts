@@ -89,7 +89,7 @@ async function pool<T, R> (items: T[], n: number, fn: (item: T) => Promise<R>): 
 
 function describe (s: Sent): string {
   const c = s.fuzzCase
-  const how = c.kind === 'policy' ? `${c.host} (${c.via}${c.leaveAfterMs !== undefined ? `, leaves after ${c.leaveAfterMs} ms` : ''}, body ${c.body}${c.expect100 ? ', Expect: 100-continue' : ''}${c.upgrade ? ', upgrade' : ''})` : c.kind === 'h1' ? `HTTP/1.1 over ${c.transport}${c.transport === 'tls' ? ` (SNI ${c.servername})` : ''}` : c.kind === 'h2' ? `HTTP/2 (Node client, SNI ${c.servername})` : `raw HTTP/2 frames (SNI ${c.servername})`
+  const how = c.kind === 'policy' ? `${c.host} (${c.via}${c.leaveAfterMs !== undefined ? `, leaves after ${c.leaveAfterMs} ms` : ''}, body ${c.body}${c.expect100 && c.body !== 'none' ? ', Expect: 100-continue' : ''}${c.upgrade ? ', upgrade' : ''})` : c.kind === 'h1' ? `HTTP/1.1 over ${c.transport}${c.transport === 'tls' ? ` (SNI ${c.servername})` : ''}` : c.kind === 'h2' ? `HTTP/2 (Node client, SNI ${c.servername})` : `raw HTTP/2 frames (SNI ${c.servername})`
   const a = s.answer
   return `${how}, ${FUZZ_ID_HEADER} ${s.id}\n    sent:   ${printable(s.bytes)}\n    answer: ${a.outcome}${a.status !== undefined ? ` ${a.status}` : ''}${a.detail !== undefined ? ` (${a.detail})` : ''} after ${a.ms} ms${a.head !== undefined && a.head !== '' ? ` ${printable(a.head, 300)}` : ''}`
 }
