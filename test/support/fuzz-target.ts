@@ -19,6 +19,7 @@ import { reconcilerOptions } from '../../src/proxy/proxy-setup.ts'
 import type { RouteSpec } from '../../src/routing/desired-state.ts'
 import { Reconciler } from '../../src/routing/reconciler.ts'
 import { RouteTableStore } from '../../src/routing/route-table-store.ts'
+import { parseAllowEntry } from '../../src/traffic/maintenance.ts'
 import { PolicyStore, type PausePolicy } from '../../src/traffic/policy.ts'
 import { WorkerPool } from '../../src/workers/worker-pool.ts'
 import { installCert, makeCert } from './certs.ts'
@@ -91,8 +92,10 @@ async function recordingUpstream (name: string): Promise<{ port: number, server:
 function setPolicies (policy: PolicyStore, canaryNewGroup: string): () => void {
   const pause = (): { pause: PausePolicy } => ({ pause: { since: Date.now(), ...FUZZ_PAUSE } })
   policy.update('paused.test', (p) => ({ ...p, ...pause() }))
-  policy.update('maint.test', (p) => ({ ...p, maintenance: { page: undefined, allow: MAINT_ALLOW, since: Date.now() } }))
-  policy.update('maint-allow.test', (p) => ({ ...p, maintenance: { page: '<p>fuzz maintenance</p>', allow: ['127.0.0.0/8', '::1'], since: Date.now() } }))
+  // Canonical CIDRs, as POST /v1/maintenance/on stores them (traffic-control.ts).
+  const cidrs = (list: string[]): string[] => list.map((a) => { const p = parseAllowEntry(a); return 'cidr' in p ? p.cidr : a })
+  policy.update('maint.test', (p) => ({ ...p, maintenance: { page: undefined, allow: cidrs(MAINT_ALLOW), since: Date.now() } }))
+  policy.update('maint-allow.test', (p) => ({ ...p, maintenance: { page: '<p>fuzz maintenance</p>', allow: cidrs(['127.0.0.0/8', '::1']), since: Date.now() } }))
   policy.update('canary.test', (p) => ({ ...p, canary: { newTargets: [canaryNewGroup], share: CANARY.share, cookie: CANARY.cookie } }))
   let timer: NodeJS.Timeout | undefined
   const cycle = (paused: boolean): void => {
