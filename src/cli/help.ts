@@ -31,7 +31,8 @@ VIRTUAL_HOST_MULTIPORTS, NETWORK_ACCESS (see README.md).`,
       --shutdown-timeout D  bound for in-flight requests on SIGTERM (default 10s)
       --history-file PATH rollout history as JSON lines (env HISTORY_FILE)
       --metrics-listen A  opt-in public /metrics, e.g. 127.0.0.1:9100 (env METRICS_LISTEN)
-      --workers N         processes accepting connections (default: the CPUs available; env WORKERS)
+      --workers N         processes accepting connections (default: the CPUs available; env WORKERS);
+                          MAX_CLIENT_CONNECTIONS and a pause's --max-queued are split between them
 
 TLS: certificates from /etc/nginx/certs (<host>.crt/.key, default.crt/.key), reloaded on change and SIGHUP;
 basic auth from /etc/nginx/htpasswd/<host>; ACME challenges from /usr/share/nginx/html.
@@ -46,7 +47,7 @@ in-flight requests and the last health-check result.`,
 New requests for the host (or every host the service's containers serve) are held: not answered,
 not failed, their bodies not read; requests in flight finish. "proxyctl resume" releases them in
 the order they came. A request held longer than --max-hold (at most 4m), or beyond --max-queued
-held per host, gets 503 with Retry-After. ACME challenges and the proxy's health checks are never
+held per host (over all worker processes), gets 503 with Retry-After. ACME challenges and the proxy's health checks are never
 held; WebSocket upgrades and HTTP/2 streams are held like any request. A client that hangs up
 leaves the queue. Pauses end with the proxy process (held requests then get 503).`,
   resume: `Usage: proxyctl resume HOST|SERVICE [-p project] [--json]
