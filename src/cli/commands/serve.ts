@@ -1,6 +1,6 @@
 import { resolveServeOptions } from '../../config/env.js'
 import type { ServeOptions } from '../../config/options.js'
-import { startDaemon, type Daemon } from '../../daemon.js'
+import { StartAbandoned, startDaemon, type Daemon } from '../../daemon.js'
 import { locateDocker } from '../../docker/docker-client.js'
 import { createLogger } from '../../logger.js'
 import { dropPrivileges } from '../../privileges.js'
@@ -46,15 +46,42 @@ export async function serve (flags: Partial<ServeOptions>): Promise<number> {
     log.info({ signal: 'SIGHUP' }, 'Signal received')
     reload()
   })
-  const started = await startDaemon(options, log)
+  // A stop asked for during the start (docker stop right after docker run, a Ctrl-C) is honoured
+  // without cutting anything: before the listeners open the start is given up; after, it
+  // completes and the daemon stops as on any SIGTERM, every worker draining what it holds (one may
+  // already answer while the primary still starts). Handled from here on, so neither signal's
+  // default action kills the process meanwhile; a second one of the same signal still does.
+  let stopAsked: string | undefined
+  let stopNow: ((signal: string) => void) | undefined
+  const abandon = new AbortController()
+  const onStopSignal = (signal: string): void => {
+    if (stopNow !== undefined) { stopNow(signal); return }
+    if (stopAsked !== undefined) return
+    stopAsked = signal
+    log.info({ signal }, 'Signal received during the start: stopping as soon as it can')
+    abandon.abort()
+  }
+  process.once('SIGTERM', () => { onStopSignal('SIGTERM') })
+  process.once('SIGINT', () => { onStopSignal('SIGINT') })
+  let started: Daemon
+  try {
+    started = await startDaemon(options, log, abandon.signal)
+  } catch (err) {
+    if (!(err instanceof StartAbandoned)) throw err
+    log.info({ signal: stopAsked }, 'Stopped before listening: the start was given up')
+    log.flush()
+    return 0
+  }
   daemon = started
   if (reloadPending) reload()
   return await new Promise<number>((resolve) => {
-    const shutdown = (signal: string): void => {
-      log.info({ signal }, 'Signal received')
+    let stopping = false
+    stopNow = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal }, signal === stopAsked ? 'Started; stopping as asked during the start' : 'Signal received')
       started.stop().then(() => { log.flush(); resolve(0) }, (err: unknown) => { log.error({ err }, 'Stop failed'); log.flush(); resolve(1) })
     }
-    process.once('SIGTERM', () => { shutdown('SIGTERM') })
-    process.once('SIGINT', () => { shutdown('SIGINT') })
+    if (stopAsked !== undefined) stopNow(stopAsked)
   })
 }
