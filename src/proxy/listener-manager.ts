@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Logger } from '../logger.js'
 import type { RouteTable } from '../routing/route-table.js'
+import { claimPort, releasePort } from '../workers/port-claim.js'
 import type { Scheme } from './request-router.js'
 
 // The extra ports hosts ask for (nginx-proxy EXTERNAL_HTTP_PORT / EXTERNAL_HTTPS_PORT and the
@@ -95,6 +96,14 @@ export class ListenerManager {
   }
 
   async #openPort (port: number, scheme: Scheme): Promise<void> {
+    // SO_REUSEPORT would share a port something else holds that way (a second proxyctl): claimed
+    // first, as the proxy's own ports are (workers/port-claim.ts). A plain bind is its own claim.
+    const shared = this.#options.listenFlags?.reusePort === true
+    if (shared) {
+      const refused = await claimPort(this.#options.host, port)
+      if (refused !== undefined) { this.#refuse(port, refused); return }
+      if (this.#stopped) { releasePort(port); return }
+    }
     const server = createServer({ noDelay: true }, (socket) => { this.#options.accept(scheme, socket) })
     server.maxConnections = this.#options.maxConnections
     try {
@@ -104,6 +113,7 @@ export class ListenerManager {
       })
     } catch (err) {
       server.close()
+      if (shared) releasePort(port)
       this.#refuse(port, (err as NodeJS.ErrnoException).code ?? (err as Error).message)
       return
     }
@@ -121,6 +131,7 @@ export class ListenerManager {
     // Stops accepting at once. Connections already handed over belong to the HTTP(S) server: they
     // finish what they carry (a host no longer on this port is not found there) and end with it.
     l.server.close()
+    if (this.#options.listenFlags?.reusePort === true) releasePort(port)
     this.#log.info({ port, scheme: l.scheme }, 'Listener closed')
   }
 

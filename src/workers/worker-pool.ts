@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
-import { createServer } from 'node:net'
 import { listenHost, type ServeOptions } from '../config/options.js'
 import { InvalidOptionError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -15,6 +14,7 @@ import { EMPTY_POLICY, type PolicyStore } from '../traffic/policy.js'
 import { replayOutcomes, sumTargetLoads } from './figures.js'
 import { relayLines, type LineSink } from './line-relay.js'
 import { routingSnapshot } from './routing-replica.js'
+import { PortClaims, probeBind, type PortClaimAnswer, type PortClaimRequest } from './port-claim.js'
 import type { AcceptMode, FromWorker, RoutingSnapshot, TargetLoad, ToWorker, WorkerProcessFigures } from './messages.js'
 
 // The primary's side of --workers N: forks the worker processes, sends them every routing change,
@@ -77,6 +77,8 @@ export class WorkerPool {
   #started = false
   /** One set of TLS session ticket keys for every worker (a client's next connection may reach another). */
   readonly #ticketKeys = randomBytes(48)
+  /** The hosts' extra ports (EXTERNAL_HTTP_PORT...) the workers open: claimed here once for all of them. */
+  readonly #portClaims: PortClaims
 
   constructor (o: WorkerPoolOptions) {
     this.#o = o
@@ -84,6 +86,7 @@ export class WorkerPool {
     this.#options = { ...o.options, workers: o.count }
     this.#log = o.log.child({ component: 'daemon' })
     this.#sink = (o.log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as LineSink
+    this.#portClaims = new PortClaims(listenHost(o.options))
     this.#slots = Array.from({ length: o.count }, (_, index) => ({ index, worker: undefined, initialized: false, listening: false, inflight: 0, startedAt: 0, quickDeaths: 0 }))
   }
 
@@ -170,11 +173,7 @@ export class WorkerPool {
 
   // Private
 
-  /**
-   * SO_REUSEPORT lets any process of the same user bind a port already bound that way: a second
-   * proxyctl would share this one's ports instead of failing. A plain bind first, released at
-   * once, fails as it should when anything holds the port, our workers included.
-   */
+  /** The ports' claim (port-claim.ts), before the first worker binds them with SO_REUSEPORT. */
   async #claimPorts (): Promise<void> {
     const host = listenHost(this.#options)
     const ports: Array<[number | undefined, string, string]> = [
@@ -183,14 +182,21 @@ export class WorkerPool {
     ]
     for (const [port, what, hint] of ports) {
       if (port === undefined || port === 0) continue
-      const probe = createServer()
-      await new Promise<void>((resolve, reject) => {
-        probe.once('error', (err: NodeJS.ErrnoException) => {
-          reject(new InvalidOptionError(`cannot listen for ${what} on ${host}:${port}: ${err.code ?? err.message} (choose another with ${hint})`))
-        })
-        probe.listen({ port, host, exclusive: true }, () => { probe.close(() => { resolve() }) })
+      await probeBind(host, port).catch((err: NodeJS.ErrnoException) => {
+        throw new InvalidOptionError(`cannot listen for ${what} on ${host}:${port}: ${err.code ?? err.message} (choose another with ${hint})`)
       })
     }
+  }
+
+  /** A worker asks for (or gives back) a host's extra port before opening it with SO_REUSEPORT. */
+  #onPortClaim (slot: Slot, worker: Worker, m: PortClaimRequest): void {
+    if (m.type === 'port-released') { this.#portClaims.release(slot.index, m.port); return }
+    void this.#portClaims.claim(slot.index, m.port).then((refused) => {
+      // A worker that died meanwhile holds nothing.
+      if (slot.worker !== worker || !worker.isConnected()) { this.#portClaims.release(slot.index, m.port); return }
+      const answer: PortClaimAnswer = { type: 'port-claim', id: m.id, refused }
+      try { worker.send(answer) } catch { this.#portClaims.release(slot.index, m.port) }
+    })
   }
 
   #listening (): Slot[] { return this.#slots.filter((s) => s.listening && s.worker !== undefined) }
@@ -258,8 +264,12 @@ export class WorkerPool {
       process.stderr.write(c)
     })
     return await new Promise((resolve, reject) => {
-      worker.on('message', (m: FromWorker) => {
+      worker.on('message', (m: FromWorker | PortClaimRequest) => {
         switch (m.type) {
+          case 'claim-port':
+          case 'port-released':
+            this.#onPortClaim(slot, worker, m)
+            return
           case 'listening':
             slot.listening = true
             this.#log.info({ worker: slot.index, workerPid: worker.process.pid, port: m.port, httpsPort: m.httpsPort }, 'Worker listening')
@@ -278,6 +288,7 @@ export class WorkerPool {
       })
       worker.once('exit', (code, signal) => {
         for (const [id, p] of this.#pending) if (p.slot === slot) this.#answer(id, undefined)
+        this.#portClaims.releaseAll(slot.index)
         const wasListening = slot.listening
         slot.listening = false
         slot.initialized = false
