@@ -113,7 +113,10 @@ function checkRecords (records: UpstreamRecord[], sent: Sent[]): Failure[] {
     }
     if (r.kind === 'parse-error') {
       // llhttp knows a fixed list of methods; any RFC 9110 token is a method a proxy may forward.
-      const lastMethod = r.rawPacket.split('\r\n').filter((l) => / HTTP\/1\.1$/.test(l)).at(-1)?.split(' ')[0] ?? ''
+      // The refused request line is the last one in the connection's last bytes, or, when a long body
+      // followed it (the proxy streams it on before the upstream's parser is torn down), in its first.
+      const lastLine = (text: string): string | undefined => text.split('\r\n').filter((l) => / HTTP\/1\.1$/.test(l)).at(-1)
+      const lastMethod = (lastLine(r.rawPacket) ?? lastLine(r.firstBytes))?.split(' ')[0] ?? ''
       if (r.code === 'HPE_INVALID_METHOD' && TOKEN.test(lastMethod)) continue
       failures.push({ kind: `upstream parse error ${r.code}`, message: `upstream ${r.upstream} received bytes its HTTP parser refused (${r.code}); the last bytes on that connection: ${printable(r.rawPacket, 2_000)}` })
       continue

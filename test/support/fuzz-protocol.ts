@@ -25,7 +25,8 @@ export const FUZZ_ID_HEADER = 'x-fuzz-id'
 /** What a recording upstream saw: one parsed request head, or bytes its parser refused; or a worker process's exit (WORKERS=2). */
 export type UpstreamRecord =
   | { kind: 'request', upstream: string, method: string, url: string, httpVersion: string, rawHeaders: string[], upgrade: boolean }
-  | { kind: 'parse-error', upstream: string, code: string, rawPacket: string }
+  /** rawPacket: the connection's last bytes; firstBytes: its first 2 KiB. */
+  | { kind: 'parse-error', upstream: string, code: string, rawPacket: string, firstBytes: string }
   | { kind: 'worker-exit', pid: number | undefined, code: number | null, signal: string | null }
   /** A log line the primary wrote out that is not one whole JSON object (the relay cut or merged lines). */
   | { kind: 'bad-log-line', line: string }

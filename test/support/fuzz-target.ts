@@ -34,7 +34,7 @@ function send (msg: ChildMessage): void { process.send?.(msg) }
 const BENIGN_PARSE_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE', 'ERR_HTTP_REQUEST_TIMEOUT', 'HPE_HEADER_OVERFLOW'])
 
 async function recordingUpstream (name: string): Promise<{ port: number, server: Server }> {
-  const history = new Map<number, { bytes: Buffer }>()
+  const history = new Map<number, { first: Buffer, bytes: Buffer }>()
   const record = (req: IncomingMessage, upgrade: boolean): void => {
     send({ type: 'record', record: { kind: 'request', upstream: name, method: req.method ?? '', url: req.url ?? '', httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, upgrade } })
   }
@@ -63,8 +63,10 @@ async function recordingUpstream (name: string): Promise<{ port: number, server:
     const code = err.code ?? err.message
     if (!BENIGN_PARSE_ERRORS.has(code)) {
       // What the parser refused can depend on what came before it on the same connection.
-      const sent = history.get(socket.remotePort ?? 0)?.bytes ?? err.rawPacket ?? Buffer.alloc(0)
-      send({ type: 'record', record: { kind: 'parse-error', upstream: name, code, rawPacket: sent.toString('latin1').slice(-4_096) } })
+      const seen = history.get(socket.remotePort ?? 0)
+      const sent = seen?.bytes ?? err.rawPacket ?? Buffer.alloc(0)
+      // The first bytes too: a long body after the refused request line pushes it out of the last ones.
+      send({ type: 'record', record: { kind: 'parse-error', upstream: name, code, rawPacket: sent.toString('latin1').slice(-4_096), firstBytes: (seen?.first ?? Buffer.alloc(0)).toString('latin1') } })
     }
     socket.destroy()
   })
@@ -74,10 +76,13 @@ async function recordingUpstream (name: string): Promise<{ port: number, server:
   // the server sees, so a parse error is reported with the requests that led to it.
   const tap = createNetServer((incoming) => {
     const outgoing = connect(serverPort, '127.0.0.1')
-    const seen = { bytes: Buffer.alloc(0) }
+    const seen = { first: Buffer.alloc(0), bytes: Buffer.alloc(0) }
     let key = 0
     outgoing.once('connect', () => { key = outgoing.localPort ?? 0; history.set(key, seen) })
-    incoming.on('data', (c: Buffer) => { seen.bytes = Buffer.concat([seen.bytes, c]).subarray(-8_192) })
+    incoming.on('data', (c: Buffer) => {
+      if (seen.first.length < 2_048) seen.first = Buffer.concat([seen.first, c]).subarray(0, 2_048)
+      seen.bytes = Buffer.concat([seen.bytes, c]).subarray(-8_192)
+    })
     incoming.pipe(outgoing).pipe(incoming)
     const failed = (): void => { incoming.destroy(); outgoing.destroy() }
     incoming.on('error', failed)
