@@ -1,4 +1,5 @@
 import t from 'tap'
+import { request } from 'undici'
 import { DEFAULT_HEALTH_CHECK } from '../../src/config/options.ts'
 import type { ContainerInfo } from '../../src/docker/container-info.ts'
 import { buildDesiredState } from '../../src/docker/desired-state-builder.ts'
@@ -111,7 +112,7 @@ t.test('keepalive disabled: Connection: close and a connection per request; on b
   for (const [keepAlive, wantHeader, wantSockets] of [[false, 'close', 2], [undefined, 'keep-alive', undefined]] as const) {
     seen.length = 0
     const target = make(keepAlive)
-    for (let i = 0; i < 2; i++) await (await target.pool.request({ method: 'GET', path: '/' })).body.text()
+    for (let i = 0; i < 2; i++) await (await request(target.origin, { dispatcher: target.pool })).body.text()
     await target.pool.destroy()
     t.same(seen.map((s) => s.connection), [wantHeader, wantHeader], `keepAlive ${String(keepAlive)}: Connection header`)
     // (With keep-alive undici's pool may still open a second connection: only the close case is counted.)
