@@ -265,6 +265,7 @@ t.test('the proxy survives thousands of hostile requests (issue 10 fuzz)', async
   await current
   t.comment(`sent ${stats.cases} fuzz requests in ${stats.batches} batches (+${stats.sanity + policy.sent} normal requests) in ${Math.round((Date.now() - started) / 100) / 10} s`)
   t.comment(`time in batches (s): sending ${stats.ms.send / 1_000}, normal requests ${stats.ms.sanity / 1_000}, policy checks ${stats.ms.policy / 1_000}`)
+  if (WORKERS > 1) t.comment(`the primary relayed ${child?.logLines ?? 0} log lines (its workers' access log through its relay), each checked to be one whole JSON object`)
   t.comment(`paused-host bursts: ${[...policy.burst].map(([k, n]) => `${k}: ${n}`).join(', ')}`)
   t.comment(`answers: ${[...stats.outcomes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k}: ${n}`).join(', ')}`)
   if (KEEP_GOING) {

@@ -16,6 +16,8 @@ export interface FuzzChild {
   /** Resolves once every record the child sent before now has arrived (IPC keeps order), with the requests held per paused host now. */
   sync (timeoutMs?: number): Promise<Record<string, number>>
   exited: { code: number | null, signal: NodeJS.Signals | null } | undefined
+  /** Whole log lines the primary wrote (worker processes' lines through its relay), as of the last sync. */
+  logLines: number
   /** The child's last output (stderr and logs), for a failure report. */
   output (): string
   stop (): Promise<void>
@@ -39,6 +41,7 @@ export async function startFuzzChild (opts: { logLevel?: string, workers?: numbe
     port: 0,
     httpsPort: 0,
     workers: opts.workers ?? 1,
+    logLines: 0,
     exited: undefined,
     take: () => { const r = records; records = []; return r },
     sync: async (timeoutMs = 5_000) => {
@@ -75,7 +78,7 @@ export async function startFuzzChild (opts: { logLevel?: string, workers?: numbe
   const ready = new Promise<Extract<ChildMessage, { type: 'ready' }>>((resolve) => {
     child.on('message', (m: ChildMessage) => {
       if (m.type === 'record') records.push(m.record)
-      else if (m.type === 'synced') waiting.get(m.n)?.(m.held)
+      else if (m.type === 'synced') { handle.logLines = m.logLines; waiting.get(m.n)?.(m.held) }
       else if (m.type === 'ready') resolve(m)
     })
   })

@@ -34,7 +34,7 @@ export type UpstreamRecord =
 export type ChildMessage =
   | { type: 'ready', port: number, httpsPort: number, hosts: readonly string[], workers: number }
   | { type: 'record', record: UpstreamRecord }
-  /** held: requests held per paused host now (summed over the workers). */
-  | { type: 'synced', n: number, held: Record<string, number> }
+  /** held: requests held per paused host now (summed over the workers); logLines: whole log lines the primary wrote so far (workers only). */
+  | { type: 'synced', n: number, held: Record<string, number>, logLines: number }
 
 export type ParentMessage = { type: 'sync', n: number }

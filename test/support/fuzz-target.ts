@@ -113,6 +113,8 @@ function setPolicies (policy: PolicyStore, canaryNewGroup: string): () => void {
 }
 
 /** The primary's log destination with worker processes: every line it writes must be one whole JSON object. */
+let logLines = 0
+
 function checkedLogSink (): Writable {
   let rest = ''
   return new Writable({
@@ -123,6 +125,7 @@ function checkedLogSink (): Writable {
         if (line === '') continue
         let ok = false
         try { const v: unknown = JSON.parse(line); ok = typeof v === 'object' && v !== null } catch {}
+        logLines++
         if (!ok) send({ type: 'record', record: { kind: 'bad-log-line', line: line.slice(0, 2_000) } })
         // The fuzzer's own evidence for a crash: a worker's fatal line, kept for the report.
         else if (line.includes('"level":60') || line.includes('"level":50')) process.stderr.write(`${line.slice(0, 4_000)}\n`)
@@ -170,7 +173,7 @@ async function main (): Promise<void> {
   const plane = workers > 1 ? await workerPlane(workers, { nginxRoot, htmlDir, policy, routes, ready }) : await singlePlane({ certsDir, htpasswdDir, htmlDir, policy, routes, ready })
   process.on('message', (m: ParentMessage) => {
     if (m.type !== 'sync') return
-    void plane.held().then((held) => { send({ type: 'synced', n: m.n, held }) })
+    void plane.held().then((held) => { send({ type: 'synced', n: m.n, held, logLines }) })
   })
   // The parent going away (or closing IPC) ends the child: no orphaned proxies.
   process.on('disconnect', () => { stopPolicies(); void plane.stop().finally(() => process.exit(0)) })
