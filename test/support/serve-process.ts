@@ -43,6 +43,7 @@ export function spawnServe (t: Test, args: string[], env: Record<string, string>
     }
   })
   child.stderr!.on('data', (c: Buffer) => { err += c.toString('utf8') })
+  // SERVE_PROCESS_ECHO=1: the proxy's output on the test's stderr as it comes (debugging a test).
   if (process.env.SERVE_PROCESS_ECHO === '1') { child.stdout!.pipe(process.stderr, { end: false }); child.stderr!.pipe(process.stderr, { end: false }) }
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => { resolve({ code, signal }) })
