@@ -27,7 +27,9 @@ import { route, startHarness } from './proxy-harness.ts'
 import { waitFor } from './wait.ts'
 import { CANARY, FUZZ_AUTH, FUZZ_HOSTS, FUZZ_PAUSE, MAINT_ALLOW, POLICY_HOSTS, PULSE_MS, UPSTREAM_MARK, type ChildMessage, type ParentMessage } from './fuzz-protocol.ts'
 
-function send (msg: ChildMessage): void { process.send?.(msg) }
+// After the parent closed IPC (stop) the pool is still stopping and health checks still reach the
+// upstreams: process.send would emit an error that kills this process before its workers are stopped.
+function send (msg: ChildMessage): void { if (process.connected) process.send?.(msg) }
 
 // Not malformed input: a connection the proxy cut mid-request (the client left), and a head larger
 // than this upstream's 16 KiB limit (a limit, answered 431; HTTP/2 heads may legitimately be large).
