@@ -21,10 +21,26 @@ export function httpsGet (port: number, servername: string, path = '/', headers:
   })
 }
 
+/**
+ * Bound on one HTTP/2 exchange or session set-up in tests: a server that does not negotiate h2
+ * leaves Node's client waiting for a SETTINGS frame that never comes (no error, no close), and a
+ * test file would otherwise hang until tap's 15-minute file timeout.
+ */
+export const H2_CLIENT_TIMEOUT_MS = 10_000
+
+function h2Timer (what: string, fail: (err: Error) => void, session: ClientHttp2Session): NodeJS.Timeout {
+  return setTimeout(() => {
+    fail(new Error(`HTTP/2 ${what}: no answer within ${H2_CLIENT_TIMEOUT_MS} ms (ALPN ${String(session.alpnProtocol)})`))
+    session.destroy()
+  }, H2_CLIENT_TIMEOUT_MS)
+}
+
 /** The same over HTTP/2 (ALPN h2), with Node's own HTTP/2 client. */
 export function h2Get (port: number, servername: string, path = '/'): Promise<TlsReply> {
   return new Promise((resolve, reject) => {
     const session = h2connect(`https://127.0.0.1:${port}`, { servername, rejectUnauthorized: false })
+    const timer = h2Timer(`GET ${path}`, reject, session)
+    session.on('close', () => { clearTimeout(timer) })
     session.on('error', reject)
     const stream = session.request({ ':path': path, ':authority': servername })
     const chunks: Buffer[] = []
@@ -45,8 +61,9 @@ export function h2Get (port: number, servername: string, path = '/'): Promise<Tl
 /** One HTTP/2 session for several requests (SNI = servername, any certificate). */
 export async function h2Session (port: number, servername: string): Promise<ClientHttp2Session> {
   return await new Promise((resolve, reject) => {
-    const session = h2connect(`https://127.0.0.1:${port}`, { servername, rejectUnauthorized: false }, () => { resolve(session) })
-    session.once('error', reject)
+    const session = h2connect(`https://127.0.0.1:${port}`, { servername, rejectUnauthorized: false }, () => { clearTimeout(timer); resolve(session) })
+    const timer = h2Timer('session', reject, session)
+    session.once('error', (err) => { clearTimeout(timer); reject(err) })
   })
 }
 
@@ -56,13 +73,14 @@ export interface H2Reply { status: number, headers: IncomingHttpHeaders, body: B
 export async function h2Request (session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<H2Reply> {
   return await new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined })
+    const timer = setTimeout(() => { reject(new Error(`HTTP/2 ${String(headers[':method'] ?? 'GET')} ${String(headers[':path'])}: no answer within ${H2_CLIENT_TIMEOUT_MS} ms`)); stream.close() }, H2_CLIENT_TIMEOUT_MS)
     const chunks: Buffer[] = []
     let head: IncomingHttpHeaders = {}
     stream.on('response', (h) => { head = h as IncomingHttpHeaders })
     stream.on('data', (c: Buffer) => chunks.push(c))
     stream.on('end', () => { resolve({ status: Number(head[':status']), headers: head, body: Buffer.concat(chunks) }) })
     stream.on('error', reject)
-    stream.on('close', () => { if (stream.rstCode !== 0) reject(new Error(`stream reset (code ${stream.rstCode})`)) })
+    stream.on('close', () => { clearTimeout(timer); if (stream.rstCode !== 0) reject(new Error(`stream reset (code ${stream.rstCode})`)) })
     if (body !== undefined) stream.end(body)
   })
 }
