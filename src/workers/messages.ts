@@ -52,6 +52,11 @@ export type ToWorker =
 export type OutcomeBatch = Array<string | number>
 
 export type FromWorker =
+  /**
+   * Its message listener is in place: the primary sends `init` on this, not on cluster's 'online'
+   * (sent before the worker's module has run, so a message then would find no listener and be lost).
+   */
+  | { type: 'ready' }
   | { type: 'listening', port: number, httpsPort: number | undefined }
   /** It could not start (a port taken): the primary's start fails with this, as the single process's would. */
   | { type: 'failed', message: string }

@@ -37,6 +37,7 @@ process.on('SIGHUP', () => {})
 const early: ToWorker[] = []
 let handle = (m: ToWorker): void => { early.push(m) }
 process.on('message', (m: ToWorker) => { handle(m) })
+send({ type: 'ready' })
 const init = await new Promise<Extract<ToWorker, { type: 'init' }>>((resolve) => {
   handle = (m) => { if (m.type === 'init') { handle = (next) => { early.push(next) }; resolve(m) } }
 })

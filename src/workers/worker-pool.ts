@@ -32,6 +32,8 @@ const MAX_RESTART_DELAY_MS = 5_000
 const FLUSH_TIMEOUT_MS = 1_000
 const RELOAD_TIMEOUT_MS = 10_000
 const STOP_GRACE_MS = 5_000
+/** From fork to listening: far above the 0.2-16 s measured (the TypeScript loader, load 14). */
+const WORKER_START_TIMEOUT_MS = 60_000
 
 export interface WorkerPoolOptions {
   count: number
@@ -264,13 +266,26 @@ export class WorkerPool {
       process.stderr.write(c)
     })
     return await new Promise((resolve, reject) => {
+      // A worker that neither listens nor exits (stuck in its start) is killed: its exit then fails
+      // the start, or is replaced like any other death.
+      const startTimer = setTimeout(() => {
+        failed = new InvalidOptionError(`worker ${slot.index} did not start listening within ${WORKER_START_TIMEOUT_MS / 1000} s`)
+        this.#log.error({ worker: slot.index, workerPid: worker.process.pid }, 'Worker did not start in time; killing it')
+        worker.process.kill('SIGKILL')
+      }, WORKER_START_TIMEOUT_MS)
+      startTimer.unref()
       worker.on('message', (m: FromWorker | PortClaimRequest) => {
         switch (m.type) {
           case 'claim-port':
           case 'port-released':
             this.#onPortClaim(slot, worker, m)
             return
+          case 'ready':
+            slot.initialized = true
+            this.#send(slot, { type: 'init', options: this.#options, snapshot: this.#snapshot(), accept: this.#o.accept, ticketKeys: this.#ticketKeys })
+            return
           case 'listening':
+            clearTimeout(startTimer)
             slot.listening = true
             this.#log.info({ worker: slot.index, workerPid: worker.process.pid, port: m.port, httpsPort: m.httpsPort }, 'Worker listening')
             resolve({ port: m.port, httpsPort: m.httpsPort })
@@ -287,6 +302,7 @@ export class WorkerPool {
         }
       })
       worker.once('exit', (code, signal) => {
+        clearTimeout(startTimer)
         for (const [id, p] of this.#pending) if (p.slot === slot) this.#answer(id, undefined)
         this.#portClaims.releaseAll(slot.index)
         const wasListening = slot.listening
@@ -298,10 +314,6 @@ export class WorkerPool {
         // A worker that cannot start at boot fails the start; later ones are replaced.
         if (this.#stopping || !this.#started) return
         this.#restart(slot, worker.process.pid, code, signal)
-      })
-      worker.once('online', () => {
-        slot.initialized = true
-        this.#send(slot, { type: 'init', options: this.#options, snapshot: this.#snapshot(), accept: this.#o.accept, ticketKeys: this.#ticketKeys })
       })
     })
   }

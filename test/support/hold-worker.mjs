@@ -4,8 +4,9 @@
 // process goes on at once. With --workers 2, holding worker 1 keeps the primary's start waiting
 // while worker 0 already answers: the window a signal during the start falls into.
 //
-// The wait is synchronous on purpose: the event loop must not turn before worker-main.ts has its
-// 'message' listener, or the primary's init message (sent when the worker is online) is dropped.
+// The wait is synchronous: the worker's start stays held without its event loop turning. (An
+// asynchronous wait works too since the primary sends init on the worker's 'ready', once its
+// 'message' listener is in place: test/integration/workers-start.test.ts.)
 import { existsSync, writeFileSync } from 'node:fs'
 
 const held = process.env.PROXYCTL_TEST_HOLD_WORKER
