@@ -66,13 +66,13 @@ function verdict (r: Spread | undefined, ok: (v: number) => boolean): string {
 
 // ---------------------------------------------------------------- throughput
 
-interface RoundResult { round: number, reqPerSec: number, p50: number, p99: number, p99_9: number, errors: number, timeouts: number, non2xx: number, rssPeakMb?: number, tableHosts?: number }
+interface RoundResult { round: number, reqPerSec: number, p50: number, p99: number, p99_9: number, errors: number, timeouts: number, non2xx: number, rssPeakMb?: number, cpuUsPerRequest?: number, tableHosts?: number }
 interface Throughput {
   finished: string
   started: string
   machine: Record<string, string>
   settings: { connections: number, h2Streams?: number, durationS: number, warmupS: number, rounds: number, upstream: string, bodyBytes: number, manyHosts: number }
-  summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb?: number, tableHosts?: number, tls?: string }>
+  summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb?: number, cpuUsPerRequest?: number, tableHosts?: number, tls?: string }>
   memory: Record<string, number | undefined>
   rounds: Record<string, RoundResult[]>
   /** Per process of each proxy (proxyctl: the process and its workers; nginx: its workers), idle before the rounds and at the end. */
@@ -103,11 +103,13 @@ const LABELS: Record<string, string> = {
 }
 
 /** Per-round a/b of one field, both measured in the same round. */
-function ratio (t: Throughput, a: string, b: string, key: 'reqPerSec' | 'p99' = 'reqPerSec'): Spread | undefined {
+function ratio (t: Throughput, a: string, b: string, key: 'reqPerSec' | 'p99' | 'cpuUsPerRequest' = 'reqPerSec'): Spread | undefined {
   const ra = t.rounds[a]
   const rb = t.rounds[b]
   if (ra === undefined || rb === undefined) return undefined
-  return spreadOf(ra.map((r, i) => r[key] / (rb[i]?.[key] ?? NaN)))
+  // Runs recorded before the bench measured CPU have none.
+  if (key === 'cpuUsPerRequest' && ![...ra, ...rb].every((r) => r.cpuUsPerRequest !== undefined)) return undefined
+  return spreadOf(ra.map((r, i) => (r[key] ?? NaN) / (rb[i]?.[key] ?? NaN)))
 }
 
 const reqRange = (t: Throughput, v: string): string => {
@@ -118,11 +120,11 @@ const reqRange = (t: Throughput, v: string): string => {
 function variantTable (t: Throughput, variants: string[]): string[] {
   const ms = (v: string, n: number): string => fmt(n, v.endsWith('-h2') ? 1 : 0)
   return [
-    '| variant | req/s (median) | req/s (min–max over rounds) | p50 | p99 | p99.9 | peak RSS MB | hosts | errors + non-2xx |',
-    '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| variant | req/s (median) | req/s (min–max over rounds) | p50 | p99 | p99.9 | peak RSS MB | CPU µs per request | hosts | errors + non-2xx |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
     ...variants.map((v) => {
       const r = t.summary[v]!
-      return `| ${LABELS[v] ?? v} | ${fmt(r.reqPerSec)} | ${reqRange(t, v)} | ${ms(v, r.p50)} | ${ms(v, r.p99)} | ${ms(v, r.p99_9)} | ${fmt(r.rssPeakMb, 1)} | ${r.tableHosts ?? '–'} | ${r.errors + r.non2xx} |`
+      return `| ${LABELS[v] ?? v} | ${fmt(r.reqPerSec)} | ${reqRange(t, v)} | ${ms(v, r.p50)} | ${ms(v, r.p99)} | ${ms(v, r.p99_9)} | ${fmt(r.rssPeakMb, 1)} | ${fmt(r.cpuUsPerRequest, 1)} | ${r.tableHosts ?? '–'} | ${r.errors + r.non2xx} |`
     })
   ]
 }
@@ -158,7 +160,13 @@ function throughputSection (f: Found<Throughput>): string {
     tlsNginx: ratio(t, 'nginx-https', 'nginx'),
     nginx2w: ratio(t, 'proxyctl-2w', 'nginx-2w'),
     scale: ratio(t, 'proxyctl-2w', 'proxyctl'),
-    nginxScale: ratio(t, 'nginx-2w', 'nginx')
+    nginxScale: ratio(t, 'nginx-2w', 'nginx'),
+    // CPU time of the server's processes per request: unlike req/s, not moved by how a round
+    // shared the two cores with autocannon.
+    logCpu: ratio(t, 'proxyctl', 'proxyctl-nolog', 'cpuUsPerRequest'),
+    nginxCpu: ratio(t, 'proxyctl', 'nginx', 'cpuUsPerRequest'),
+    nginxLogCpu: ratio(t, 'nginx', 'nginx-nolog', 'cpuUsPerRequest'),
+    scaleCpu: ratio(t, 'proxyctl-2w', 'proxyctl', 'cpuUsPerRequest')
   }
   // Per worker: the largest of any one proxyctl process (its workers, or the one process) over every proxyctl run.
   const pcProcs = Object.entries(t.processes ?? {}).filter(([name]) => name.startsWith('proxyctl'))
@@ -181,6 +189,7 @@ function throughputSection (f: Found<Throughput>): string {
           row('proxyctl, 2 workers ≥ 1.3× proxyctl, 1 worker req/s', R.scale, (v) => v >= 1.3)
         ]),
     row('proxyctl access log on / off ≥ 0.95 req/s', R.log, (v) => v >= 0.95),
+    ...(R.logCpu === undefined ? [] : [row('the same in CPU: proxyctl CPU per request, access log on / off ≤ 1.05 (the log costs ≤ 5 %)', R.logCpu, (v) => v <= 1.05)]),
     row('proxyctl ≥ 1.6× http-proxy req/s, access log on', R.httpProxy, (v) => v >= 1.6),
     row('proxyctl p99 ≤ 2× nginx p99, access log on', R.p99, (v) => v <= 2),
     ...(idleMax === undefined ? [rssLine('proxyctl peak RSS ≤ 80 MB under load (VmHWM)', rss)] : [perWorker('proxyctl idle RSS ≤ 60 MB per worker (VmRSS before the rounds)', idleMax, 60), perWorker('proxyctl peak RSS ≤ 80 MB per worker under load (VmHWM)', peakMax, 80)]),
@@ -202,6 +211,7 @@ function throughputSection (f: Found<Throughput>): string {
   if (has('proxyctl', 'direct')) sentences.push(`Going through proxyctl leaves ${x(R.direct)} of the req/s of going direct to the upstream.`)
   if (R.nginx2w !== undefined) sentences.push(`With 2 workers each${twoWProcs === 1 ? ' (WORKERS=2 given, but this build of proxyctl ran one process: the worker processes had not landed)' : ''}, proxyctl serves ${x(R.nginx2w)} nginx's req/s; 2 workers serve ${x(R.scale)} of proxyctl's 1-worker req/s, nginx's 2 workers ${x(R.nginxScale)} of its 1 worker's (autocannon shares the 2 cores with them).`)
   if (R.log !== undefined) sentences.push(`With its access log on proxyctl serves ${x(R.log)} its req/s with the log off.`)
+  if (R.logCpu !== undefined) sentences.push(`In CPU time of its own processes per request, which does not depend on how a round shared the cores with autocannon, the access log on costs ${x(R.logCpu)} of off (nginx's ${x(R.nginxLogCpu)}); proxyctl spends ${x(R.nginxCpu)} nginx's CPU per request, and 2 workers ${x(R.scaleCpu)} one worker's.`)
   if (R.hosts !== undefined) sentences.push(`With ${t.settings.manyHosts} more hosts in the table (an exact-name lookup) it serves ${x(R.hosts)} its 1-host req/s: ${direction(R.hosts, 'slower in every round', 'faster in every round')}.`)
   if (R.tlsProxyctl !== undefined && R.tlsNginx !== undefined) {
     const overlap = R.tlsProxyctl.min <= R.tlsNginx.max && R.tlsNginx.min <= R.tlsProxyctl.max
@@ -241,6 +251,10 @@ function throughputSection (f: Found<Throughput>): string {
       'proxyctl/http-proxy req/s (access log off)': R.httpProxyNolog,
       'proxyctl p99 / nginx p99 (access log on)': R.p99,
       'proxyctl access log on / off req/s': R.log,
+      'proxyctl access log on / off CPU per request': R.logCpu,
+      'nginx access log on / off CPU per request': R.nginxLogCpu,
+      'proxyctl/nginx CPU per request (access log on)': R.nginxCpu,
+      'proxyctl 2 workers / 1 worker CPU per request': R.scaleCpu,
       'proxyctl 500 hosts / 1 host req/s': R.hosts,
       'proxyctl 2 workers / nginx 2 workers req/s (access log on)': R.nginx2w,
       'proxyctl 2 workers / 1 worker req/s': R.scale,
