@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml'
 import { WILDCARD_HOST_RE } from '../config/host-name.js'
+import { parseSize } from '../config/size.js'
 import {
   DEFAULT_HEALTH_CHECK, parseAcmeChallengeLocation, parseBoolean, parseDurationMs, parsePositiveInt, type HealthCheckOptions
 } from '../config/options.js'
@@ -370,19 +371,6 @@ function parseAcmeChallengeEnv (env: Record<string, string>, warnings: string[])
 }
 
 export const MAX_BODY_SIZE_LABEL = 'proxyctl.max-body-size'
-
-/**
- * nginx's client_max_body_size syntax: bytes, or a number with k, m or g (either case, powers of
- * 1024). `0` means no limit, as in nginx. Undefined: no limit.
- */
-export function parseSize (text: string): number | undefined | { error: string } {
-  const m = /^(\d{1,16})([kKmMgG]?)$/.exec(text.trim())
-  if (m === null) return { error: `${JSON.stringify(text)} is not a size (bytes, or a number with k, m or g)` }
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
-  const bytes = Number(m[1]) * unit
-  if (!Number.isSafeInteger(bytes)) return { error: `${JSON.stringify(text)} is too large` }
-  return bytes === 0 ? undefined : bytes
-}
 
 function parseMaxBodyLabel (labels: Record<string, string>, warnings: string[]): number | undefined {
   const value = labels[MAX_BODY_SIZE_LABEL]

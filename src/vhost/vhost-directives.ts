@@ -1,4 +1,4 @@
-import { parseSize } from '../docker/virtual-host.js'
+import { parseSize } from '../config/size.js'
 import { parseNginxConf, type ConfStatement } from './nginx-conf.js'
 
 // The nginx directives proxyctl honours from vhost.d files, read into plain settings (pure).
