@@ -7,7 +7,7 @@ import { join, resolve as resolvePath } from 'node:path'
 import { list, parseSettings } from './lib/cli.ts'
 import { BENCH_DIR, REPO_ROOT, RESULTS_DIR, ensureNginx, imageExists, log, mustRun, run, waitForQuiet } from './lib/util.ts'
 
-const STEPS = ['lookup', 'throughput', 'balancing', 'rollout', 'swarm', 'report'] as const
+const STEPS = ['lookup', 'memory', 'throughput', 'balancing', 'rollout', 'swarm', 'report'] as const
 
 const s = parseSettings('npm run bench [-- options]', `Runs ${STEPS.join(', ')} in order. Every bench's own settings come from env (see
 each script's --help, e.g. DURATION=10 ROUNDS=5 RATE=500 ROLLOUTS=7 npm run bench).`, {
@@ -87,6 +87,7 @@ if (process.env.PROXYCTL_BUILD === undefined) {
 }
 log(`results into bench/results/${process.env.BENCH_COMMIT}/`)
 if (steps.includes('lookup')) await step('route lookup', lookupScript, ['--out', join(RESULTS_DIR, process.env.BENCH_COMMIT!, 'route-lookup.json')])
+if (steps.includes('memory')) await step('memory floor', 'memory-floor.ts')
 if (steps.includes('throughput')) await step('throughput', 'proxy-throughput.ts')
 if (steps.includes('balancing')) await step('balancing', 'balancing.ts')
 if (steps.includes('rollout')) await step('rollouts', 'deploy-under-load.ts')
