@@ -26,6 +26,7 @@ import { fuzzCase, type FuzzCase } from '../support/fuzz-requests.ts'
 import { printable, sendCase, type Sent } from '../support/fuzz-send.ts'
 import { get } from '../support/http-client.ts'
 import { h2Get } from '../support/https-client.ts'
+import { within } from '../support/wait.ts'
 
 const env = process.env
 // `npm run fuzz -- --seconds N` runs this file with node directly and passes its arguments on.
@@ -68,15 +69,6 @@ async function liveChild (): Promise<FuzzChild> {
   child = await (spare ?? startChild())
   spare = undefined
   return child
-}
-
-async function within<T> (ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer within ${ms} ms`)) }, ms) })])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 async function pool<T, R> (items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -5,7 +5,6 @@ import { startFakeDocker } from '../support/fake-docker.ts'
 import { freePort } from '../support/ports.ts'
 import { spawnServe } from '../support/serve-process.ts'
 import { startUpstream } from '../support/upstream.ts'
-import { waitFor } from '../support/wait.ts'
 
 // issue 12: with worker processes every port is bound with SO_REUSEPORT, which lets any process of
 // the same user bind it too and share its connections. Every such port is claimed first with a

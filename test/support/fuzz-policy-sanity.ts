@@ -9,17 +9,9 @@ import { httpsGet } from './https-client.ts'
 import type { FuzzChild } from './fuzz-child.ts'
 import { CANARY, FUZZ_PAUSE, UPSTREAM_MARK, canarySide } from './fuzz-protocol.ts'
 import { HOLD_BOUND_MS } from './fuzz-policy.ts'
+import { within } from './wait.ts'
 
 export interface PolicyFailure { kind: string, message: string }
-
-async function within<T> (ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer within ${ms} ms`)) }, ms) })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 export interface PolicySanity {
   /** Normal requests sent so far. */

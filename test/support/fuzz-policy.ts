@@ -8,6 +8,7 @@ import { connect as h2connect, type ClientHttp2Session } from 'node:http2'
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { CANARY, FUZZ_ID_HEADER, FUZZ_PAUSE, POLICY_HOSTS, UPSTREAM_MARK, canarySide, type PolicyHost } from './fuzz-protocol.ts'
+import { answerOnce, fuzzStream, h2Headers } from './fuzz-answer.ts'
 import type { Answer, Endpoint } from './fuzz-send.ts'
 
 export interface PolicyCase {
@@ -135,7 +136,7 @@ async function sendH1 (c: PolicyCase, head: string, ep: Endpoint): Promise<Answe
       : tlsConnect({ port: ep.httpsPort, host: '127.0.0.1', servername: c.host, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
     let got = ''
     let bodySent = false
-    const finish = once(started, ep.boundMs, () => { s.destroy() }, resolve, () => ({ outcome: 'timeout', head: got.slice(0, 2_000) }))
+    const { finish } = answerOnce(started, ep.boundMs, () => { s.destroy() }, resolve, () => ({ outcome: 'timeout', head: got.slice(0, 2_000) }))
     const sendBody = (): void => { if (!bodySent) { bodySent = true; s.write(bodyPiece(c)) } }
     s.on('data', (chunk: Buffer) => {
       got += chunk.toString('latin1')
@@ -159,32 +160,14 @@ async function sendH2 (c: PolicyCase, id: string, ep: Endpoint): Promise<Answer>
   const started = Date.now()
   let session: ClientHttp2Session | undefined
   return await new Promise<Answer>((resolve) => {
-    const finish = once(started, ep.boundMs, () => { session?.destroy() }, resolve, () => ({ outcome: 'timeout' }))
+    const { finish } = answerOnce(started, ep.boundMs, () => { session?.destroy() }, resolve, () => ({ outcome: 'timeout' }))
     session = h2connect(`https://127.0.0.1:${ep.httpsPort}`, { servername: c.host, rejectUnauthorized: false })
     session.on('error', (err: NodeJS.ErrnoException) => { finish({ outcome: 'reset', detail: `session: ${err.code ?? err.message}` }) })
     session.on('close', () => { finish({ outcome: 'closed', detail: 'session closed' }) })
     session.once('connect', () => {
-      const headers: Record<string, string | string[]> = { ':method': c.method, ':path': c.path, ':authority': c.host }
-      for (const [n, v] of headerLines(c, id)) {
-        if (n === 'expect') continue
-        const prev = headers[n]
-        headers[n] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [prev]), v]
-      }
-      let stream
-      try {
-        stream = session!.request(headers, { endStream: c.body === 'none' })
-      } catch (err) {
-        finish({ outcome: 'refused-by-client', detail: (err as NodeJS.ErrnoException).code ?? (err as Error).message })
-        return
-      }
-      stream.on('error', (err: NodeJS.ErrnoException) => { finish({ outcome: 'reset', detail: err.code ?? err.message }) })
-      stream.on('close', () => { finish({ outcome: stream.rstCode === 0 ? 'closed' : 'reset', detail: `stream closed, code ${stream.rstCode}` }) })
-      stream.on('response', (h) => {
-        const flat: Record<string, string> = {}
-        for (const [k, v] of Object.entries(h)) flat[k] = Array.isArray(v) ? v.join(', ') : String(v)
-        finish({ outcome: 'response', status: Number(h[':status']), headers: flat })
-      })
-      stream.resume()
+      const headers = h2Headers(headerLines(c, id).filter(([n]) => n !== 'expect'), { ':method': c.method, ':path': c.path, ':authority': c.host })
+      const stream = fuzzStream(session!, headers, c.body === 'none', finish)
+      if (stream === undefined) return
       if (c.body !== 'none') {
         const piece = c.body === 'chunked-unfinished' ? Buffer.from('hello') : bodyPiece(c)
         if (c.body === 'sent') stream.end(piece)
@@ -193,19 +176,6 @@ async function sendH2 (c: PolicyCase, id: string, ep: Endpoint): Promise<Answer>
       clientLeaves(c, started, finish)
     })
   })
-}
-
-function once (started: number, boundMs: number, close: () => void, resolve: (a: Answer) => void, timeout: () => Omit<Answer, 'ms'>): (a: Omit<Answer, 'ms'>) => void {
-  let done = false
-  const finish = (a: Omit<Answer, 'ms'>): void => {
-    if (done) return
-    done = true
-    clearTimeout(timer)
-    close()
-    resolve({ ...a, ms: Date.now() - started })
-  }
-  const timer = setTimeout(() => { finish(timeout()) }, boundMs)
-  return finish
 }
 
 /**

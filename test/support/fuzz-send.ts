@@ -7,6 +7,7 @@ import { connect as tlsConnect } from 'node:tls'
 import type { FuzzCase } from './fuzz-requests.ts'
 import { h1Bytes, h2FrameBytes } from './fuzz-requests.ts'
 import { FUZZ_ID_HEADER } from './fuzz-protocol.ts'
+import { answerOnce, fuzzStream, h2Headers } from './fuzz-answer.ts'
 import { sendPolicyCase } from './fuzz-policy.ts'
 
 export type Outcome = 'response' | 'closed' | 'reset' | 'refused-by-client' | 'timeout'
@@ -86,27 +87,9 @@ async function sendH2 (c: Extract<FuzzCase, { kind: 'h2' }>, id: string, ep: End
     session.on('close', () => { finish({ outcome: 'closed', detail: 'session closed' }) })
     session.on('goaway', (code) => { finish({ outcome: 'closed', detail: `GOAWAY ${code}` }) })
     session.once('connect', () => {
-      let stream
-      const headers: Record<string, string | string[]> = {}
-      for (const [n, v] of [...c.headers, [FUZZ_ID_HEADER, id] as [string, string]]) {
-        const prev = headers[n]
-        headers[n] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [prev]), v]
-      }
-      try {
-        stream = session!.request(headers, { endStream: c.body === undefined })
-      } catch (err) {
-        finish({ outcome: 'refused-by-client', detail: (err as NodeJS.ErrnoException).code ?? (err as Error).message })
-        return
-      }
-      stream.on('error', (err: NodeJS.ErrnoException) => { finish({ outcome: 'reset', detail: err.code ?? err.message }) })
-      stream.on('close', () => { finish({ outcome: stream.rstCode === 0 ? 'closed' : 'reset', detail: `stream closed, code ${stream.rstCode}` }) })
-      stream.on('response', (h) => {
-        const flat: Record<string, string> = {}
-        for (const [k, v] of Object.entries(h)) flat[k] = Array.isArray(v) ? v.join(', ') : String(v)
-        if (c.reset === 'after-response-starts') stream.close(c.resetCode)
-        finish({ outcome: 'response', status: Number(h[':status']), headers: flat })
-      })
-      stream.resume()
+      const headers = h2Headers([...c.headers, [FUZZ_ID_HEADER, id] as [string, string]])
+      const stream = fuzzStream(session!, headers, c.body === undefined, finish, (st) => { if (c.reset === 'after-response-starts') st.close(c.resetCode) })
+      if (stream === undefined) return
       if (c.reset === 'immediately') { stream.close(c.resetCode); return }
       if (c.body !== undefined) {
         const half = Math.floor(c.body.length / 2)
@@ -157,20 +140,3 @@ export async function sendCase (c: FuzzCase, id: string, ep: Endpoint): Promise<
   return { id, fuzzCase: c, bytes: bytes.toString('latin1'), answer: await sendH2Frames(c, bytes, ep) }
 }
 
-/**
- * One answer per case: the first finish() wins and closes the connection; if none comes within
- * boundMs, the timeout's answer does.
- */
-function answerOnce (started: number, boundMs: number, close: () => void, resolve: (a: Answer) => void, timeout: () => Omit<Answer, 'ms'>):
-{ finish: (a: Omit<Answer, 'ms'>) => void, settled: () => boolean } {
-  let done = false
-  const finish = (a: Omit<Answer, 'ms'>): void => {
-    if (done) return
-    done = true
-    clearTimeout(timer)
-    close()
-    resolve({ ...a, ms: Date.now() - started })
-  }
-  const timer = setTimeout(() => { finish(timeout()) }, boundMs)
-  return { finish, settled: () => done }
-}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
-import type { LogLine } from './proxy-process.ts'
+import { collectOutput, type LogLine } from './proxy-process.ts'
 import { waitFor } from './wait.ts'
 
 // `proxyctl serve` from the source tree (under the TypeScript loader tap uses, which its worker
@@ -30,19 +30,7 @@ export function spawnServe (t: Test, args: string[], env: Record<string, string>
     env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  const logs: LogLine[] = []
-  let err = ''
-  let buf = ''
-  child.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString('utf8')
-    let nl: number
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl)
-      buf = buf.slice(nl + 1)
-      try { logs.push(JSON.parse(line) as LogLine) } catch { logs.push({ msg: line }) }
-    }
-  })
-  child.stderr!.on('data', (c: Buffer) => { err += c.toString('utf8') })
+  const { logs, stderr } = collectOutput(child)
   // SERVE_PROCESS_ECHO=1: the proxy's output on the test's stderr as it comes (debugging a test).
   if (process.env.SERVE_PROCESS_ECHO === '1') { child.stdout!.pipe(process.stderr, { end: false }); child.stderr!.pipe(process.stderr, { end: false }) }
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
@@ -53,6 +41,6 @@ export function spawnServe (t: Test, args: string[], env: Record<string, string>
     await exited
   })
   const waitForLog = async (pred: (l: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> =>
-    await waitFor(() => logs.find(pred), { timeoutMs, what: `a proxy log line (stderr: ${err.slice(-500)})` })
-  return { child, logs, stderr: () => err, exited, waitForLog }
+    await waitFor(() => logs.find(pred), { timeoutMs, what: `a proxy log line (stderr: ${stderr().slice(-500)})` })
+  return { child, logs, stderr, exited, waitForLog }
 }

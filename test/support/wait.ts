@@ -15,3 +15,13 @@ export async function waitFor<T> (fn: () => T | Promise<T>, opts: { timeoutMs?: 
     await new Promise((resolve) => setTimeout(resolve, opts.intervalMs ?? 50))
   }
 }
+
+/** `p`, or a rejection naming `what` if it has not settled within `ms`. */
+export async function within<T> (ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what}: no answer within ${ms} ms`)) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
