@@ -48,14 +48,25 @@ async function swarmTests (t: Test, node: SwarmNode): Promise<void> {
     return r?.status === 200 ? JSON.parse(r.body) as AppReply : undefined
   }
   /** Until the proxy answers from `n` distinct tasks (hostnames) of `version`. */
-  const servedBy = async (n: number, version: string, timeoutMs = 60_000, host = HOST): Promise<Set<string>> => await waitFor(async () => {
-    const seen = new Set<string>()
-    for (let i = 0; i < 6 * n; i++) {
-      const r = await reply(host)
-      if (r?.version === version) seen.add(r.hostname)
+  const servedBy = async (n: number, version: string, timeoutMs = 60_000, host = HOST): Promise<Set<string>> => {
+    let seen = new Set<string>()
+    try {
+      return await waitFor(async () => {
+        seen = new Set<string>()
+        for (let i = 0; i < 6 * n; i++) {
+          const r = await reply(host)
+          if (r?.version === version) seen.add(r.hostname)
+        }
+        return seen.size === n ? seen : undefined
+      }, { timeoutMs, intervalMs: 100, what: `${n} ${version} tasks answering` })
+    } catch (err) {
+      // What the proxy and Swarm each thought at the deadline, for the failure's reader.
+      const table = await docker('exec', 'edge', 'proxyctl', 'status').catch((e: Error) => e.message)
+      const tasks = await docker('service', 'ps', '--no-trunc', '--format', '{{.Name}} {{.Image}} {{.DesiredState}} {{.CurrentState}} {{.Error}}', 'app').catch((e: Error) => e.message)
+      const events = (await logs().catch(() => [])).filter((x) => x.component !== 'access').slice(-30).map((x) => `${String(x.time)} ${String(x.msg)} ${String(x.name ?? x.target ?? '')} ${String(x.to ?? '')}`).join('\n')
+      throw new Error(`${(err as Error).message}; last poll answered from ${JSON.stringify([...seen])}\nproxyctl status:\n${table}\ndocker service ps app:\n${tasks}\nthe proxy's last log lines:\n${events}`)
     }
-    return seen.size === n ? seen : undefined
-  }, { timeoutMs, intervalMs: 100, what: `${n} ${version} tasks answering` })
+  }
   /** `docker service update -d ARGS app`, then until Swarm reports that very update completed. */
   const updateService = async (service: string, ...args: string[]): Promise<number> => {
     const status = async (): Promise<string> => await docker('service', 'inspect', '-f', '{{if .UpdateStatus}}{{.UpdateStatus.State}} {{.UpdateStatus.StartedAt}}{{end}}', service)
