@@ -17,6 +17,11 @@ export async function probeBind (host: string, port: number): Promise<void> {
   })
 }
 
+/** undefined when a plain bind of `port` succeeds (and is closed again), else why it failed (EADDRINUSE). */
+async function bindRefusal (host: string, port: number): Promise<string | undefined> {
+  return await probeBind(host, port).then(() => undefined, (err: NodeJS.ErrnoException) => err.code ?? err.message)
+}
+
 /** Worker -> primary. */
 export type PortClaimRequest =
   | { type: 'claim-port', id: number, port: number }
@@ -39,7 +44,7 @@ let listening = false
  */
 export async function claimPort (host: string, port: number): Promise<string | undefined> {
   if (!cluster.isWorker || process.send === undefined) {
-    return await probeBind(host, port).then(() => undefined, (err: NodeJS.ErrnoException) => err.code ?? err.message)
+    return await bindRefusal(host, port)
   }
   if (!listening) {
     listening = true
@@ -86,7 +91,7 @@ export class PortClaims {
       // Another worker's claim of the same port: share its result (refused: try again, ours).
       await pending
     }
-    const claim = probeBind(this.#host, port).then(() => undefined, (err: NodeJS.ErrnoException) => err.code ?? err.message)
+    const claim = bindRefusal(this.#host, port)
     this.#claiming.set(port, claim)
     const refused = await claim
     this.#claiming.delete(port)

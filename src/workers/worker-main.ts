@@ -7,7 +7,7 @@ import { PolicyStore } from '../traffic/policy.js'
 import { OutcomeBatcher, ProcessSampler } from './figures.js'
 import type { FromWorker, ToWorker } from './messages.js'
 import { RoutingReplica } from './routing-replica.js'
-import { shareProblem, workerAuthOptions, workerPolicy, workerServeOptions } from './worker-limits.js'
+import { workerAuthOptions, workerPolicy, workerServeOptions } from './worker-limits.js'
 
 // A worker process (node:cluster): accepts connections and proxies them, with a table built from
 // the primary's snapshots. It loads the data plane only: no Docker client, no health checks, no
@@ -43,14 +43,6 @@ const init = await new Promise<Extract<ToWorker, { type: 'init' }>>((resolve) =>
 })
 // The pool sets the slot; limits documented per proxy are split by it (worker-limits.ts).
 const slot = Number(process.env.PROXYCTL_WORKER ?? 0)
-const problem = shareProblem(init.options)
-if (problem !== undefined) {
-  // Its start fails with this, as a port taken does; disconnecting flushes the message first.
-  send({ type: 'failed', message: problem })
-  process.once('disconnect', () => { process.exit(1) })
-  process.disconnect?.()
-  await new Promise(() => {})
-}
 const options = workerServeOptions(init.options, slot)
 const files = await loadProxyFiles(options, log, workerAuthOptions(options))
 const store = new RouteTableStore()

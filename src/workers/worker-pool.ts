@@ -14,6 +14,7 @@ import { EMPTY_POLICY, type PolicyStore } from '../traffic/policy.js'
 import { replayOutcomes, sumTargetLoads } from './figures.js'
 import { relayLines, type LineSink } from './line-relay.js'
 import { routingSnapshot } from './routing-replica.js'
+import { shareProblem } from './worker-limits.js'
 import { PortClaims, probeBind, type PortClaimAnswer, type PortClaimRequest } from './port-claim.js'
 import type { AcceptMode, FromWorker, RoutingSnapshot, TargetLoad, ToWorker, WorkerProcessFigures } from './messages.js'
 
@@ -100,6 +101,9 @@ export class WorkerPool {
 
   /** Forks the workers; resolves once every one listens, with the ports (the first one's, when 0 was asked). */
   async start (): Promise<{ port: number, httpsPort: number | undefined }> {
+    // Every worker must get a share of the connection limit (worker-limits.ts): checked before any is forked.
+    const problem = shareProblem(this.#options)
+    if (problem !== undefined) throw new InvalidOptionError(problem)
     // Round-robin: the primary accepts and hands connections out (node:cluster's default on Linux).
     if (this.#o.accept === 'round-robin') cluster.schedulingPolicy = cluster.SCHED_RR
     cluster.setupPrimary({ exec: WORKER_MAIN, args: [], silent: true, serialization: 'advanced' })
