@@ -20,6 +20,7 @@ import autocannon from 'autocannon'
 import { pino } from 'pino'
 import { int, parseSettings } from './lib/cli.ts'
 import { newestProfile, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
+import { processCpuMs } from './lib/process-rss.ts'
 import { RESULTS_DIR, killOnExit, log, machineInfo, makeTempDir, median, mustRun, round, waitFor, writeJson } from './lib/util.ts'
 
 const HOST = 'al.bench.test'
@@ -90,20 +91,13 @@ async function startChild (args: string[], env: Record<string, string>, stdoutFi
   }
 }
 
-/** CPU time (user + system, every thread) a process has used, in ms (/proc, Linux). */
-function cpuMs (pid: number): { user: number, sys: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')
-  // utime and stime are fields 14 and 15 of stat (clock ticks, 100 Hz); after "pid (comm) " they are the 12th and 13th.
-  return { user: Number(fields[11]) * 10, sys: Number(fields[12]) * 10 }
-}
-
 interface LoadResult { reqPerSec: number, p99Ms: number, errors: number, non2xx: number, requests: number, cpuUsPerRequest: number, sysUsPerRequest: number }
 
 /** autocannon against a proxy; also the proxy process's CPU time per request over the run (robust to other load). */
 async function load (port: number, seconds: number, connections: number, pid?: number): Promise<LoadResult> {
-  const cpu0 = pid === undefined ? { user: 0, sys: 0 } : cpuMs(pid)
+  const cpu0 = pid === undefined ? { user: 0, sys: 0 } : processCpuMs(pid)
   const r = await autocannon({ url: `http://127.0.0.1:${port}/`, headers: { host: HOST }, connections, duration: seconds })
-  const cpu1 = pid === undefined ? { user: 0, sys: 0 } : cpuMs(pid)
+  const cpu1 = pid === undefined ? { user: 0, sys: 0 } : processCpuMs(pid)
   const requests = Math.max(1, r.requests.total)
   const perRequest = (ms: number): number => round(ms * 1000 / requests, 1)
   return { reqPerSec: round(r.requests.average), p99Ms: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx, requests, cpuUsPerRequest: perRequest(cpu1.user + cpu1.sys - cpu0.user - cpu0.sys), sysUsPerRequest: perRequest(cpu1.sys - cpu0.sys) }

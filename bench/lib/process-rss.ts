@@ -21,16 +21,13 @@ export function processTree (root: number): number[] {
   return out
 }
 
-/** USER_HZ: the unit of /proc/<pid>/stat's times; 100 on every Linux architecture Node runs on. */
-const CLOCK_TICKS_PER_S = 100
-
-/** utime + stime of a process (fields 14 and 15 of /proc/<pid>/stat, after the parenthesised name). */
-function cpuTicks (pid: number): number {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
-    return Number(f[11]) + Number(f[12])
-  } catch { return 0 }
+/** CPU time (user and system, every thread) process `pid` has used, in ms (/proc/<pid>/stat, Linux); throws when it is gone. */
+export function processCpuMs (pid: number): { user: number, sys: number } {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on every Linux architecture
+  // Node runs on); after "pid (comm) " (comm may hold spaces and parentheses) they are the 12th and 13th.
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+  return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 }
 }
 
 function status (pid: number): { rssKb: number, hwmKb: number, name: string } | undefined {
@@ -93,9 +90,11 @@ export class TreeRssMonitor {
 
   /** CPU time (user + system, every thread) the tree's processes have used so far, in ms. */
   cpuMs (): number {
-    let ticks = 0
-    for (const pid of this.#pids()) ticks += cpuTicks(pid)
-    return ticks * 1000 / CLOCK_TICKS_PER_S
+    let ms = 0
+    for (const pid of this.#pids()) {
+      try { const c = processCpuMs(pid); ms += c.user + c.sys } catch {} // exited between listing and reading: its time is gone with it
+    }
+    return ms
   }
 
   /** Each process now: its RSS and high-water mark (MB). */
