@@ -10,6 +10,7 @@ import { Agent, request } from 'undici'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { newestProfile, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
 import { ensureH2load, h2load, type LoadSummary } from './lib/h2load.ts'
+import { cpuWindow, type CpuSplit } from './lib/machine-cpu.ts'
 import { TreeRssMonitor, type ProcessMemory } from './lib/process-rss.ts'
 import { installCert, makeCert } from '../test/support/certs.ts'
 import { TLS_POLICY } from '../src/tls/policy.ts'
@@ -82,6 +83,8 @@ interface RunResult extends Omit<LoadSummary, 'requests' | 'durationS'> {
   /** CPU time of the server's processes per request in the measured run (µs); HTTP/1.1 runs only. */
   cpuUsPerRequest: number | undefined
   tableHosts: number | undefined
+  /** Cores each part used over the run, warm-up included (bench/lib/machine-cpu.ts). */
+  cpu: CpuSplit
 }
 
 function body (bytes: number): string {
@@ -291,6 +294,7 @@ async function main (): Promise<void> {
   const dir = makeTempDir('pxb-tp-')
   const procs: Proc[] = []
   const monitors = new Map<string, TreeRssMonitor>()
+  const stopAtEnd: TreeRssMonitor[] = []
   const started = new Date().toISOString()
   log(`throughput: variants ${variants.join(', ')}; ${rounds} rounds x (${warmup}s warmup + ${duration}s); ${connections} connections; upstream ${s.upstream}; work dir ${dir}`)
   await removeBenchContainers(NAME)
@@ -301,6 +305,8 @@ async function main (): Promise<void> {
     await startUpstream(dir, `${NAME}upstream`, HOST, true)
     const ip = await containerIp(`${NAME}upstream`)
     const direct = `http://${ip}:8080`
+    const upstreamCpu = new TreeRssMonitor(Number(await docker('inspect', '-f', '{{.State.Pid}}', `${NAME}upstream`)), 'all', 1_000)
+    stopAtEnd.push(upstreamCpu)
     await directReady(direct, HOST)
     const needMany = variants.includes('proxyctl-500')
     const manyNames = Array.from({ length: manyHosts }, (_, i) => MANY_HOST(i))
@@ -441,7 +447,9 @@ async function main (): Promise<void> {
         const monitor = t.monitor
         monitor?.resetWindow()
         const tableHosts = t.adminSocket !== undefined ? (await proxyctlStatus(t.adminSocket)).hosts.length : undefined
+        const endCpu = cpuWindow({ server: monitor === undefined ? undefined : () => monitor.cpuMs(), upstream: () => upstreamCpu.cpuMs() })
         const res = await load(t, duration, warmup, dir)
+        const cpu = endCpu()
         monitor?.sample()
         const { requests: _requests, durationS: _durationS, cpuUsPerRequest, ...measured } = res
         const rr: RunResult = {
@@ -449,16 +457,17 @@ async function main (): Promise<void> {
           ...measured,
           cpuUsPerRequest,
           rssPeakMb: monitor !== undefined ? round(monitor.maxRssKb / 1024, 1) : undefined,
-          tableHosts
+          tableHosts,
+          cpu
         }
         results.get(v)!.push(rr)
-        log(`round ${r + 1} ${v.padEnd(17)} ${String(rr.reqPerSec).padStart(6)} req/s  p50 ${rr.p50} p99 ${rr.p99} p99.9 ${rr.p99_9} ms  errors ${rr.errors + rr.timeouts} non2xx ${rr.non2xx}${rr.rssPeakMb !== undefined ? `  rss ${rr.rssPeakMb} MB` : ''}${rr.cpuUsPerRequest !== undefined ? `  cpu ${rr.cpuUsPerRequest} µs/req` : ''}${rr.tls !== undefined ? `  ${rr.tls}` : ''}`)
+        log(`round ${r + 1} ${v.padEnd(17)} ${String(rr.reqPerSec).padStart(6)} req/s  p50 ${rr.p50} p99 ${rr.p99} p99.9 ${rr.p99_9} ms  errors ${rr.errors + rr.timeouts} non2xx ${rr.non2xx}${rr.rssPeakMb !== undefined ? `  rss ${rr.rssPeakMb} MB` : ''}${rr.cpuUsPerRequest !== undefined ? `  cpu ${rr.cpuUsPerRequest} µs/req` : ''}${rr.tls !== undefined ? `  ${rr.tls}` : ''}  cores: busy ${cpu.busy}/${cpu.cores}, server ${cpu.server ?? '?'}, load ${cpu.loadGenerator}, upstream ${cpu.upstream ?? '?'}`)
         await t.after?.()
       }
     }
 
     // --- summary
-    const summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb: number | undefined, cpuUsPerRequest: number | undefined, tableHosts: number | undefined, tls?: string }> = {}
+    const summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb: number | undefined, cpuUsPerRequest: number | undefined, tableHosts: number | undefined, tls?: string, cores: Record<'busy' | 'server' | 'loadGenerator' | 'upstream', number | undefined> }> = {}
     for (const [v, rs] of results) {
       const rss = rs.map((x) => x.rssPeakMb).filter((x): x is number => x !== undefined)
       summary[v] = {
@@ -472,6 +481,11 @@ async function main (): Promise<void> {
         rssPeakMb: rss.length > 0 ? Math.max(...rss) : undefined,
         cpuUsPerRequest: rs.every((x) => x.cpuUsPerRequest !== undefined) ? median(rs.map((x) => x.cpuUsPerRequest!)) : undefined,
         tableHosts: rs[0]?.tableHosts,
+        // Medians over rounds of the cores each part used (machine-cpu.ts).
+        cores: Object.fromEntries((['busy', 'server', 'loadGenerator', 'upstream'] as const).map((k) => {
+          const xs = rs.map((x) => x.cpu[k]).filter((x): x is number => x !== undefined)
+          return [k, xs.length === rs.length && xs.length > 0 ? median(xs) : undefined]
+        })) as Record<'busy' | 'server' | 'loadGenerator' | 'upstream', number | undefined>,
         ...(rs[0]?.tls !== undefined ? { tls: [...new Set(rs.map((x) => x.tls))].join(' / ') } : {})
       }
     }
@@ -549,7 +563,7 @@ async function main (): Promise<void> {
     for (const [k, v] of Object.entries(ratios)) if (v !== undefined) log(`${k}: ${v}`)
     log(`proxyctl peak RSS (VmHWM): ${memory.proxyctlVmHWMMb} MB; nginx worker ${memory.nginxWorkerVmHWMMb} MB`)
   } finally {
-    for (const m of monitors.values()) m.stop()
+    for (const m of [...monitors.values(), ...stopAtEnd]) m.stop()
     if (!bool(s.keep)) {
       for (const p of procs) await p.stop().catch(() => null)
       await removeBenchContainers(NAME)

@@ -72,7 +72,7 @@ interface Throughput {
   started: string
   machine: Record<string, string>
   settings: { connections: number, h2Streams?: number, durationS: number, warmupS: number, rounds: number, upstream: string, bodyBytes: number, manyHosts: number }
-  summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb?: number, cpuUsPerRequest?: number, tableHosts?: number, tls?: string }>
+  summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb?: number, cpuUsPerRequest?: number, tableHosts?: number, tls?: string, cores?: Record<'busy' | 'server' | 'loadGenerator' | 'upstream', number | undefined> }>
   memory: Record<string, number | undefined>
   rounds: Record<string, RoundResult[]>
   /** Per process of each proxy (proxyctl: the process and its workers; nginx: its workers), idle before the rounds and at the end. */
@@ -115,6 +115,19 @@ function ratio (t: Throughput, a: string, b: string, key: 'reqPerSec' | 'p99' | 
 const reqRange = (t: Throughput, v: string): string => {
   const rs = t.rounds[v] ?? []
   return rs.length === 0 ? '–' : `${fmt(Math.min(...rs.map((r) => r.reqPerSec)))}–${fmt(Math.max(...rs.map((r) => r.reqPerSec)))}`
+}
+
+/** Where each variant's cores went (recorded since the bench read the machine's CPU split). */
+function coresTable (t: Throughput, variants: string[]): string[] {
+  const rows = variants.filter((v) => t.summary[v]?.cores?.busy !== undefined)
+  if (rows.length === 0) return []
+  return [
+    '',
+    'Cores used during the runs (CPU seconds per second, warm-up included; median over rounds): the whole machine busy, the server\'s own processes, the load generator (autocannon in the bench process, or h2load), the upstream container; the rest is the kernel\'s network work charged to no process and everything else on the machine.',
+    '',
+    '| variant | machine busy | server | load generator | upstream |', '|---|--:|--:|--:|--:|',
+    ...rows.map((v) => { const c = t.summary[v]!.cores!; return `| ${LABELS[v] ?? v} | ${fmt(c.busy, 2)} | ${fmt(c.server, 2)} | ${fmt(c.loadGenerator, 2)} | ${fmt(c.upstream, 2)} |` })
+  ]
 }
 
 function variantTable (t: Throughput, variants: string[]): string[] {
@@ -210,6 +223,9 @@ function throughputSection (f: Found<Throughput>): string {
   if (has('proxyctl', 'http-proxy')) sentences.push(`Against the plain Node proxy on http-proxy it serves ${x(R.httpProxy)} the req/s with the access log on${R.httpProxyNolog !== undefined ? ` and ${x(R.httpProxyNolog)} with it off` : ''}.`)
   if (has('proxyctl', 'direct')) sentences.push(`Going through proxyctl leaves ${x(R.direct)} of the req/s of going direct to the upstream.`)
   if (R.nginx2w !== undefined) sentences.push(`With 2 workers each${twoWProcs === 1 ? ' (WORKERS=2 given, but this build of proxyctl ran one process: the worker processes had not landed)' : ''}, proxyctl serves ${x(R.nginx2w)} nginx's req/s; 2 workers serve ${x(R.scale)} of proxyctl's 1-worker req/s, nginx's 2 workers ${x(R.nginxScale)} of its 1 worker's (autocannon shares the 2 cores with them).`)
+  const c2w = t.summary['proxyctl-2w']?.cores
+  const c1w = t.summary.proxyctl?.cores
+  if (c2w?.busy !== undefined && c1w?.server !== undefined) sentences.push(`What limits that on this machine: with 1 worker proxyctl used ${fmt(c1w.server, 2)} cores (median), with 2 workers ${fmt(c2w.server, 2)}, while the machine was ${fmt(c2w.busy, 2)} of ${t.machine.nproc ?? 2} cores busy, autocannon using ${fmt(c2w.loadGenerator, 2)} and the upstream ${fmt(c2w.upstream, 2)}: a second worker can only use the cores the others leave.`)
   if (R.log !== undefined) sentences.push(`With its access log on proxyctl serves ${x(R.log)} its req/s with the log off.`)
   if (R.logCpu !== undefined) sentences.push(`In CPU time of its own processes per request, which does not depend on how a round shared the cores with autocannon, the access log on costs ${x(R.logCpu)} of off (nginx's ${x(R.nginxLogCpu)}); proxyctl spends ${x(R.nginxCpu)} nginx's CPU per request, and 2 workers ${x(R.scaleCpu)} one worker's.`)
   if (R.hosts !== undefined) sentences.push(`With ${t.settings.manyHosts} more hosts in the table (an exact-name lookup) it serves ${x(R.hosts)} its 1-host req/s: ${direction(R.hosts, 'slower in every round', 'faster in every round')}.`)
@@ -227,6 +243,7 @@ function throughputSection (f: Found<Throughput>): string {
     '**Plain HTTP/1.1**',
     '',
     ...variantTable(t, plain),
+    ...coresTable(t, [...plain, ...tls]),
     ...(tls.length === 0
       ? []
       : [
