@@ -1,9 +1,11 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { WorkerProcessFigures } from '../workers/messages.js'
+import { HostDurationHistogram, RequestCounts, statusClassIndex } from './request-series.js'
 import { DEFAULT_RETENTION_GRACE_MS, GoneNames } from './retention.js'
 
 // Prometheus metrics (prom-client: the exposition format, histograms and registry are its job).
-// Per-request work is one cached child lookup per (host, status class, upstream) and one observe.
+// Per-request work is two Map lookups and a few additions (request-series.ts); prom-client reads
+// the counts when scraped.
 // Label values come from the route table (hosts) and containers (upstreams), never from a client's
 // Host header; series of hosts and containers gone for a grace period are removed by retain(), and
 // a hard cap folds anything beyond it into '(overflow)'.
@@ -29,21 +31,18 @@ export const DEFAULT_METRICS_OPTIONS: MetricsOptions = { maxSeries: 10_000, rete
 /** What is live now: the table's hosts and the live targets' container names. */
 export interface LiveLabels { hosts: Iterable<string>, upstreams: Iterable<string> }
 
-const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 const OVERFLOW = '(overflow)'
-
-interface RequestSeries { host: string, cls: string, upstream: string, child: { inc: () => void } }
 
 export class Metrics {
   readonly registry = new Registry()
-  readonly #requests: Counter<'host' | 'status_class' | 'upstream'>
-  readonly #duration: Histogram<'host'>
+  readonly #requests: RequestCounts
+  readonly #duration: HostDurationHistogram
   readonly #healthChecks: Counter<'result'>
   readonly #deploys: Counter<'outcome'>
   readonly #deployDuration: Histogram<'outcome'>
   readonly #options: MetricsOptions
-  readonly #requestSeries = new Map<string, RequestSeries>()
-  readonly #durationChildren = new Map<string, { observe: (v: number) => void }>()
+  /** Hosts with a duration series of their own (the rest share the overflow one). */
+  readonly #durationHosts = new Set<string>()
   readonly #goneHosts: GoneNames
   readonly #goneUpstreams: GoneNames
 
@@ -53,11 +52,13 @@ export class Metrics {
     this.#goneUpstreams = new GoneNames(this.#options.retentionGraceMs, this.#options.now)
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry, prefix: 'proxyctl_process_' })
-    this.#requests = new Counter({ name: 'proxyctl_requests_total', help: 'Requests answered, by host, status class and upstream container', labelNames: ['host', 'status_class', 'upstream'], registers })
-    this.#duration = new Histogram({
-      name: 'proxyctl_request_duration_seconds', help: 'Time from request to response end, by host', labelNames: ['host'], registers,
+    const requests = this.#requests = new RequestCounts(this.#options.maxSeries, OVERFLOW)
+    new Counter({ name: 'proxyctl_requests_total', help: 'Requests answered, by host, status class and upstream container', labelNames: ['host', 'status_class', 'upstream'], registers, collect () { requests.exportTo(this) } })
+    this.#duration = new HostDurationHistogram({
+      name: 'proxyctl_request_duration_seconds', help: 'Time from request to response end, by host',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
     })
+    this.registry.registerMetric(this.#duration.asMetric())
     this.#healthChecks = new Counter({ name: 'proxyctl_health_checks_total', help: 'Active health checks by result', labelNames: ['result'], registers })
     this.#deploys = new Counter({ name: 'proxyctl_deploys_total', help: 'Deploys by outcome', labelNames: ['outcome'], registers })
     this.#deployDuration = new Histogram({ name: 'proxyctl_deploy_duration_seconds', help: 'Deploy duration by outcome', labelNames: ['outcome'], registers, buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300] })
@@ -73,15 +74,13 @@ export class Metrics {
   }
 
   requestCompleted (host: string, status: number, upstream: string | undefined, durationMs: number): void {
-    const cls = STATUS_CLASSES[Math.floor(status / 100) - 1] ?? 'none'
-    this.#requestSeriesFor(host, cls, upstream ?? '').inc()
-    let d = this.#durationChildren.get(host)
-    if (d === undefined) {
-      const room = this.#durationChildren.size < this.#options.maxSeries
-      d = this.#duration.labels(room ? host : OVERFLOW)
-      if (room) this.#durationChildren.set(host, d)
+    this.#requests.count(host, statusClassIndex(status), upstream ?? '')
+    let label = host
+    if (!this.#durationHosts.has(host)) {
+      if (this.#durationHosts.size < this.#options.maxSeries) this.#durationHosts.add(host)
+      else label = OVERFLOW
     }
-    d.observe(durationMs / 1000)
+    this.#duration.observe(label, durationMs / 1000)
   }
 
   /**
@@ -89,22 +88,19 @@ export class Metrics {
    * Level-triggered: call it with the current table whenever convenient (the daemon: every minute).
    */
   retain (live: LiveLabels): void {
-    const hosts = this.#goneHosts.expired([...this.#requestSeries.values()].map((s) => s.host).concat([...this.#durationChildren.keys()]), new Set(live.hosts))
-    const upstreams = this.#goneUpstreams.expired([...this.#requestSeries.values()].map((s) => s.upstream), new Set(live.upstreams))
-    for (const [key, s] of this.#requestSeries) {
-      if (!hosts.has(s.host) && !upstreams.has(s.upstream)) continue
-      this.#requests.remove(s.host, s.cls, s.upstream)
-      this.#requestSeries.delete(key)
-    }
+    const series = [...this.#requests.series]
+    const hosts = this.#goneHosts.expired(series.map((s) => s.host).concat([...this.#durationHosts]), new Set(live.hosts))
+    const upstreams = this.#goneUpstreams.expired(series.map((s) => s.upstream), new Set(live.upstreams))
+    this.#requests.remove(hosts, upstreams)
     for (const host of hosts) {
-      if (!this.#durationChildren.delete(host)) continue
+      if (!this.#durationHosts.delete(host)) continue
       this.#duration.remove(host)
     }
   }
 
   /** Label sets currently exported by proxyctl_requests_total and the duration histogram. */
   get seriesCount (): { requests: number, durations: number } {
-    return { requests: this.#requestSeries.size, durations: this.#durationChildren.size }
+    return { requests: this.#requests.size, durations: this.#durationHosts.size }
   }
 
   /**
@@ -118,18 +114,6 @@ export class Metrics {
   deployFinished (outcome: string, durationMs: number): void {
     this.#deploys.inc({ outcome })
     this.#deployDuration.observe({ outcome }, durationMs / 1000)
-  }
-
-  // Private
-
-  #requestSeriesFor (host: string, cls: string, upstream: string): { inc: () => void } {
-    const key = `${host}\u0000${cls}\u0000${upstream}`
-    const found = this.#requestSeries.get(key)
-    if (found !== undefined) return found.child
-    if (this.#requestSeries.size >= this.#options.maxSeries) return this.#requests.labels(OVERFLOW, cls, OVERFLOW)
-    const series = { host, cls, upstream, child: this.#requests.labels(host, cls, upstream) }
-    this.#requestSeries.set(key, series)
-    return series.child
   }
 }
 
