@@ -3,7 +3,6 @@ import type { Http2SecureServer } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { TLSSocket } from 'node:tls'
-import { randomUUID } from 'node:crypto'
 import { InvalidOptionError, errorCode } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { Location } from '../routing/route-table.js'
@@ -21,6 +20,7 @@ import { DEFAULT_PROXY_LIMITS, type ProxyLimits, type ProxyServerOptions } from 
 import { readProxyHeader } from './proxy-protocol-socket.js'
 import { upstreamRequestHeaders } from './forwarded-headers.js'
 import { runInRequest } from './request-context.js'
+import { requestIdOf } from './request-id.js'
 import { RequestRouter, type RequestFacts, type Scheme } from './request-router.js'
 import { HoldQueue } from '../traffic/hold-queue.js'
 import { EMPTY_POLICY } from '../traffic/policy.js'
@@ -31,12 +31,6 @@ export { DEFAULT_PROXY_LIMITS, type ProxyLimits, type ProxyServerOptions, type R
 
 /** The metrics host label of requests no route matched: never the client's Host (bounded labels). */
 export const UNMATCHED_HOST = '(unmatched)'
-
-function requestIdOf (req: IncomingMessage): string {
-  const given = req.headers['x-request-id']
-  if (typeof given === 'string' && given.length > 0 && given.length <= 200 && /^[\x21-\x7e]+$/.test(given)) return given
-  return randomUUID().replaceAll('-', '')
-}
 
 const MAX_ATTEMPTS = 5
 
