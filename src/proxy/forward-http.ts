@@ -177,7 +177,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true // 1xx informational: not relayed
     this.#status = statusCode
     this.#resume = resume
-    const { headers, eventStream, contentLength } = downstreamResponseHeaders(rawHeaders)
+    const { headers, eventStream, contentLength } = downstreamResponseHeaders(rawHeaders, this.#fwd.extraResponseHeaders)
     this.#contentLength = contentLength
     if (eventStream) {
       // Server-sent events are long-lived: a drain closes them after its grace period.
@@ -186,15 +186,6 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       // HTTP/2: close the stream, not the connection shared with other requests.
       const handle = this.#res instanceof H2Response ? this.#res.stream : this.#res.socket
       if (handle !== null) this.#target.trackLongLived(handle)
-    }
-    const extra = this.#fwd.extraResponseHeaders
-    if (extra !== undefined && extra.length > 0) {
-      // Ours replace the upstream's (e.g. an X-Request-ID the app echoed).
-      for (let i = 0; i < extra.length; i += 2) {
-        const name = extra[i]!.toLowerCase()
-        for (let j = headers.length - 2; j >= 0; j -= 2) if (headers[j]!.toLowerCase() === name) headers.splice(j, 2)
-      }
-      headers.push(...extra)
     }
     if (this.#fwd.addHeaders !== undefined && this.#fwd.addHeaders.length > 0) headers.push(...addedHeadersFor(statusCode, this.#fwd.addHeaders))
     writeHead(this.#res, statusCode, statusText, headers)

@@ -89,8 +89,16 @@ function originalUri (target: string): string {
 
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
-/** Upstream raw response headers (undici Buffers) -> flat list for res.writeHead, hop-by-hop removed. */
-export function downstreamResponseHeaders (raw: Buffer[]): { headers: string[], eventStream: boolean, contentLength: number } {
+/**
+ * Upstream raw response headers (undici Buffers) -> flat list for res.writeHead, hop-by-hop removed,
+ * and the fields of `ours` (flat [name, value, ...], e.g. X-Request-ID) in place of the upstream's
+ * fields of those names.
+ */
+export function downstreamResponseHeaders (raw: Buffer[], ours?: readonly string[]): { headers: string[], eventStream: boolean, contentLength: number } {
+  // At most two names (X-Request-ID, Strict-Transport-Security): compared without a Set.
+  const ours0 = ours !== undefined && ours.length > 0 ? ours[0]!.toLowerCase() : undefined
+  const ours1 = ours !== undefined && ours.length > 2 ? ours[2]!.toLowerCase() : undefined
+  if (ours !== undefined && ours.length > 4) return responseHeadersNamed(raw, ours)
   const headers: string[] = []
   let eventStream = false
   let contentLength = -1
@@ -98,19 +106,20 @@ export function downstreamResponseHeaders (raw: Buffer[]): { headers: string[], 
     const name = knownName(raw[i]!)
     // Names a Connection header lists are hop-by-hop too: rare, left to the general path.
     if (name.role === ROLE_CONNECTION) {
-      if (connectionTokens(valueOf(name, raw[i + 1]!)) !== undefined) return responseHeadersNamed(raw)
+      if (connectionTokens(valueOf(name, raw[i + 1]!)) !== undefined) return responseHeadersNamed(raw, ours)
       continue
     }
     if (name.hopByHop) continue
     const value = valueOf(name, raw[i + 1]!)
     if (name.role === ROLE_CONTENT_TYPE) { if (value.startsWith('text/event-stream')) eventStream = true } else if (name.role === ROLE_CONTENT_LENGTH) contentLength = Number(value)
-    headers.push(name.name, value)
+    if (name.lower !== ours0 && name.lower !== ours1) headers.push(name.name, value)
   }
+  if (ours !== undefined) for (const field of ours) headers.push(field)
   return { headers, eventStream, contentLength }
 }
 
 /** downstreamResponseHeaders when a Connection header names fields to drop as well. */
-function responseHeadersNamed (raw: Buffer[]): { headers: string[], eventStream: boolean, contentLength: number } {
+function responseHeadersNamed (raw: Buffer[], ours: readonly string[] | undefined): { headers: string[], eventStream: boolean, contentLength: number } {
   let named: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toString('latin1').toLowerCase() === 'connection') {
@@ -128,6 +137,14 @@ function responseHeadersNamed (raw: Buffer[]): { headers: string[], eventStream:
     if (lower === 'content-type' && value.startsWith('text/event-stream')) eventStream = true
     else if (lower === 'content-length') contentLength = Number(value)
     headers.push(name, value)
+  }
+  if (ours !== undefined) {
+    // Ours replace the upstream's (e.g. an X-Request-ID the app echoed).
+    for (let i = 0; i < ours.length; i += 2) {
+      const name = ours[i]!.toLowerCase()
+      for (let j = headers.length - 2; j >= 0; j -= 2) if (headers[j]!.toLowerCase() === name) headers.splice(j, 2)
+    }
+    headers.push(...ours)
   }
   return { headers, eventStream, contentLength }
 }
@@ -148,6 +165,7 @@ const MAX_CACHED = 64
 interface KnownName {
   readonly bytes: Uint8Array
   readonly name: string
+  readonly lower: string
   readonly hopByHop: boolean
   readonly role: number
   /** The last value seen (its first valueLength bytes), and its string; -1: none. */
@@ -176,6 +194,7 @@ function knownName (buf: Buffer): KnownName {
   const k: KnownName = {
     bytes: Uint8Array.from(buf),
     name,
+    lower,
     hopByHop: RESPONSE_HOP_BY_HOP.has(lower),
     role: lower === 'connection' ? ROLE_CONNECTION : lower === 'content-type' ? ROLE_CONTENT_TYPE : lower === 'content-length' ? ROLE_CONTENT_LENGTH : ROLE_OTHER,
     value: new Uint8Array(MAX_CACHED),
