@@ -65,21 +65,106 @@ export function formatAccessLine (lead: string, f: AccessFields): string {
 interface Destination { write: (chunk: string) => unknown, flushSync?: () => void }
 
 /**
- * Lines are handed to the destination in batches of up to this many bytes, or after BATCH_MS: one
- * destination write per batch instead of per line (each costs a scan of the destination's buffer
- * and, once it holds minLength bytes, a file write). The logger's destination waits up to 200 ms
- * more (src/logger.ts); a batch still queued at exit is written synchronously.
- *
- * Each line is encoded into one Buffer as it is made, and the batch is decoded once into a flat
- * string for the destination: a batch kept as one string grown by `+=` is a rope of ~25 pieces
- * per line that lives across young-generation collections (each copies it) and is flattened and
- * encoded twice by the destination; profiled, that cost about 3 µs per request in the proxy,
- * most of the log's cost (bench/access-log.ts).
+ * Writes `s` at `o` as the UTF-8 bytes of jsonValue(s); returns the offset after it. Needs
+ * 2 + 6 * s.length bytes of room (the longest escape, \u001f, is 6 bytes for one UTF-16 unit).
+ * Printable ASCII, what a request's fields almost always hold, is copied byte by byte in the same
+ * pass that checks it (no regex test, no string built); from the first other character on, the
+ * rest is jsonValue's, so hostile values are escaped exactly as formatAccessLine escapes them.
  */
-const BATCH_BYTES = 16_384
+export function writeJsonString (buf: Buffer, o: number, s: string): number {
+  buf[o++] = 0x22
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    // Controls, DEL and above, quote, backslash. s[i - 1] was ASCII: slicing here splits no surrogate pair.
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return o + buf.write(jsonValue(s.slice(i)).slice(1), o, 'utf8')
+    buf[o++] = c
+  }
+  buf[o++] = 0x22
+  return o
+}
+
+/** Writes a number as jsonValue writes it; returns the offset after it. Needs 24 bytes of room. */
+function writeNumber (buf: Buffer, o: number, n: number): number {
+  if (Number.isInteger(n) && n >= 0 && n < 1e15) return writeDigits(buf, o, n)
+  return writeAscii(buf, o, jsonValue(n))
+}
+
+/** A duration rounded to 0.1 ms as jsonValue(Math.round(ms * 10) / 10) writes it, without the division and the float-to-string. */
+function writeTenths (buf: Buffer, o: number, ms: number): number {
+  const tenths = Math.round(ms * 10)
+  if (!(tenths >= 0 && tenths < 1e15)) return writeAscii(buf, o, jsonValue(tenths / 10))
+  const whole = Math.floor(tenths / 10)
+  o = writeDigits(buf, o, whole)
+  const frac = tenths - whole * 10
+  if (frac === 0) return o
+  buf[o] = 0x2e
+  buf[o + 1] = 0x30 + frac
+  return o + 2
+}
+
+/** A non-negative integer below 1e15 in decimal. */
+function writeDigits (buf: Buffer, o: number, n: number): number {
+  let len = 1
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) len++
+  for (let i = o + len - 1; i >= o; i--) {
+    const q = Math.floor(n / 10)
+    buf[i] = 0x30 + n - q * 10
+    n = q
+  }
+  return o + len
+}
+
+/** An ASCII string (a key, a number's text), byte by byte. */
+function writeAscii (buf: Buffer, o: number, s: string): number {
+  for (let i = 0; i < s.length; i++) buf[o++] = s.charCodeAt(i)
+  return o
+}
+
+/** Room for everything in a line but the lead and the strings: keys, quotes, numbers (3 x 24), '}\n'. */
+const FIXED_ROOM = 256
+
+/** Bytes a line can take at most: 6 per UTF-16 unit of its strings (escapes), plus the rest. */
+function roomFor (leadBytes: number, f: AccessFields): number {
+  return leadBytes + FIXED_ROOM + 6 * ((f.requestId?.length ?? 0) + (f.host?.length ?? 0) + (f.method?.length ?? 0) + (f.path?.length ?? 0) +
+    (f.upstream?.length ?? 0) + (f.remote?.length ?? 0) + (f.code?.length ?? 0) + (f.reason?.length ?? 0))
+}
+
+/**
+ * One access line written at `o` (room: roomFor), the UTF-8 bytes of formatAccessLine(lead, f)
+ * with `lead` already there as bytes; returns the offset after it.
+ */
+export function writeAccessFields (buf: Buffer, o: number, f: AccessFields): number {
+  if (f.requestId !== undefined) o = writeJsonString(buf, writeAscii(buf, o, ',"requestId":'), f.requestId)
+  if (f.host !== undefined) o = writeJsonString(buf, writeAscii(buf, o, ',"host":'), f.host)
+  if (f.method !== undefined) o = writeJsonString(buf, writeAscii(buf, o, ',"method":'), f.method)
+  if (f.path !== undefined) o = writeJsonString(buf, writeAscii(buf, o, ',"path":'), f.path)
+  o = writeNumber(buf, writeAscii(buf, o, ',"status":'), f.status)
+  if (f.upstream !== undefined) o = writeJsonString(buf, writeAscii(buf, o, ',"upstream":'), f.upstream)
+  o = writeTenths(buf, writeAscii(buf, o, ',"durationMs":'), f.durationMs)
+  o = writeNumber(buf, writeAscii(buf, o, ',"bytes":'), f.bytes)
+  if (f.remote !== undefined) o = writeJsonString(buf, writeAscii(buf, o, ',"remote":'), f.remote)
+  if (f.scheme === 'https') o = writeAscii(buf, o, ',"scheme":"https"')
+  if (f.code !== undefined) o = writeJsonString(buf, writeAscii(buf, o, ',"code":'), f.code)
+  if (f.reason !== undefined) o = writeJsonString(buf, writeAscii(buf, o, ',"reason":'), f.reason)
+  buf[o] = 0x7d
+  buf[o + 1] = 0x0a
+  return o + 2
+}
+
+/**
+ * Lines are written as UTF-8 into one Buffer as they come and handed to the destination as one
+ * string when the next line might not fit, or after BATCH_MS: one destination write (and one file
+ * write, on libuv's thread pool) per ~200 lines. The logger's destination waits up to 200 ms more
+ * (src/logger.ts); a batch still queued at exit is written synchronously.
+ *
+ * What a line costs, profiled (bench/access-log.ts, perf; see the commit): building it as a string
+ * (a rope of ~25 pieces, a regex test per field, the number-to-string conversions) and encoding that
+ * into the Buffer was most of it; the bytes are now written straight into the Buffer. A line whose
+ * worst case does not fit in an empty batch (a path of ~10,000 characters) is formatted as a string
+ * and handed over on its own, after the batch before it.
+ */
+const BATCH_BYTES = 65_536
 const BATCH_MS = 50
-/** A line longer than this (a long path) is handed over on its own, after the batch before it. */
-const MAX_BUFFERED_LINE = 4_096
 
 /** Access logs holding lines not yet handed to their destination, for the exit handler. */
 const pendingLogs = new Set<AccessLog>()
@@ -93,12 +178,11 @@ export class AccessLog {
   readonly #bindings: string
   readonly #time: () => string
   readonly #timeCacheable: boolean
-  #timeMs = -1
-  #timeText = ''
-  readonly #batch = Buffer.allocUnsafeSlow(BATCH_BYTES + MAX_BUFFERED_LINE * 3)
+  /** The lead (level, time, bindings) as UTF-8 for the millisecond #leadMs. */
+  #leadMs = -1
+  #lead: Buffer = Buffer.alloc(0)
+  readonly #batch = Buffer.allocUnsafeSlow(BATCH_BYTES)
   #length = 0
-  /** Whether every byte of the batch is ASCII, so that it decodes as latin1 (cheaper than UTF-8). */
-  #ascii = true
   #scheduled = false
   readonly #flush = (): void => { this.#scheduled = false; this.flush() }
 
@@ -123,19 +207,20 @@ export class AccessLog {
   /** Queues one request's line; nothing when the logger's level is above info. */
   write (fields: AccessFields): void {
     if (!this.#logger.isLevelEnabled('info')) return
-    const line = formatAccessLine(this.#levelLead + this.#now() + this.#bindings, fields)
-    if (line.length > MAX_BUFFERED_LINE) {
+    const lead = this.#leadNow()
+    const room = roomFor(lead.length, fields)
+    if (room > BATCH_BYTES - this.#length) {
       this.flush()
-      this.#destination.write(line)
-      return
+      if (room > BATCH_BYTES) {
+        this.#destination.write(formatAccessLine(lead.toString('utf8'), fields))
+        return
+      }
     }
-    // At most 3 bytes per UTF-16 unit: a line of MAX_BUFFERED_LINE units always fits after BATCH_BYTES.
-    const written = this.#batch.write(line, this.#length, 'utf8')
-    this.#length += written
-    if (written !== line.length) this.#ascii = false
-    if (this.#length >= BATCH_BYTES) {
-      this.flush()
-    } else if (!this.#scheduled) {
+    const batch = this.#batch
+    let o = this.#length
+    for (let i = 0; i < lead.length; i++) batch[o++] = lead[i]!
+    this.#length = writeAccessFields(batch, o, fields)
+    if (!this.#scheduled) {
       this.#scheduled = true
       pendingLogs.add(this)
       setTimeout(this.#flush, BATCH_MS).unref()
@@ -146,9 +231,8 @@ export class AccessLog {
   flush (sync = false): void {
     pendingLogs.delete(this)
     if (this.#length > 0) {
-      const chunk = this.#batch.toString(this.#ascii ? 'latin1' : 'utf8', 0, this.#length)
+      const chunk = this.#batch.toString('utf8', 0, this.#length)
       this.#length = 0
-      this.#ascii = true
       this.#destination.write(chunk)
     }
     if (sync) {
@@ -156,10 +240,14 @@ export class AccessLog {
     }
   }
 
-  #now (): string {
-    if (!this.#timeCacheable) return this.#time()
+  /** The lead of a line written now, as UTF-8. */
+  #leadNow (): Buffer {
+    if (!this.#timeCacheable) return Buffer.from(this.#levelLead + this.#time() + this.#bindings, 'utf8')
     const ms = Date.now()
-    if (ms !== this.#timeMs) { this.#timeMs = ms; this.#timeText = this.#time() }
-    return this.#timeText
+    if (ms !== this.#leadMs) {
+      this.#leadMs = ms
+      this.#lead = Buffer.from(this.#levelLead + this.#time() + this.#bindings, 'utf8')
+    }
+    return this.#lead
   }
 }
