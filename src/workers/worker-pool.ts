@@ -16,6 +16,7 @@ import { relayLines, type LineSink } from './line-relay.js'
 import { routingSnapshot } from './routing-replica.js'
 import { shareProblem } from './worker-limits.js'
 import { PortClaims, probeBind, type PortClaimAnswer, type PortClaimRequest } from './port-claim.js'
+import { workerExecArgv, workerMallocEnv } from './worker-memory.js'
 import type { AcceptMode, FromWorker, RoutingSnapshot, TargetLoad, ToWorker, WorkerProcessFigures } from './messages.js'
 
 // The primary's side of --workers N: forks the worker processes, sends them every routing change,
@@ -106,7 +107,7 @@ export class WorkerPool {
     if (problem !== undefined) throw new InvalidOptionError(problem)
     // Round-robin: the primary accepts and hands connections out (node:cluster's default on Linux).
     if (this.#o.accept === 'round-robin') cluster.schedulingPolicy = cluster.SCHED_RR
-    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], silent: true, serialization: 'advanced' })
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), silent: true, serialization: 'advanced' })
     const { store, reconciler, policy } = this.#o
     this.#unsubscribe.push(
       store.onTableSwapped(() => { this.#version++; this.#publishSoon() }),
@@ -255,7 +256,7 @@ export class WorkerPool {
   }
 
   async #spawn (slot: Slot): Promise<{ port: number, httpsPort: number | undefined }> {
-    const worker = cluster.fork({ PROXYCTL_WORKER: String(slot.index) })
+    const worker = cluster.fork({ ...workerMallocEnv(process.env), PROXYCTL_WORKER: String(slot.index) })
     slot.worker = worker
     slot.listening = false
     slot.inflight = 0
