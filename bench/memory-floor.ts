@@ -1,6 +1,7 @@
 // What a Node process holds before proxyctl does anything (issue 12, item 4): RSS, the binary's
 // shared pages and anonymous memory of a child process after each import step, each after a full GC
-// (--expose-gc), in import order: bare node, node:http, undici's Pool class alone (what a worker
+// (--expose-gc), in import order: bare node, node:http (required, then imported as proxyctl's
+// ESM modules do), undici's Pool class alone (what a worker
 // loads), pino, proxyctl's worker modules from a compiled dist/ (the path of `proxyctl` on CLI, or
 // PROXYCTL_CLI), then undici's package entry (what the primary loads on top). The floor a worker's idle RSS cannot go below whatever proxyctl loads.
 // Writes bench/results/<commit>/memory-floor.json; --repeat N child processes (median per step).
@@ -20,7 +21,11 @@ const dist = join(CLI, '..', '..')
 const undiciDir = join(REPO_ROOT, 'node_modules', 'undici')
 const STEPS: Array<[string, string]> = [
   ['bare node', ''],
-  ['+ node:http', 'node:http'],
+  // require() first: an ESM import of node:http builds its ESM facade, which reads every export,
+  // and http.WebSocket, CloseEvent and MessageEvent are getters that load Node's bundled undici
+  // (with webstreams, crypto, tls, http2, zlib): ~12 MB that require('node:http') does not cost.
+  ['+ node:http, require()', 'require:node:http'],
+  ['+ node:http, ESM import (its facade loads Node\'s bundled undici)', 'node:http'],
   ['+ undici Pool class (a worker)', pathToFileURL(join(undiciDir, 'lib', 'dispatcher', 'pool.js')).href],
   ['+ pino', 'pino'],
   ['+ proxyctl proxy-server (dist)', pathToFileURL(join(dist, 'proxy', 'proxy-server.js')).href],
@@ -34,8 +39,11 @@ const CHILD = `
 const { readFileSync } = await import('node:fs')
 const mem = () => { const t = readFileSync('/proc/self/smaps_rollup', 'utf8'); const kb = (k) => Number(new RegExp('^' + k + ':\\\\s+(\\\\d+)', 'm').exec(t)[1]); return { rssKb: kb('Rss'), anonKb: kb('Anonymous'), fileKb: kb('Rss') - kb('Anonymous') } }
 const out = []
+const { createRequire } = await import('node:module')
+const require = createRequire(process.cwd() + '/')
 for (const spec of JSON.parse(process.argv[1])) {
-  if (spec !== '') await import(spec)
+  if (spec.startsWith('require:')) require(spec.slice('require:'.length))
+  else if (spec !== '') await import(spec)
   globalThis.gc(); globalThis.gc()
   out.push(mem())
 }
