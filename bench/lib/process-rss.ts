@@ -30,19 +30,21 @@ export function processCpuMs (pid: number): { user: number, sys: number } {
   return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 }
 }
 
-function status (pid: number): { rssKb: number, hwmKb: number, name: string } | undefined {
+function status (pid: number): { rssKb: number, hwmKb: number, anonKb: number, name: string } | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8')
-    return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0), hwmKb: Number(/VmHWM:\s+(\d+)/.exec(s)?.[1] ?? 0), name: /Name:\s+(\S+)/.exec(s)?.[1] ?? '?' }
+    const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0)
+    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), anonKb: kb('RssAnon'), name: /Name:\s+(\S+)/.exec(s)?.[1] ?? '?' }
   } catch { return undefined }
 }
 
 /**
  * rssMb counts the pages of the node (or nginx) binary a process has touched, which every process
- * of the tree shares; pssMb splits shared pages between the processes that map them and
- * privateMb is what the process alone holds (/proc/<pid>/smaps_rollup).
+ * of the tree shares; anonMb is RSS without those file-backed pages (the heaps: V8's, malloc's);
+ * pssMb splits shared pages between the processes that map them and privateMb is what the process
+ * alone holds (/proc/<pid>/smaps_rollup).
  */
-export interface ProcessMemory { pid: number, role: 'root' | 'child', rssMb: number, hwmMb: number, pssMb?: number, privateMb?: number }
+export interface ProcessMemory { pid: number, role: 'root' | 'child', rssMb: number, hwmMb: number, anonMb: number, pssMb?: number, privateMb?: number }
 
 function rollup (pid: number): { pssMb: number, privateMb: number } | undefined {
   try {
@@ -54,7 +56,9 @@ function rollup (pid: number): { pssMb: number, privateMb: number } | undefined 
 
 /**
  * Samples VmRSS of the tree every `intervalMs`; `maxRssKb` is the largest single process's RSS since
- * the last resetWindow(), `hwmKb` the largest VmHWM (the kernel's high-water mark) of any one process.
+ * the last resetWindow() (`maxAnonKb` the same of RssAnon: under load a node process's file-backed
+ * pages, the binary's, stay within a few MB, and the heaps make the rest), `hwmKb` the largest
+ * VmHWM (the kernel's high-water mark) of any one process.
  * `only: 'children'` leaves the root out (nginx's master does not serve).
  */
 export class TreeRssMonitor {
@@ -63,6 +67,7 @@ export class TreeRssMonitor {
   readonly #timer: NodeJS.Timeout
   readonly #hwm = new Map<number, number>()
   maxRssKb = 0
+  maxAnonKb = 0
 
   constructor (root: number, only: 'all' | 'children' = 'all', intervalMs = 200) {
     this.#root = root
@@ -82,6 +87,7 @@ export class TreeRssMonitor {
       const s = status(pid)
       if (s === undefined) continue
       this.maxRssKb = Math.max(this.maxRssKb, s.rssKb)
+      this.maxAnonKb = Math.max(this.maxAnonKb, s.anonKb)
       this.#hwm.set(pid, Math.max(this.#hwm.get(pid) ?? 0, s.hwmKb))
     }
   }
@@ -101,11 +107,11 @@ export class TreeRssMonitor {
   now (): ProcessMemory[] {
     return this.#pids().flatMap((pid) => {
       const s = status(pid)
-      return s === undefined ? [] : [{ pid, role: pid === this.#root ? 'root' as const : 'child' as const, rssMb: Math.round(s.rssKb / 102.4) / 10, hwmMb: Math.round(s.hwmKb / 102.4) / 10, ...rollup(pid) }]
+      return s === undefined ? [] : [{ pid, role: pid === this.#root ? 'root' as const : 'child' as const, rssMb: Math.round(s.rssKb / 102.4) / 10, hwmMb: Math.round(s.hwmKb / 102.4) / 10, anonMb: Math.round(s.anonKb / 102.4) / 10, ...rollup(pid) }]
     })
   }
 
-  resetWindow (): void { this.maxRssKb = 0; this.sample() }
+  resetWindow (): void { this.maxRssKb = 0; this.maxAnonKb = 0; this.sample() }
 
   stop (): void { this.sample(); clearInterval(this.#timer) }
 }
