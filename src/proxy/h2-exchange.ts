@@ -7,7 +7,13 @@ import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Ser
 // IncomingMessage/ServerResponse, so one request path serves HTTP/1.1 and HTTP/2.
 
 /** Headers a HTTP/2 response must not carry (RFC 9113 §8.2.2); respond() throws on them. */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings', 'te'])
+
+/** Whether respond() takes a flat [name, value, ...] list; false after the first Node that refuses one. */
+let rawRespond = true
+
+/** The client's address and the listener's port, as IncomingMessage's socket carries them. */
+export interface H2Peer { readonly remoteAddress: string | undefined, readonly localPort: number | undefined }
 
 export class H2Request {
   readonly httpVersionMajor = 2
@@ -15,17 +21,18 @@ export class H2Request {
   readonly url: string
   readonly headers: IncomingHttpHeaders
   readonly rawHeaders: string[]
-  readonly socket: { remoteAddress: string | undefined, localPort: number | undefined }
+  /** The session's, shared by its streams. */
+  readonly socket: H2Peer
   readonly stream: ServerHttp2Stream
   #onTimeout: (() => void) | undefined
 
-  constructor (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]) {
+  constructor (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], peer: H2Peer) {
     this.stream = stream
     this.headers = headers
     this.rawHeaders = rawHeaders
     this.method = headers[':method'] ?? 'GET'
     this.url = headers[':path'] ?? '/'
-    this.socket = { remoteAddress: stream.session?.socket?.remoteAddress, localPort: stream.session?.socket?.localPort }
+    this.socket = peer
   }
 
   /** The request body is the stream's readable side. */
@@ -65,7 +72,20 @@ export class H2Response {
 
   /** `headers` as an object or as HTTP/1.1's flat [name, value, ...] list. */
   writeHead (status: number, headers: OutgoingHttpHeaders | string[] = {}): this {
-    if (this.stream.headersSent || this.stream.destroyed) return this
+    const stream = this.stream
+    if (stream.headersSent || stream.destroyed) return this
+    // The flat list goes to respond() as it is (Node >= 22.17/24: raw header arrays): no object
+    // built, no name lower-cased twice. respond() throws before it sends anything on what HTTP/2
+    // cannot carry (a connection-specific field, two Content-Types): that list takes the path below.
+    if (rawRespond && Array.isArray(headers)) {
+      try {
+        stream.respond([':status', String(status), ...headers] as unknown as OutgoingHttpHeaders)
+        return this
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ERR_INVALID_ARG_TYPE') rawRespond = false
+        if (stream.headersSent || stream.destroyed) return this
+      }
+    }
     const out: OutgoingHttpHeaders = { ':status': status }
     if (Array.isArray(headers)) {
       for (let i = 0; i < headers.length; i += 2) {
@@ -82,7 +102,7 @@ export class H2Response {
       }
     }
     try {
-      this.stream.respond(out)
+      stream.respond(out)
     } catch {
       // An upstream header HTTP/2 cannot carry: reset this stream, not the connection.
       this.destroy()

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { constants, createSecureServer, type Http2SecureServer, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import { constants, createSecureServer, type Http2SecureServer, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { SecureContext, TLSSocket } from 'node:tls'
 import { constants as cryptoConstants } from 'node:crypto'
@@ -10,7 +10,7 @@ import type { CertificateStore } from '../tls/certificate-store.js'
 import { DEFAULT_SSL_POLICY, policyOptions } from '../tls/policy.js'
 import { ProfileContexts, type ClientCertFacts, type TlsProfile } from '../tls/tls-profile.js'
 import { MAX_CLIENT_HELLO_BYTES, UNRECOGNIZED_NAME_ALERT, peekClientHello } from '../tls/client-hello.js'
-import { H2Request, H2Response } from './h2-exchange.js'
+import { H2Request, H2Response, type H2Peer } from './h2-exchange.js'
 import { TlsProfileServers } from './tls-profile-servers.js'
 import { adoptParentPeer } from './proxy-protocol-socket.js'
 import type { RequestRouter, RouterTlsOptions } from './request-router.js'
@@ -18,6 +18,8 @@ import type { RequestRouter, RouterTlsOptions } from './request-router.js'
 // The HTTPS side of the proxy up to the request: the ClientHello screen, the certificate and TLS
 // profile a handshake gets by SNI, ALPN per host, and the HTTP/2 sessions and HTTP/1.1-over-TLS
 // sockets it holds open. Requests leave here for ProxyServer's request path.
+
+const NO_PEER: H2Peer = { remoteAddress: undefined, localPort: undefined }
 
 export interface TlsOptions extends RouterTlsOptions {
   port: number
@@ -59,6 +61,8 @@ export class HttpsFront {
   /** The HTTPS listener's connections: HTTP/2 sessions and HTTP/1.1-over-TLS sockets, for stop(). */
   readonly #h2Sessions = new Set<ServerHttp2Session>()
   readonly #tlsSockets = new Set<TLSSocket>()
+  /** What a session's streams read of its socket, read once per session (session.socket is a Proxy). */
+  readonly #sessionPeers = new WeakMap<Http2Session, H2Peer>()
 
   constructor (options: HttpsFrontOptions, handlers: HttpsFrontHandlers, store: Pick<RouteTableStore, 'current'>, router: Pick<RequestRouter, 'hostTls' | 'routesFor'>, log: Logger) {
     this.#options = options
@@ -154,6 +158,8 @@ export class HttpsFront {
     server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => { this.#handleStream(stream, headers, rawHeaders) })
     server.on('session', (session: ServerHttp2Session) => {
       this.#h2Sessions.add(session)
+      const socket = session.socket
+      this.#sessionPeers.set(session, { remoteAddress: socket?.remoteAddress, localPort: socket?.localPort })
       session.once('close', () => { this.#h2Sessions.delete(session) })
     })
     server.on('secureConnection', (socket: TLSSocket) => {
@@ -254,7 +260,7 @@ export class HttpsFront {
   #handleStream (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[]): void {
     // A reset by the client (or a write after it) is that stream's end, never the process's.
     stream.on('error', () => {})
-    const req = new H2Request(stream, headers, rawHeaders)
+    const req = new H2Request(stream, headers, rawHeaders, (stream.session === undefined ? undefined : this.#sessionPeers.get(stream.session)) ?? NO_PEER)
     // The session's own timeout only sees the connection; one stream that stops moving is reset
     // alone, unless it stalled in its request body: that one is answered 408 (forward-http.ts).
     stream.setTimeout(this.#options.clientIdleTimeoutMs, () => { if (!req.timedOut()) stream.close(constants.NGHTTP2_CANCEL) })

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { ClientHttp2Session } from 'node:http2'
 import t, { type Test } from 'tap'
 import { installCert, makeCert } from '../support/certs.ts'
 import { h2Request, h2Session } from '../support/https-client.ts'
@@ -19,10 +20,13 @@ async function setup (t: Test, handler: Parameters<typeof startUpstream>[0]) {
   const up = await startUpstream(handler)
   const completed: number[] = []
   const h = await startHarness({ certsDir, proxy: { observer: { requestCompleted: (_host, status) => { completed.push(status) } } } })
+  // Before anything that can fail: a session that never negotiates h2 must not leave the proxy
+  // and the upstream open (the test process then never ends).
+  let session: ClientHttp2Session | undefined
+  t.teardown(async () => { session?.destroy(); await h.stop(); await up.close() })
   h.apply([route('h2.test', [up.port])])
   await h.waitReady(1)
-  const session = await h2Session(h.httpsPort, 'h2.test')
-  t.teardown(async () => { session.destroy(); await h.stop(); await up.close() })
+  session = await h2Session(h.httpsPort, 'h2.test')
   return { h, up, session, completed }
 }
 
@@ -89,6 +93,35 @@ t.test('an upstream cut mid-body resets that stream only', async (t) => {
   t.equal((await h2Request(session, { ':path': '/', ':authority': 'h2.test' })).body.toString(), 'ok')
 })
 
+t.test('upstream response headers HTTP/2 cannot carry as sent: merged or dropped, never a crash; the session serves on', async (t) => {
+  const many = Array.from({ length: 100 }, (_, i) => [`X-Many-${i}`, 'v'.repeat(40)]).flat()
+  const huge = Array.from({ length: 2000 }, (_, i) => [`X-Huge-${i}`, 'v'.repeat(100)]).flat()
+  const { session } = await setup(t, (req, res) => {
+    // A flat list goes out as written: repeated single-value fields, connection-specific ones.
+    if (req.url === '/dup') res.writeHead(200, ['Content-Type', 'text/plain', 'content-type', 'text/html', 'Vary', 'a', 'Vary', 'b', 'HTTP2-Settings', 'AAMAAABkAAQAoAAAAAIAAAAA', 'TE', 'gzip', 'Content-Length', '2'])
+    else if (req.url === '/vary') res.writeHead(200, ['Vary', 'a', 'VARY', 'b', 'Set-Cookie', 'c=1', 'set-cookie', 'd=2', 'Content-Length', '2'])
+    else if (req.url === '/many') res.writeHead(200, [...many, 'Content-Length', '2'])
+    else if (req.url === '/huge') res.writeHead(200, [...huge, 'Content-Length', '2'])
+    res.end('ok')
+  })
+  const dup = await h2Request(session, { ':path': '/dup', ':authority': 'h2.test' })
+  t.equal(dup.status, 200)
+  t.equal(dup.body.toString(), 'ok')
+  t.equal(dup.headers['content-type'], 'text/plain, text/html', 'two Content-Types: one field, as the HTTP/1.1 client would read them')
+  t.notOk('http2-settings' in dup.headers, 'HTTP2-Settings dropped')
+  t.notOk('te' in dup.headers, 'TE dropped')
+  const vary = await h2Request(session, { ':path': '/vary', ':authority': 'h2.test' })
+  t.equal(vary.headers.vary, 'a, b')
+  t.same(vary.headers['set-cookie'], ['c=1', 'd=2'])
+  const m = await h2Request(session, { ':path': '/many', ':authority': 'h2.test' })
+  t.equal(m.status, 200)
+  t.equal(Object.keys(m.headers).filter((k) => k.startsWith('x-many-')).length, 100, '100 fields relayed (the Node client takes at most 128)')
+  // 200 KB of fields: over undici's limit, the upstream's answer is refused (502), the stream alone.
+  const huge2 = await h2Request(session, { ':path': '/huge', ':authority': 'h2.test' }).then((r) => r.status, (err: Error) => err.message)
+  t.ok(huge2 === 502 || /reset/.test(String(huge2)), `huge header list: 502 or a reset stream (${String(huge2)})`)
+  t.equal((await h2Request(session, { ':path': '/', ':authority': 'h2.test' })).body.toString(), 'ok', 'the same session serves on')
+})
+
 t.test('errors over HTTP/2: unknown host 503, no location 404, CONNECT 405; the connection survives', async (t) => {
   const { session, h, up } = await setup(t, (_req, res) => { res.end('ok') })
   h.apply([route('h2.test', [up.port], { path: '/api' })])
@@ -111,11 +144,15 @@ t.test('stop(): GOAWAY to open sessions, the stream in flight finishes, then the
     if (req.url === '/slow') { arrived(); setTimeout(() => { res.end('finished') }, 300) } else res.end('ok')
   })
   const h = await startHarness({ certsDir })
-  t.teardown(async () => { await up.close() })
+  let stopped = false
+  const sessions: ClientHttp2Session[] = []
+  t.teardown(async () => { for (const s of sessions) s.destroy(); if (!stopped) await h.stop(); await up.close() })
   h.apply([route('h2.test', [up.port])])
   await h.waitReady(1)
   const busy = await h2Session(h.httpsPort, 'h2.test')
+  sessions.push(busy)
   const idle = await h2Session(h.httpsPort, 'h2.test')
+  sessions.push(idle)
   t.equal((await h2Request(idle, { ':path': '/', ':authority': 'h2.test' })).status, 200)
   let goaway = false
   busy.on('goaway', () => { goaway = true })
@@ -123,6 +160,7 @@ t.test('stop(): GOAWAY to open sessions, the stream in flight finishes, then the
   idle.on('error', () => {})
   const slow = h2Request(busy, { ':path': '/slow', ':authority': 'h2.test' })
   await reached
+  stopped = true
   await h.stop()
   t.equal((await slow).body.toString(), 'finished', 'the stream in flight completed')
   t.ok(goaway, 'GOAWAY received')
