@@ -27,9 +27,10 @@ export async function ensureH2load (): Promise<string> {
  * `clients` connections with `streams` concurrent streams each, for `durationS` after `warmupS`.
  * `url` carries the :authority and SNI name; `connectTo` is where the sockets go.
  */
-export async function h2load (opts: { bin: string, url: string, connectTo: string, clients: number, streams: number, durationS: number, warmupS: number, logFile: string }): Promise<LoadSummary> {
+export async function h2load (opts: { bin: string, url: string, connectTo: string, clients: number, streams: number, durationS: number, warmupS: number, logFile: string, h1?: boolean }): Promise<LoadSummary> {
   rmSync(opts.logFile, { force: true })
-  const args = ['-c', String(opts.clients), '-m', String(opts.streams), '-t', '1', '-D', String(opts.durationS),
+  // --h1: HTTP/1.1 (over TLS for https: URLs, ALPN http/1.1) with the same client, e.g. to compare both protocols' cost per request.
+  const args = [...(opts.h1 === true ? ['--h1'] : []), '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1', '-D', String(opts.durationS),
     ...(opts.warmupS > 0 ? [`--warm-up-time=${opts.warmupS}`] : []), `--connect-to=${opts.connectTo}`, `--log-file=${opts.logFile}`, opts.url]
   const r = await run(opts.bin, args, { timeoutMs: (opts.durationS + opts.warmupS + 60) * 1000 })
   if (r.code !== 0) throw new Error(`h2load ${args.join(' ')} failed (${r.code}): ${r.stderr.slice(-1000)}${r.stdout.slice(-1000)}`)
