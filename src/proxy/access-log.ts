@@ -216,10 +216,8 @@ export class AccessLog {
         return
       }
     }
-    const batch = this.#batch
-    let o = this.#length
-    for (let i = 0; i < lead.length; i++) batch[o++] = lead[i]!
-    this.#length = writeAccessFields(batch, o, fields)
+    this.#batch.set(lead, this.#length)
+    this.#length = writeAccessFields(this.#batch, this.#length + lead.length, fields)
     if (!this.#scheduled) {
       this.#scheduled = true
       pendingLogs.add(this)
