@@ -2,7 +2,7 @@
 // from h2load's per-request log (--log-file: start µs, status, µs to the end of the response),
 // restricted to the measured period, so they are comparable with autocannon's.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { ensureAptTool, percentileSorted, round, run } from './util.ts'
+import { ensureAptTool, log, percentileSorted, round, run } from './util.ts'
 
 export interface LoadSummary {
   requests: number
@@ -32,7 +32,14 @@ export async function h2load (opts: { bin: string, url: string, connectTo: strin
   // --h1: HTTP/1.1 (over TLS for https: URLs, ALPN http/1.1) with the same client, e.g. to compare both protocols' cost per request.
   const args = [...(opts.h1 === true ? ['--h1'] : []), '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1', '-D', String(opts.durationS),
     ...(opts.warmupS > 0 ? [`--warm-up-time=${opts.warmupS}`] : []), `--connect-to=${opts.connectTo}`, `--log-file=${opts.logFile}`, opts.url]
-  const r = await run(opts.bin, args, { timeoutMs: (opts.durationS + opts.warmupS + 60) * 1000 })
+  let r = await run(opts.bin, args, { timeoutMs: (opts.durationS + opts.warmupS + 60) * 1000 })
+  if (r.code !== 0 && !r.stdout.includes('finished in')) {
+    // Seen with -m 10 against nginx on this 2-core machine: h2load stopped its clients and exited 1
+    // without a summary (nothing on stderr). One more run, said in the log, rather than no result.
+    log(`h2load exited ${r.code ?? '?'} without a summary; running it once more`)
+    rmSync(opts.logFile, { force: true })
+    r = await run(opts.bin, args, { timeoutMs: (opts.durationS + opts.warmupS + 60) * 1000 })
+  }
   if (r.code !== 0) throw new Error(`h2load ${args.join(' ')} failed (${r.code}): ${r.stderr.slice(-1000)}${r.stdout.slice(-1000)}`)
   writeFileSync(`${opts.logFile}.out`, r.stdout)
   return parseH2load(r.stdout, readFileSync(opts.logFile, 'utf8'), opts.durationS)
