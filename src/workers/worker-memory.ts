@@ -1,15 +1,17 @@
 // How the primary starts its worker processes so that each holds less memory under load (issue 12,
-// item 4), without a flag the user must know about. Measured on the throughput bench (2 workers,
-// 50 connections, bench/README.md): a worker's peak RSS 135-165 MB with Node's defaults, 114 MB
-// with both settings below, at the same CPU per request within the machine's noise (±5 %).
+// item 4), without a flag the user must know about. Throughput bench, 2 workers, 50 connections,
+// 10 paired rounds twice: a worker's peak RSS 108-114 MB with both settings below, 133-219 MB with
+// Node's defaults; CPU per request +2 to +3 % (median of the per-round ratios; one round varies ±15 %).
 //  - V8's young generation: Node 24 lets each semi-space grow to 32 MB, and under load it does
-//    (new space 64 MB while 15 MB of the heap is live). 4 MB keeps it small; 2 MB would save ~10 MB
-//    more but costs ~9 % CPU per request (twice as many scavenges), 1 MB promotes in-flight
+//    (new space 64 MB while 15 MB of the heap is live). 4 MB keeps it small; 8 MB peaks 10 MB
+//    higher; 2 MB saves 2 MB more for +17 % CPU (twice the scavenges); 1 MB promotes in-flight
 //    requests to the old space and peaks higher than 2 MB.
-//  - glibc's malloc: one arena instead of one per thread (V8's compiler and GC threads each
-//    kept their own, ~12 MB), and a fixed trim threshold so freed memory goes back to the kernel
-//    (by default glibc raises its thresholds to the size of each large block freed and keeps them, ~7 MB).
+//  - glibc's malloc: one arena instead of one per thread (V8's compiler and GC threads each kept
+//    their own: 12 MB at 2 MB semi-spaces), and a fixed trim threshold so freed memory goes back
+//    to the kernel (by default glibc raises its thresholds to the size of each large block freed
+//    and keeps them: 7 MB at 2 MB semi-spaces, 1-2 MB at 4).
 // A setting the user gave (NODE_OPTIONS, node's own flags, the environment) wins over these.
+// The image sets the same for a single process (Dockerfile).
 
 /** MB per semi-space (--max-semi-space-size). */
 export const WORKER_SEMI_SPACE_MB = 4
