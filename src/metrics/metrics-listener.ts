@@ -1,5 +1,8 @@
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import type { Metrics } from './metrics.js'
+
+// Not an ESM import of node:http: see src/proxy/proxy-server.ts.
+const { createServer } = process.getBuiltinModule('node:http')
 
 /**
  * METRICS_LISTEN: GET /metrics on its own TCP port (the admin socket serves it too); nothing else.

@@ -1,9 +1,12 @@
-import { request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Target } from '../routing/target.js'
 import { REASONS } from './error-response.js'
+
+// Not an ESM import of node:http: see proxy-server.ts.
+const { request: httpRequest } = process.getBuiltinModule('node:http')
 
 // WebSocket (and other Upgrade) tunnels on node:http's client: the handshake goes to the target,
 // its 101 is relayed and both sockets are piped; any other answer (403, 426...) is relayed as is,

@@ -1,6 +1,6 @@
 import { chmod, mkdir, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { createServer, type IncomingMessage, type Server } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import type { Logger } from '../../logger.js'
 import type { Reconciler } from '../../routing/reconciler.js'
 import type { RouteTableStore } from '../../routing/route-table-store.js'
@@ -16,6 +16,9 @@ import { STATUS_PAGE_HTML } from './status-page.js'
 import { buildStatus, hostsOf } from './status.js'
 import type { PolicyStore } from '../../traffic/policy.js'
 import { trafficControlRoutes, trafficControlStatus } from './traffic-control.js'
+
+// Not an ESM import of node:http: see src/proxy/proxy-server.ts.
+const { createServer } = process.getBuiltinModule('node:http')
 
 export interface AdminServerDeps {
   store: RouteTableStore
