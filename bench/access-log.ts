@@ -173,6 +173,7 @@ rounds, autocannon, loopback, a node:http upstream) and the CPU time per line of
     microRounds: { flag: 'micro-rounds', env: 'MICRO_ROUNDS', help: 'micro-benchmark rounds (0: skip)', default: '5' },
     proxyRounds: { flag: 'proxy', env: 'PROXY', help: 'run the proxy on/off rounds', default: 'true', boolean: true },
     profile: { flag: 'profile', env: 'PROFILE', help: 'also profile both proxies (node --cpu-prof) during the rounds', default: 'false', boolean: true },
+    traceGc: { flag: 'trace-gc', env: 'TRACE_GC', help: 'run both proxies with --trace-gc and report their collections per 10,000 requests (sink file or pipe)', default: 'false', boolean: true },
     sink: { flag: 'sink', env: 'SINK', help: 'the proxies\' stdout: file, pipe (read by the bench into the file, as Docker\'s log driver reads a container\'s), devnull', default: 'file' },
     out: { flag: 'out', env: 'ACCESS_LOG_OUT', help: 'result file (default bench/results/access-log-<commit>.json)', default: '' }
   })
@@ -194,7 +195,7 @@ rounds, autocannon, loopback, a node:http upstream) and the CPU time per line of
   log(`wrote ${out}`)
 }
 
-async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connections' | 'profile' | 'sink', string>): Promise<Record<string, unknown>> {
+async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connections' | 'profile' | 'sink' | 'traceGc', string>): Promise<Record<string, unknown>> {
   const dir = makeTempDir('pxb-al-')
   const rounds = int(s.rounds, 'rounds')
   const duration = int(s.duration, 'duration')
@@ -206,22 +207,25 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
   await new Promise<void>((resolve) => upstream.stdout!.once('data', () => { resolve() }))
   const profDir = join(dir, 'profiles')
   mkdirSync(profDir, { recursive: true })
-  const prof = (name: string): string[] => s.profile === 'true' ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []
+  const prof = (name: string): string[] => [...(s.profile === 'true' ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []), ...(s.traceGc === 'true' ? ['--trace-gc'] : [])]
   const on = await startChild([SELF, '--serve'], { ACCESS_LOG: 'on', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'on.log'), prof('on'), s.sink)
   const off = await startChild([SELF, '--serve'], { ACCESS_LOG: 'off', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'off.log'), prof('off'), s.sink)
   const runs: Array<{ round: number, on: number, off: number, ratio: number, onCpuUsPerRequest: number, offCpuUsPerRequest: number, onSysUsPerRequest: number, offSysUsPerRequest: number, cpuRatio: number, onP99Ms: number, offP99Ms: number, failed: number }> = []
   const paired: typeof runs = []
   let profiles: Record<string, ProfileSummary | undefined> | undefined
   let accessLines = 0
+  /** Requests each proxy served, warm-up included: the denominator of its collections (--trace-gc). */
+  const served = { on: 0, off: 0 }
   try {
-    await load(on.port, int(s.warmup, 'warmup'), connections)
-    await load(off.port, int(s.warmup, 'warmup'), connections)
+    served.on += (await load(on.port, int(s.warmup, 'warmup'), connections)).requests
+    served.off += (await load(off.port, int(s.warmup, 'warmup'), connections)).requests
     for (let r = 0; r < rounds; r++) {
       const first = r % 2 === 0 ? 'on' : 'off'
       const [x, y] = first === 'on' ? [on, off] : [off, on]
       const a = await load(x.port, duration, connections, x.proc.pid)
       const b = await load(y.port, duration, connections, y.proc.pid)
       const [onRes, offRes] = first === 'on' ? [a, b] : [b, a]
+      served.on += onRes.requests; served.off += offRes.requests
       const run = { round: r + 1, on: onRes.reqPerSec, off: offRes.reqPerSec, ratio: round(onRes.reqPerSec / offRes.reqPerSec, 3), onCpuUsPerRequest: onRes.cpuUsPerRequest, offCpuUsPerRequest: offRes.cpuUsPerRequest, onSysUsPerRequest: onRes.sysUsPerRequest, offSysUsPerRequest: offRes.sysUsPerRequest, cpuRatio: round(onRes.cpuUsPerRequest / offRes.cpuUsPerRequest, 3), onP99Ms: onRes.p99Ms, offP99Ms: offRes.p99Ms, failed: onRes.errors + onRes.non2xx + offRes.errors + offRes.non2xx }
       runs.push(run)
       log(`round ${run.round} (${first} first): on ${run.on} req/s, off ${run.off} req/s, on/off ${run.ratio}; CPU per request on ${run.onCpuUsPerRequest} us (sys ${run.onSysUsPerRequest}), off ${run.offCpuUsPerRequest} us (sys ${run.offSysUsPerRequest}), on/off ${run.cpuRatio}${run.failed > 0 ? `, ${run.failed} failed` : ''}`)
@@ -230,6 +234,7 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
     // both alike; the one that needs more CPU per request serves fewer of them.
     for (let r = 0; r < rounds; r++) {
       const [onRes, offRes] = await Promise.all([load(on.port, duration, connections, on.proc.pid), load(off.port, duration, connections, off.proc.pid)])
+      served.on += onRes.requests; served.off += offRes.requests
       const run = { round: r + 1, on: onRes.reqPerSec, off: offRes.reqPerSec, ratio: round(onRes.reqPerSec / offRes.reqPerSec, 3), onCpuUsPerRequest: onRes.cpuUsPerRequest, offCpuUsPerRequest: offRes.cpuUsPerRequest, onSysUsPerRequest: onRes.sysUsPerRequest, offSysUsPerRequest: offRes.sysUsPerRequest, cpuRatio: round(onRes.cpuUsPerRequest / offRes.cpuUsPerRequest, 3), onP99Ms: onRes.p99Ms, offP99Ms: offRes.p99Ms, failed: onRes.errors + onRes.non2xx + offRes.errors + offRes.non2xx }
       paired.push(run)
       log(`paired round ${run.round}: on ${run.on} req/s, off ${run.off} req/s, on/off ${run.ratio}; CPU per request on ${run.onCpuUsPerRequest} us, off ${run.offCpuUsPerRequest} us, on/off ${run.cpuRatio}${run.failed > 0 ? `, ${run.failed} failed` : ''}`)
@@ -240,6 +245,8 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
     upstream.kill('SIGTERM')
   }
   accessLines = s.sink === 'devnull' ? 0 : readFileSync(join(dir, 'on.log'), 'utf8').split('\n').filter((l) => l.includes('"component":"access"')).length
+  const gc = s.traceGc === 'true' && s.sink !== 'devnull' ? { on: collections(join(dir, 'on.log'), served.on), off: collections(join(dir, 'off.log'), served.off) } : undefined
+  if (gc !== undefined) log(`collections per 10,000 requests: on ${JSON.stringify(gc.on)}, off ${JSON.stringify(gc.off)}`)
   if (s.profile === 'true') {
     profiles = {}
     for (const name of ['on', 'off']) {
@@ -267,6 +274,19 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
     offReqPerSecMedian: median(runs.map((r) => r.off)),
     accessLinesWritten: accessLines,
     paired: { runs: paired, ratio: spread(paired.map((r) => r.ratio)), cpuPerRequestRatio: spread(paired.map((r) => r.cpuRatio)) },
-    ...(profiles !== undefined ? { profiles } : {})
+    ...(profiles !== undefined ? { profiles } : {}),
+    ...(gc !== undefined ? { collectionsPer10kRequests: gc } : {})
   }
+}
+
+/** --trace-gc lines in a proxy's stdout: young (Scavenge) and full (Mark-Compact) collections and their pause time, per 10,000 requests. */
+function collections (file: string, requests: number): { scavenges: number, scavengeMs: number, markCompacts: number, markCompactMs: number } {
+  const per10k = (x: number): number => round(x * 10_000 / Math.max(1, requests), 2)
+  let scavenges = 0; let scavengeMs = 0; let markCompacts = 0; let markCompactMs = 0
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /: (Scavenge|Mark-Compact) .*?MB, (?:pooled: [\d.]+ MB, )?([\d.]+) \/ [\d.]+ ms/.exec(line)
+    if (m === null) continue
+    if (m[1] === 'Scavenge') { scavenges++; scavengeMs += Number(m[2]) } else { markCompacts++; markCompactMs += Number(m[2]) }
+  }
+  return { scavenges: per10k(scavenges), scavengeMs: per10k(scavengeMs), markCompacts: per10k(markCompacts), markCompactMs: per10k(markCompactMs) }
 }
