@@ -16,7 +16,7 @@ import { installCert, makeCert } from '../test/support/certs.ts'
 import { TLS_POLICY } from '../src/tls/policy.ts'
 import {
   BENCH_DIR, BENCH_LABEL, RUN_DIR, SCRATCH_DIR, compileStandalone, containerIp, docker, ensureNginx, freePort, log, machineInfo, makeTempDir, median,
-  nginxUserDirective, proxyctlStatus, removeBenchContainers, round, run, spawnLogged, startNginx, startProxyctl, waitFor,
+  imageMemoryEnv, nginxUserDirective, proxyctlStatus, removeBenchContainers, round, run, spawnLogged, startNginx, startProxyctl, waitFor,
   waitForProxyctlHost, writeJson, type Proc, type ProxyctlProcess
 } from './lib/util.ts'
 
@@ -228,7 +228,13 @@ async function load (t: Target, seconds: number, warmupS: number, dir: string): 
   if (t.tool === 'h2load') {
     // h2load sends :authority and SNI from the URL and connects where --connect-to says.
     const u = new URL(t.url)
-    return await h2load({ bin: await ensureH2load(), url: `https://${t.host}/`, connectTo: u.host, clients: connections, streams: int(s.h2Streams, 'h2-streams'), durationS: seconds, warmupS, logFile: join(dir, 'h2load.tsv') })
+    const go = async (durationS: number): Promise<LoadSummary> => await h2load({ bin: await ensureH2load(), url: `https://${t.host}/`, connectTo: u.host, clients: connections, streams: int(s.h2Streams, 'h2-streams'), durationS, warmupS: 0, logFile: join(dir, 'h2load.tsv') })
+    // The warm-up as a run of its own, so that the server's CPU time is read around the measured run only.
+    if (warmupS > 0) await go(warmupS)
+    const cpuBefore = t.monitor?.cpuMs()
+    const res = await go(seconds)
+    const cpuMs = cpuBefore === undefined ? undefined : t.monitor!.cpuMs() - cpuBefore
+    return { ...res, ...(cpuMs !== undefined && res.requests > 0 ? { cpuUsPerRequest: round(cpuMs * 1000 / res.requests, 1) } : {}) }
   }
   const servername = t.url.startsWith('https:') ? t.host : undefined
   const go = async (duration: number): Promise<AutocannonResult> =>
@@ -548,7 +554,7 @@ async function main (): Promise<void> {
       started,
       finished: new Date().toISOString(),
       machine: await machineInfo(),
-      settings: { connections, pipelining: int(s.pipelining, 'pipelining'), h2Streams: int(s.h2Streams, 'h2-streams'), durationS: duration, warmupS: warmup, rounds, upstream: s.upstream, bodyBytes: int(s.bodyBytes, 'body-bytes'), manyHosts, variants },
+      settings: { connections, pipelining: int(s.pipelining, 'pipelining'), h2Streams: int(s.h2Streams, 'h2-streams'), durationS: duration, warmupS: warmup, rounds, upstream: s.upstream, bodyBytes: int(s.bodyBytes, 'body-bytes'), manyHosts, variants, proxyctlEnv: imageMemoryEnv() },
       summary,
       ratios,
       memory,

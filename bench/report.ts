@@ -71,7 +71,7 @@ interface Throughput {
   finished: string
   started: string
   machine: Record<string, string>
-  settings: { connections: number, h2Streams?: number, durationS: number, warmupS: number, rounds: number, upstream: string, bodyBytes: number, manyHosts: number }
+  settings: { connections: number, h2Streams?: number, durationS: number, warmupS: number, rounds: number, upstream: string, bodyBytes: number, manyHosts: number, proxyctlEnv?: Record<string, string> }
   summary: Record<string, { reqPerSec: number, p50: number, p90: number, p99: number, p99_9: number, errors: number, non2xx: number, rssPeakMb?: number, cpuUsPerRequest?: number, tableHosts?: number, tls?: string, cores?: Record<'busy' | 'server' | 'loadGenerator' | 'upstream', number | undefined> }>
   memory: Record<string, number | undefined>
   rounds: Record<string, RoundResult[]>
@@ -179,7 +179,9 @@ function throughputSection (f: Found<Throughput>): string {
     logCpu: ratio(t, 'proxyctl', 'proxyctl-nolog', 'cpuUsPerRequest'),
     nginxCpu: ratio(t, 'proxyctl', 'nginx', 'cpuUsPerRequest'),
     nginxLogCpu: ratio(t, 'nginx', 'nginx-nolog', 'cpuUsPerRequest'),
-    scaleCpu: ratio(t, 'proxyctl-2w', 'proxyctl', 'cpuUsPerRequest')
+    scaleCpu: ratio(t, 'proxyctl-2w', 'proxyctl', 'cpuUsPerRequest'),
+    h2Cpu: ratio(t, 'proxyctl-h2', 'nginx-h2', 'cpuUsPerRequest'),
+    httpsCpu: ratio(t, 'proxyctl-https', 'nginx-https', 'cpuUsPerRequest')
   }
   // Per worker: the largest of any one proxyctl process (its workers, or the one process) over every proxyctl run.
   // A process that serves: the one process of a 1-worker run, a worker (child) of a multi-worker
@@ -238,10 +240,10 @@ function throughputSection (f: Found<Throughput>): string {
     const overlap = R.tlsProxyctl.min <= R.tlsNginx.max && R.tlsNginx.min <= R.tlsProxyctl.max
     sentences.push(`Over HTTPS (HTTP/1.1) proxyctl serves ${x(R.tlsProxyctl)} its plain-HTTP req/s, nginx ${x(R.tlsNginx)} its own: ${overlap ? 'the two spreads overlap, so this run does not show TLS costing one of them more than the other' : R.tlsProxyctl.min > R.tlsNginx.max ? 'TLS costs proxyctl less than nginx in relative terms, in every round' : 'TLS costs proxyctl more than nginx in relative terms, in every round'}.`)
   }
-  if (R.h2Nginx !== undefined) sentences.push(`HTTP/2 (h2load, ${t.settings.connections} connections × ${t.settings.h2Streams ?? 1} stream): proxyctl serves ${x(R.h2Nginx)} nginx's req/s, with a p99 of ${x(R.h2P99)} nginx's.`)
+  if (R.h2Nginx !== undefined) sentences.push(`HTTP/2 (h2load, ${t.settings.connections} connections × ${t.settings.h2Streams ?? 1} stream): proxyctl serves ${x(R.h2Nginx)} nginx's req/s, with a p99 of ${x(R.h2P99)} nginx's${R.h2Cpu !== undefined ? `, spending ${x(R.h2Cpu)} nginx's CPU per request (HTTPS/1.1: ${x(R.httpsCpu)})` : ''}.`)
   if (rss !== undefined) sentences.push(`proxyctl's peak RSS under load (VmHWM) was ${fmt(rss, 1)} MB for plain HTTP${rssTls !== undefined ? ` and ${fmt(rssTls, 1)} MB for the process serving HTTPS and HTTP/2` : ''}; nginx's worker ${fmt(t.memory.nginxWorkerVmHWMMb, 1)} MB, the http-proxy proxy ${fmt(t.memory.httpProxyVmHWMMb, 1)} MB.`)
   const out = [
-    `${source(f, `, proxyctl: ${t.machine.proxyctl ?? '?'}, load average at the end ${t.machine.load ?? '?'}`)} autocannon, ${t.settings.connections} connections, ${t.settings.rounds} alternating rounds (A B C …, then … C B A) of ${t.settings.warmupS} s warm-up + ${t.settings.durationS} s; upstream: ${t.settings.upstream === 'nginx' ? 'nginx `return 200` in a container' : 'bench/upstream.ts in a container'}, ${t.settings.bodyBytes}-byte body. Latency in ms (autocannon records whole ms), medians of rounds. RSS: the largest VmRSS of any one process seen during that variant's runs (proxyctl's process or one of its workers; nginx: one of its workers). "hosts" = hosts in proxyctl's table during the run. On this shared 2-core machine absolute req/s move by tens of percent between rounds (the min–max column); ratios are taken per round, both sides measured in the same round, and given as median (min–max over rounds).`,
+    `${source(f, `, proxyctl: ${t.machine.proxyctl ?? '?'}, load average at the end ${t.machine.load ?? '?'}`)} autocannon, ${t.settings.connections} connections, ${t.settings.rounds} alternating rounds (A B C …, then … C B A) of ${t.settings.warmupS} s warm-up + ${t.settings.durationS} s; upstream: ${t.settings.upstream === 'nginx' ? 'nginx `return 200` in a container' : 'bench/upstream.ts in a container'}, ${t.settings.bodyBytes}-byte body. Latency in ms (autocannon records whole ms), medians of rounds. ${t.settings.proxyctlEnv !== undefined && Object.keys(t.settings.proxyctlEnv).length > 0 ? `proxyctl runs with the memory settings its image sets (${Object.entries(t.settings.proxyctlEnv).map(([k, v]) => `\`${k}=${v}\``).join(', ')}). ` : ''}RSS: the largest VmRSS of any one process seen during that variant's runs (proxyctl's process or one of its workers; nginx: one of its workers). "hosts" = hosts in proxyctl's table during the run. On this shared 2-core machine absolute req/s move by tens of percent between rounds (the min–max column); ratios are taken per round, both sides measured in the same round, and given as median (min–max over rounds).`,
     '',
     sentences.join(' '),
     '',
@@ -286,6 +288,8 @@ function throughputSection (f: Found<Throughput>): string {
       'proxyctl/http-proxy req/s (HTTPS, HTTP/1.1)': R.httpsHttpProxy,
       'proxyctl/nginx req/s (HTTP/2)': R.h2Nginx,
       'proxyctl p99 / nginx p99 (HTTP/2)': R.h2P99,
+      'proxyctl/nginx CPU per request (HTTP/2)': R.h2Cpu,
+      'proxyctl/nginx CPU per request (HTTPS, HTTP/1.1)': R.httpsCpu,
       'proxyctl HTTPS / HTTP req/s (HTTP/1.1)': R.tlsProxyctl,
       'nginx HTTPS / HTTP req/s (HTTP/1.1)': R.tlsNginx
     }).filter(([, r]) => r !== undefined).map(([k, r]) => `| ${k} | ${fmt(r!.median, 2)} | ${fmt(r!.min, 2)}–${fmt(r!.max, 2)} | ${r!.n} |`),

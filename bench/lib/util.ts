@@ -201,13 +201,27 @@ export interface ProxyctlProcess extends Proc {
 }
 
 /** `proxyctl serve` from dist/ on 127.0.0.1, logs (JSON lines, access log included) to a file. */
+/**
+ * The memory settings the image gives proxyctl (the Dockerfile's ENV NODE_OPTIONS and MALLOC_*),
+ * read from the Dockerfile so that the bench runs the host process as the image runs it.
+ */
+export function imageMemoryEnv (): Record<string, string> {
+  const env: Record<string, string> = {}
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8')
+  for (const line of dockerfile.split('\n')) {
+    if (!line.startsWith('ENV ')) continue
+    for (const [, k, v] of line.slice(4).matchAll(/(\w+)=(\S+)/g)) if (k === 'NODE_OPTIONS' || k!.startsWith('MALLOC_')) env[k!] = v!
+  }
+  return env
+}
+
 export async function startProxyctl (opts: { dir: string, name: string, accessLog: boolean, extraArgs?: string[], nodeArgs?: string[], env?: Record<string, string> }): Promise<ProxyctlProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`)
   const port = await freePort()
   const adminSocket = join(opts.dir, `${opts.name}.sock`)
   const logFile = join(opts.dir, `${opts.name}.log`)
   const args = [...(opts.nodeArgs ?? []), CLI, 'serve', '--host', '127.0.0.1', '--port', String(port), '--admin-socket', adminSocket, ...(opts.accessLog ? [] : ['--no-access-log']), ...(opts.extraArgs ?? [])]
-  const proc = spawnLogged(process.execPath, args, logFile, { ...process.env, LOG_LEVEL: 'info', ACCESS_LOG: opts.accessLog ? 'on' : 'off', HTTPS_PORT: 'off', ...opts.env })
+  const proc = spawnLogged(process.execPath, args, logFile, { ...process.env, ...imageMemoryEnv(), LOG_LEVEL: 'info', ACCESS_LOG: opts.accessLog ? 'on' : 'off', HTTPS_PORT: 'off', ...opts.env })
   try {
     await waitFor(() => {
       if (proc.child.exitCode !== null) throw new Error(`proxyctl exited with ${proc.child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`)
