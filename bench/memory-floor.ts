@@ -1,9 +1,10 @@
 // What a Node process holds before proxyctl does anything (issue 12, item 4): RSS, the binary's
 // shared pages and anonymous memory of a child process after each import step, each after a full GC
-// (--expose-gc), in import order: bare node, node:http (required, then imported as proxyctl's
-// ESM modules do), undici's Pool class alone (what a worker
+// (--expose-gc), in import order: bare node, node:http (as proxyctl takes it: no ESM facade),
+// undici's Pool class alone (what a worker
 // loads), pino, proxyctl's worker modules from a compiled dist/ (the path of `proxyctl` on CLI, or
-// PROXYCTL_CLI), then undici's package entry (what the primary loads on top). The floor a worker's idle RSS cannot go below whatever proxyctl loads.
+// PROXYCTL_CLI), then undici's package entry (what the primary loads on top), and last what an
+// ESM import of node:http would add. The floor a worker's idle RSS cannot go below whatever proxyctl loads.
 // Writes bench/results/<commit>/memory-floor.json; --repeat N child processes (median per step).
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
@@ -24,14 +25,15 @@ const STEPS: Array<[string, string]> = [
   // require() first: an ESM import of node:http builds its ESM facade, which reads every export,
   // and http.WebSocket, CloseEvent and MessageEvent are getters that load Node's bundled undici
   // (with webstreams, crypto, tls, http2, zlib): ~12 MB that require('node:http') does not cost.
-  ['+ node:http, require()', 'require:node:http'],
-  ['+ node:http, ESM import (its facade loads Node\'s bundled undici)', 'node:http'],
+  ['+ node:http without its ESM facade (require(); proxyctl takes it with process.getBuiltinModule)', 'require:node:http'],
   ['+ undici Pool class (a worker)', pathToFileURL(join(undiciDir, 'lib', 'dispatcher', 'pool.js')).href],
   ['+ pino', 'pino'],
   ['+ proxyctl proxy-server (dist)', pathToFileURL(join(dist, 'proxy', 'proxy-server.js')).href],
   ['+ proxyctl worker modules (dist)', pathToFileURL(join(dist, 'workers', 'routing-replica.js')).href],
   // Last: what the primary loads beyond a worker (its Docker client and health checks need it).
-  ['+ undici package entry (the primary)', pathToFileURL(join(undiciDir, 'index.js')).href]
+  ['+ undici package entry (the primary)', pathToFileURL(join(undiciDir, 'index.js')).href],
+  // Since 2030ea6 proxyctl takes node:http with process.getBuiltinModule and no longer pays this.
+  ['+ node:http, ESM import (its facade loads Node\'s bundled undici; proxyctl does not)', 'node:http']
 ]
 
 // The child: one line of JSON per step, {rssKb, anonKb, fileKb}.
