@@ -44,7 +44,8 @@ export function jsonValue (v: unknown): string {
 /**
  * One access line: `lead` is what pino writes before an object's own fields (`{"level":30`, the
  * time, the bindings: `,"pid":1,"component":"access"`); fields that are undefined are left out,
- * as pino leaves them out. Pure.
+ * as pino leaves them out. Pure. The line's definition as a string, checked against pino's own
+ * output (test/unit/access-log.test.ts); the log writes the same bytes with writeAccessFields.
  */
 export function formatAccessLine (lead: string, f: AccessFields): string {
   let line = lead
@@ -160,8 +161,8 @@ export function writeAccessFields (buf: Buffer, o: number, f: AccessFields): num
  * What a line costs, profiled (bench/access-log.ts, perf; see the commit): building it as a string
  * (a rope of ~25 pieces, a regex test per field, the number-to-string conversions) and encoding that
  * into the Buffer was most of it; the bytes are now written straight into the Buffer. A line whose
- * worst case does not fit in an empty batch (a path of ~10,000 characters) is formatted as a string
- * and handed over on its own, after the batch before it.
+ * worst case does not fit in an empty batch (a path of ~10,000 characters) is written into a Buffer
+ * of its own and handed over on its own, after the batch before it.
  */
 const BATCH_BYTES = 65_536
 const BATCH_MS = 50
@@ -212,7 +213,10 @@ export class AccessLog {
     if (room > BATCH_BYTES - this.#length) {
       this.flush()
       if (room > BATCH_BYTES) {
-        this.#destination.write(formatAccessLine(lead.toString('utf8'), fields))
+        // Too long for any batch: written the same way into a Buffer of its own.
+        const own = Buffer.allocUnsafe(room)
+        own.set(lead, 0)
+        this.#destination.write(own.toString('utf8', 0, writeAccessFields(own, lead.length, fields)))
         return
       }
     }
