@@ -129,8 +129,6 @@ export class HostDurationHistogram {
     s.count++
   }
 
-  has (host: string): boolean { return this.#series.has(host) }
-
   remove (host: string): void { this.#series.delete(host) }
 
   reset (): void { this.#series = new Map() }
