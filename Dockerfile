@@ -28,7 +28,8 @@ ENV NODE_ENV=production
 # Less memory under load (issue 12, item 4): V8's young generation at most 4 MB per semi-space
 # (Node 24 lets it grow to 32), one malloc arena, a fixed malloc trim threshold. Peak RSS on the
 # throughput bench, one process: 121-123 MB instead of 174-231 (HTTPS: 115 instead of 152-213),
-# CPU per request +1 %; the workers `serve` forks get the same (src/workers/worker-memory.ts).
+# CPU per request +1 % on a loaded machine, +18 % on a quiet one (bench/results/55a63b2/memory-settings/);
+# the workers `serve` forks get the same (src/workers/worker-memory.ts).
 # A NODE_OPTIONS of your own replaces this one.
 ENV NODE_OPTIONS=--max-semi-space-size=4 MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=131072
 COPY --from=build /app/package.json ./package.json

@@ -1,7 +1,9 @@
 // How the primary starts its worker processes so that each holds less memory under load (issue 12,
 // item 4), without a flag the user must know about. Throughput bench, 2 workers, 50 connections,
 // 10 paired rounds twice: a worker's peak RSS 108-114 MB with both settings below, 133-219 MB with
-// Node's defaults; CPU per request +2 to +3 % (median of the per-round ratios; one round varies ±15 %).
+// Node's defaults; CPU per request +2 to +3 %, on a machine at load 5-7. On a quiet machine the
+// single process with the same settings spent +18 % CPU per HTTP/1.1 request and +21 % per HTTP/2
+// one for half the peak (bench/results/55a63b2/memory-settings/): which setting costs is open.
 //  - V8's young generation: Node 24 lets each semi-space grow to 32 MB, and under load it does
 //    (new space 64 MB while 15 MB of the heap is live). 4 MB keeps it small; 8 MB peaks 10 MB
 //    higher; 2 MB saves 2 MB more for +17 % CPU (twice the scavenges); 1 MB promotes in-flight
