@@ -1,0 +1,130 @@
+// What the image's memory settings cost in CPU (issue 12, item 4): one compiled data plane (dist/, the
+// proxy's request path with its access log) in several processes at once, each with other memory
+// settings, all against one local upstream. Every round sends each process the same fixed number of
+// requests (autocannon, 50 connections), in an order that rotates per round, so drift on the machine
+// falls on every setting alike; CPU per request is the process's own user+system time (every thread)
+// over the requests it served. Each setting runs in COPIES processes: two processes with the same
+// settings differ by several percent (where the JIT and the heap happen to land), which a comparison
+// of one process per setting reads as the setting's cost. With --pin the proxies share CPU 1 and the
+// upstream and autocannon CPU 0, so the proxies' time is not mixed with the load generator's.
+// Writes bench/results/<commit>/memory-settings.json.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import autocannon, { type Result } from 'autocannon'
+import { bool, int, list, parseSettings } from './lib/cli.ts'
+import { readFileSync } from 'node:fs'
+import { processCpuMs } from './lib/process-rss.ts'
+import { CLI, imageMemoryEnv, log, machineInfo, median, round, writeJson, RUN_DIR } from './lib/util.ts'
+
+const s = parseSettings('bench/memory-settings.ts', 'CPU per request and peak RSS of the data plane under each memory setting, several processes per setting, rotating rounds.', {
+  settings: { flag: 'settings', env: 'MEMORY_SETTINGS', help: 'comma-separated: image (the Dockerfile ENV), none, semi4, semi8, semi16, malloc (arena 1 + trim threshold), arena', default: 'none,image' },
+  copies: { flag: 'copies', env: 'COPIES', help: 'processes per setting', default: '2' },
+  rounds: { flag: 'rounds', env: 'ROUNDS', help: 'rounds (each process gets one run per round)', default: '12' },
+  requests: { flag: 'requests', env: 'REQUESTS', help: 'requests per run', default: '60000' },
+  connections: { flag: 'connections', env: 'CONNECTIONS', help: 'autocannon connections', default: '50' },
+  pin: { flag: 'pin', env: 'PIN', help: 'proxies on CPU 1, upstream and load on CPU 0 (taskset)', default: 'false', boolean: true },
+  out: { flag: 'out', env: 'MEMORY_SETTINGS_OUT', help: 'result file', default: join(RUN_DIR, 'memory-settings.json') }
+})
+
+const MALLOC = { MALLOC_ARENA_MAX: '1', MALLOC_TRIM_THRESHOLD_: '131072' }
+const SETTINGS: Record<string, Record<string, string>> = {
+  none: {},
+  image: imageMemoryEnv(),
+  semi4: { NODE_OPTIONS: '--max-semi-space-size=4' },
+  semi8: { NODE_OPTIONS: '--max-semi-space-size=8' },
+  semi16: { NODE_OPTIONS: '--max-semi-space-size=16' },
+  malloc: MALLOC,
+  arena: { MALLOC_ARENA_MAX: '1' }
+}
+const HOST = 'memory.bench.test'
+const dist = join(CLI, '..', '..')
+const pin = bool(s.pin)
+const cpuSet = (cpu: string, argv: string[]): [string, string[]] => pin ? ['taskset', ['-c', cpu, ...argv]] : [argv[0]!, argv.slice(1)]
+
+// The child: the data plane as a worker runs it (route table, health-checked target, ProxyServer, access log on).
+const CHILD = `
+const d = ${JSON.stringify(pathToFileURL(dist).href)}
+const { createLogger } = await import(d + '/logger.js')
+const { ProxyServer } = await import(d + '/proxy/proxy-server.js')
+const { Reconciler } = await import(d + '/routing/reconciler.js')
+const { RouteTableStore } = await import(d + '/routing/route-table-store.js')
+const { DEFAULT_HEALTH_CHECK } = await import(d + '/config/options.js')
+const port = Number(process.env.UPSTREAM_PORT)
+const route = { host: ${JSON.stringify(HOST)}, path: '/', dest: '', internalOnly: false, tls: { httpsMethod: undefined, hsts: undefined, certName: undefined }, maxBodyBytes: undefined,
+  targets: [{ id: 'up:' + port + ':http', groupId: 'up', name: 'up', address: '127.0.0.1', port, protocol: 'http', health: { ...DEFAULT_HEALTH_CHECK, intervalMs: 1000 }, externalHealth: 'none' }] }
+const root = createLogger({ pretty: false })
+const store = new RouteTableStore()
+const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 2000, connectTimeoutMs: 1000, responseTimeoutMs: 10000 }, root.child({ component: 'routing' }))
+reconciler.apply({ routes: [route] })
+await reconciler.probeAll(5000)
+const server = new ProxyServer(store, { host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: true, requestHeadersTimeoutMs: 60000, keepAliveTimeoutMs: 75000, maxHeaderSize: 16384, shutdownTimeoutMs: 2000 }, root.child({ component: 'proxy' }))
+const r = await server.listen()
+process.stderr.write(JSON.stringify({ port: r.port }) + '\\n')
+process.once('SIGTERM', () => { void server.stop().then(() => reconciler.stop()).then(() => { root.flush(); process.exit(0) }) })
+`
+const UPSTREAM = 'const b=Buffer.alloc(128,120);require("node:http").createServer((q,r)=>{q.resume();r.writeHead(200,{"content-type":"text/plain","content-length":128});r.end(b)}).listen(0,"127.0.0.1",function(){console.log(this.address().port)})'
+
+async function portFrom (child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<number> {
+  let text = ''
+  return await new Promise((resolve, reject) => {
+    child[stream]!.on('data', (c: Buffer) => { text += String(c); const m = pattern.exec(text); if (m !== null) resolve(Number(m[1])) })
+    child.once('exit', (code) => { reject(new Error(`child exited with ${code}: ${text.slice(-2000)}`)) })
+  })
+}
+
+interface Proxy { setting: string, copy: number, child: ChildProcess, port: number, runs: Array<{ cpuUsPerRequest: number, requests: number, failed: number }>, rssAfterWarmupMb?: number }
+
+const children: ChildProcess[] = []
+process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
+const [upCmd, upArgs] = cpuSet('0', [process.execPath, '-e', UPSTREAM])
+const upstream = spawn(upCmd, upArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
+children.push(upstream)
+const upstreamPort = await portFrom(upstream, 'stdout', /^(\d+)/)
+
+const settings = list(s.settings)
+for (const name of settings) if (SETTINGS[name] === undefined) throw new Error(`unknown setting ${name} (${Object.keys(SETTINGS).join(', ')})`)
+const proxies: Proxy[] = []
+const base = { ...process.env }
+for (const k of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']) delete base[k]
+for (let copy = 1; copy <= int(s.copies, 'copies'); copy++) {
+  for (const setting of settings) {
+    const [cmd, args] = cpuSet('1', [process.execPath, '--input-type=module', '-e', CHILD])
+    const child = spawn(cmd, args, { env: { ...base, ...SETTINGS[setting], UPSTREAM_PORT: String(upstreamPort), LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] })
+    children.push(child)
+    proxies.push({ setting, copy, child, port: await portFrom(child, 'stderr', /\{"port":(\d+)\}/), runs: [] })
+  }
+}
+if (pin) spawn('taskset', ['-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
+
+const connections = int(s.connections, 'connections')
+const load = async (port: number, amount: number): Promise<Result> => await autocannon({ url: `http://127.0.0.1:${port}/`, headers: { host: HOST }, connections, amount })
+// taskset execs node: the child's pid is the proxy's.
+const pidOf = (p: Proxy): number => p.child.pid!
+const statusMb = (pid: number, key: 'VmRSS' | 'VmHWM'): number => round(Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024, 1)
+for (const p of proxies) { await load(p.port, 30_000); p.rssAfterWarmupMb = statusMb(pidOf(p), 'VmRSS') }
+log(`memory-settings: ${proxies.length} processes (${settings.join(', ')} x ${s.copies}), ${s.rounds} rounds x ${s.requests} requests${pin ? ', pinned' : ''}`)
+const rounds = int(s.rounds, 'rounds')
+for (let r = 0; r < rounds; r++) {
+  for (let i = 0; i < proxies.length; i++) {
+    const p = proxies[(i + r) % proxies.length]!
+    const c0 = processCpuMs(pidOf(p))
+    const a = await load(p.port, int(s.requests, 'requests'))
+    const c1 = processCpuMs(pidOf(p))
+    p.runs.push({ cpuUsPerRequest: round((c1.user + c1.sys - c0.user - c0.sys) * 1000 / a.requests.total, 2), requests: a.requests.total, failed: a.non2xx + a.errors + a.timeouts })
+  }
+  log(`round ${r + 1}: ${proxies.map((p) => `${p.setting}#${p.copy} ${p.runs.at(-1)!.cpuUsPerRequest} µs`).join('  ')}`)
+}
+
+const perProcess = proxies.map((p) => {
+  return { setting: p.setting, copy: p.copy, env: SETTINGS[p.setting], cpuUsPerRequest: round(median(p.runs.map((x) => x.cpuUsPerRequest)), 1), rssAfterWarmupMb: p.rssAfterWarmupMb, rssPeakMb: statusMb(pidOf(p), 'VmHWM'), failed: p.runs.reduce((a, x) => a + x.failed, 0), runs: p.runs.map((x) => x.cpuUsPerRequest) }
+})
+const bySetting = Object.fromEntries(settings.map((name) => {
+  const ps = perProcess.filter((p) => p.setting === name)
+  const all = ps.flatMap((p) => p.runs)
+  return [name, { env: SETTINGS[name], cpuUsPerRequest: round(median(all), 1), cpuUsPerRequestMin: Math.min(...all), cpuUsPerRequestMax: Math.max(...all), processMedians: ps.map((p) => p.cpuUsPerRequest), rssPeakMb: ps.map((p) => p.rssPeakMb) }]
+}))
+for (const [name, v] of Object.entries(bySetting)) log(`${name.padEnd(8)} CPU ${v.cpuUsPerRequest} µs/request (${v.cpuUsPerRequestMin}-${v.cpuUsPerRequestMax}; per process ${v.processMedians.join(', ')})  peak ${v.rssPeakMb.join(', ')} MB`)
+writeJson(s.out, { kind: 'memory-settings', finishedAt: new Date().toISOString(), machine: await machineInfo(), settings: { ...s, upstream: 'node:http, 128-byte body, on the host' }, bySetting, perProcess })
+log(`wrote ${s.out}`)
+for (const c of children) c.kill('SIGTERM')
