@@ -18,7 +18,7 @@ import { processCpuMs } from './lib/process-rss.ts'
 import { CLI, imageMemoryEnv, log, machineInfo, median, round, writeJson, RUN_DIR } from './lib/util.ts'
 
 const s = parseSettings('bench/memory-settings.ts', 'CPU per request and peak RSS of the data plane under each memory setting, several processes per setting, rotating rounds.', {
-  settings: { flag: 'settings', env: 'MEMORY_SETTINGS', help: 'comma-separated: image (the Dockerfile ENV), none, semi4, semi8, semi16, malloc (arena 1 + trim threshold), arena', default: 'none,image' },
+  settings: { flag: 'settings', env: 'MEMORY_SETTINGS', help: 'comma-separated; each none, image (the Dockerfile ENV), semiN (--max-semi-space-size=N), malloc (arena 1 + trim threshold), arena, or parts joined by + (semi8+malloc)', default: 'none,image' },
   copies: { flag: 'copies', env: 'COPIES', help: 'processes per setting', default: '2' },
   rounds: { flag: 'rounds', env: 'ROUNDS', help: 'rounds (each process gets one run per round)', default: '12' },
   requests: { flag: 'requests', env: 'REQUESTS', help: 'requests per run', default: '60000' },
@@ -28,14 +28,19 @@ const s = parseSettings('bench/memory-settings.ts', 'CPU per request and peak RS
 })
 
 const MALLOC = { MALLOC_ARENA_MAX: '1', MALLOC_TRIM_THRESHOLD_: '131072' }
-const SETTINGS: Record<string, Record<string, string>> = {
-  none: {},
-  image: imageMemoryEnv(),
-  semi4: { NODE_OPTIONS: '--max-semi-space-size=4' },
-  semi8: { NODE_OPTIONS: '--max-semi-space-size=8' },
-  semi16: { NODE_OPTIONS: '--max-semi-space-size=16' },
-  malloc: MALLOC,
-  arena: { MALLOC_ARENA_MAX: '1' }
+/** A setting's environment: parts joined by '+' (semi8+malloc). */
+function settingEnv (name: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const part of name.split('+')) {
+    const semi = /^semi(\d+)$/.exec(part)
+    if (part === 'none') continue
+    else if (part === 'image') Object.assign(env, imageMemoryEnv())
+    else if (semi !== null) env.NODE_OPTIONS = `--max-semi-space-size=${semi[1]}`
+    else if (part === 'malloc') Object.assign(env, MALLOC)
+    else if (part === 'arena') env.MALLOC_ARENA_MAX = '1'
+    else throw new Error(`unknown setting ${part} in ${name}: none, image, semiN, malloc, arena (joined by +)`)
+  }
+  return env
 }
 const HOST = 'memory.bench.test'
 const dist = join(CLI, '..', '..')
@@ -83,7 +88,7 @@ children.push(upstream)
 const upstreamPort = await portFrom(upstream, 'stdout', /^(\d+)/)
 
 const settings = list(s.settings)
-for (const name of settings) if (SETTINGS[name] === undefined) throw new Error(`unknown setting ${name} (${Object.keys(SETTINGS).join(', ')})`)
+const SETTINGS = Object.fromEntries(settings.map((name) => [name, settingEnv(name)]))
 const proxies: Proxy[] = []
 const base = { ...process.env }
 for (const k of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']) delete base[k]
