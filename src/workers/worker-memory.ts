@@ -1,9 +1,11 @@
 // How the primary starts its worker processes so that each holds less memory under load (issue 12,
 // item 4), without a flag the user must know about. Throughput bench, 2 workers, 50 connections,
 // 10 paired rounds twice: a worker's peak RSS 108-114 MB with both settings below, 133-219 MB with
-// Node's defaults; CPU per request +2 to +3 %, on a machine at load 5-7. On a quiet machine the
-// single process with the same settings spent +18 % CPU per HTTP/1.1 request and +21 % per HTTP/2
-// one for half the peak (bench/results/55a63b2/memory-settings/): which setting costs is open.
+// Node's defaults; CPU per request +2 to +3 %, on a machine at load 5-7. bench/memory-settings.ts
+// (two processes per setting, 12 rotating rounds, bench/results/f1c5e1e and fd51fea): +5 to +6 %
+// CPU per request for a peak of 115-117 MB instead of 219-239. The semi-space halves the peak (the
+// malloc variables alone: 219-228 MB) and the malloc variables take 8-9 MB more off it; 8 or 16 MB
+// semi-spaces cost no less CPU within the spread (48.9, 50.9 us vs 49.3) and peak at 122 and 138-141.
 //  - V8's young generation: Node 24 lets each semi-space grow to 32 MB, and under load it does
 //    (new space 64 MB while 15 MB of the heap is live). 4 MB keeps it small; 8 MB peaks 10 MB
 //    higher; 2 MB saves 2 MB more for +17 % CPU (twice the scavenges); 1 MB promotes in-flight
