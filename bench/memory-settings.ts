@@ -7,22 +7,25 @@
 // settings differ by several percent (where the JIT and the heap happen to land), which a comparison
 // of one process per setting reads as the setting's cost. With --pin the proxies share CPU 1 and the
 // upstream and autocannon CPU 0, so the proxies' time is not mixed with the load generator's.
+// `nolog` compares the access log on and off the same way (issue 12, item 3), each proxy's stdout a
+// file (--sink file, the default; the runs of f1c5e1e and fd51fea wrote it to /dev/null).
 // Writes bench/results/<commit>/memory-settings.json.
 import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
-import { readFileSync } from 'node:fs'
 import { processCpuMs } from './lib/process-rss.ts'
-import { CLI, imageMemoryEnv, log, machineInfo, median, round, writeJson, RUN_DIR } from './lib/util.ts'
+import { CLI, imageMemoryEnv, log, machineInfo, makeTempDir, median, round, writeJson, RUN_DIR } from './lib/util.ts'
 
 const s = parseSettings('bench/memory-settings.ts', 'CPU per request and peak RSS of the data plane under each memory setting, several processes per setting, rotating rounds.', {
-  settings: { flag: 'settings', env: 'MEMORY_SETTINGS', help: 'comma-separated; each none, image (the Dockerfile ENV), semiN (--max-semi-space-size=N), malloc (arena 1 + trim threshold), arena, or parts joined by + (semi8+malloc)', default: 'none,image' },
+  settings: { flag: 'settings', env: 'MEMORY_SETTINGS', help: 'comma-separated; each none, image (the Dockerfile ENV), semiN (--max-semi-space-size=N), malloc (arena 1 + trim threshold), arena, nolog (access log off), or parts joined by + (image+nolog)', default: 'none,image' },
   copies: { flag: 'copies', env: 'COPIES', help: 'processes per setting', default: '2' },
   rounds: { flag: 'rounds', env: 'ROUNDS', help: 'rounds (each process gets one run per round)', default: '12' },
   requests: { flag: 'requests', env: 'REQUESTS', help: 'requests per run', default: '60000' },
   connections: { flag: 'connections', env: 'CONNECTIONS', help: 'autocannon connections', default: '50' },
+  sink: { flag: 'sink', env: 'SINK', help: 'where each proxy\'s stdout (the access log) goes: file (a file in a temporary directory, removed at the end) or devnull', default: 'file' },
   pin: { flag: 'pin', env: 'PIN', help: 'proxies on CPU 1, upstream and load on CPU 0 (taskset)', default: 'false', boolean: true },
   out: { flag: 'out', env: 'MEMORY_SETTINGS_OUT', help: 'result file', default: join(RUN_DIR, 'memory-settings.json') }
 })
@@ -38,7 +41,8 @@ function settingEnv (name: string): Record<string, string> {
     else if (semi !== null) env.NODE_OPTIONS = `--max-semi-space-size=${semi[1]}`
     else if (part === 'malloc') Object.assign(env, MALLOC)
     else if (part === 'arena') env.MALLOC_ARENA_MAX = '1'
-    else throw new Error(`unknown setting ${part} in ${name}: none, image, semiN, malloc, arena (joined by +)`)
+    else if (part === 'nolog') env.ACCESS_LOG = 'off'
+    else throw new Error(`unknown setting ${part} in ${name}: none, image, semiN, malloc, arena, nolog (joined by +)`)
   }
   return env
 }
@@ -47,7 +51,7 @@ const dist = join(CLI, '..', '..')
 const pin = bool(s.pin)
 const cpuSet = (cpu: string, argv: string[]): [string, string[]] => pin ? ['taskset', ['-c', cpu, ...argv]] : [argv[0]!, argv.slice(1)]
 
-// The child: the data plane as a worker runs it (route table, health-checked target, ProxyServer, access log on).
+// The child: the data plane as a worker runs it (route table, health-checked target, ProxyServer, access log on unless nolog).
 const CHILD = `
 const d = ${JSON.stringify(pathToFileURL(dist).href)}
 const { createLogger } = await import(d + '/logger.js')
@@ -63,7 +67,7 @@ const store = new RouteTableStore()
 const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 2000, connectTimeoutMs: 1000, responseTimeoutMs: 10000 }, root.child({ component: 'routing' }))
 reconciler.apply({ routes: [route] })
 await reconciler.probeAll(5000)
-const server = new ProxyServer(store, { host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: true, requestHeadersTimeoutMs: 60000, keepAliveTimeoutMs: 75000, maxHeaderSize: 16384, shutdownTimeoutMs: 2000 }, root.child({ component: 'proxy' }))
+const server = new ProxyServer(store, { host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: process.env.ACCESS_LOG !== 'off', requestHeadersTimeoutMs: 60000, keepAliveTimeoutMs: 75000, maxHeaderSize: 16384, shutdownTimeoutMs: 2000 }, root.child({ component: 'proxy' }))
 const r = await server.listen()
 process.stderr.write(JSON.stringify({ port: r.port }) + '\\n')
 process.once('SIGTERM', () => { void server.stop().then(() => reconciler.stop()).then(() => { root.flush(); process.exit(0) }) })
@@ -81,7 +85,7 @@ async function portFrom (child: ChildProcess, stream: 'stdout' | 'stderr', patte
 interface Proxy { setting: string, copy: number, child: ChildProcess, port: number, runs: Array<{ cpuUsPerRequest: number, requests: number, failed: number }>, rssAfterWarmupMb?: number }
 
 const children: ChildProcess[] = []
-process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
+process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); rmSync(logDir, { recursive: true, force: true }) })
 const [upCmd, upArgs] = cpuSet('0', [process.execPath, '-e', UPSTREAM])
 const upstream = spawn(upCmd, upArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
 children.push(upstream)
@@ -90,12 +94,16 @@ const upstreamPort = await portFrom(upstream, 'stdout', /^(\d+)/)
 const settings = list(s.settings)
 const SETTINGS = Object.fromEntries(settings.map((name) => [name, settingEnv(name)]))
 const proxies: Proxy[] = []
+if (!['file', 'devnull'].includes(s.sink)) throw new Error(`--sink is file or devnull, not ${s.sink}`)
+const logDir = makeTempDir('pxb-memset-')
 const base = { ...process.env }
 for (const k of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']) delete base[k]
 for (let copy = 1; copy <= int(s.copies, 'copies'); copy++) {
   for (const setting of settings) {
     const [cmd, args] = cpuSet('1', [process.execPath, '--input-type=module', '-e', CHILD])
-    const child = spawn(cmd, args, { env: { ...base, ...SETTINGS[setting], UPSTREAM_PORT: String(upstreamPort), LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] })
+    const stdout = s.sink === 'devnull' ? openSync('/dev/null', 'a') : openSync(join(logDir, `${setting}-${copy}.log`), 'a')
+    const child = spawn(cmd, args, { env: { ...base, ACCESS_LOG: 'on', ...SETTINGS[setting], UPSTREAM_PORT: String(upstreamPort), LOG_LEVEL: 'info' }, stdio: ['ignore', stdout, 'pipe'] })
+    closeSync(stdout)
     children.push(child)
     proxies.push({ setting, copy, child, port: await portFrom(child, 'stderr', /\{"port":(\d+)\}/), runs: [] })
   }
@@ -130,6 +138,6 @@ const bySetting = Object.fromEntries(settings.map((name) => {
   return [name, { env: SETTINGS[name], cpuUsPerRequest: round(median(all), 1), cpuUsPerRequestMin: Math.min(...all), cpuUsPerRequestMax: Math.max(...all), processMedians: ps.map((p) => p.cpuUsPerRequest), rssPeakMb: ps.map((p) => p.rssPeakMb) }]
 }))
 for (const [name, v] of Object.entries(bySetting)) log(`${name.padEnd(8)} CPU ${v.cpuUsPerRequest} µs/request (${v.cpuUsPerRequestMin}-${v.cpuUsPerRequestMax}; per process ${v.processMedians.join(', ')})  peak ${v.rssPeakMb.join(', ')} MB`)
-writeJson(s.out, { kind: 'memory-settings', finishedAt: new Date().toISOString(), machine: await machineInfo(), settings: { ...s, upstream: 'node:http, 128-byte body, on the host' }, bySetting, perProcess })
+writeJson(s.out, { kind: 'memory-settings', finishedAt: new Date().toISOString(), machine: await machineInfo(), settings: { ...s, upstream: 'node:http, 128-byte body, on the host', stdout: s.sink === 'file' ? 'a file per process' : '/dev/null' }, bySetting, perProcess })
 log(`wrote ${s.out}`)
 for (const c of children) c.kill('SIGTERM')
