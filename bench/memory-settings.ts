@@ -20,7 +20,7 @@ import { processCpuMs } from './lib/process-rss.ts'
 import { CLI, imageMemoryEnv, log, machineInfo, makeTempDir, median, round, writeJson, RUN_DIR } from './lib/util.ts'
 
 const s = parseSettings('bench/memory-settings.ts', 'CPU per request and peak RSS of the data plane under each memory setting, several processes per setting, rotating rounds.', {
-  settings: { flag: 'settings', env: 'MEMORY_SETTINGS', help: 'comma-separated; each none, image (the Dockerfile ENV), semiN (--max-semi-space-size=N), malloc (arena 1 + trim threshold), arena, nolog (access log off), or parts joined by + (image+nolog)', default: 'none,image' },
+  settings: { flag: 'settings', env: 'MEMORY_SETTINGS', help: 'comma-separated; each none, image (the Dockerfile ENV), semiN (--max-semi-space-size=N), malloc (arena 1 + trim threshold), arena, nolog (access log off), NAME=value (an environment variable), or parts joined by + (image+nolog)', default: 'none,image' },
   copies: { flag: 'copies', env: 'COPIES', help: 'processes per setting', default: '2' },
   rounds: { flag: 'rounds', env: 'ROUNDS', help: 'rounds (each process gets one run per round)', default: '12' },
   requests: { flag: 'requests', env: 'REQUESTS', help: 'requests per run', default: '60000' },
@@ -42,7 +42,8 @@ function settingEnv (name: string): Record<string, string> {
     else if (part === 'malloc') Object.assign(env, MALLOC)
     else if (part === 'arena') env.MALLOC_ARENA_MAX = '1'
     else if (part === 'nolog') env.ACCESS_LOG = 'off'
-    else throw new Error(`unknown setting ${part} in ${name}: none, image, semiN, malloc, arena, nolog (joined by +)`)
+    else if (/^[A-Z_][A-Z0-9_]*=/.test(part)) env[part.slice(0, part.indexOf('='))] = part.slice(part.indexOf('=') + 1)
+    else throw new Error(`unknown setting ${part} in ${name}: none, image, semiN, malloc, arena, nolog, NAME=value (joined by +)`)
   }
   return env
 }

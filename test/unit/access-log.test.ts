@@ -149,6 +149,31 @@ t.test('lines are batched: whole lines per destination write, in order, none los
   for (const c of dest.chunks) t.ok(c.endsWith('}\n'), 'a chunk ends at a line end')
 })
 
+t.test("a line's time is when its request ended, though lines are written into the batch later", async (t) => {
+  const t0 = Date.UTC(2026, 10, 30, 12, 0, 0, 123)
+  const clocks: Array<[string, () => string, (ms: number) => unknown]> = [
+    ['ISO (the proxy\'s)', pino.stdTimeFunctions.isoTime, (ms) => new Date(ms).toISOString()],
+    ['epoch', pino.stdTimeFunctions.epochTime, (ms) => ms],
+    // Any other clock is read as the request ends.
+    ['custom', () => `,"time":"at ${Date.now() - t0}"`, (ms) => `at ${ms - t0}`]
+  ]
+  for (const [name, clock, expected] of clocks) {
+    const dest = capture()
+    const access = new AccessLog(pino({ base: { pid: 4242 }, timestamp: clock }, dest).child({ component: 'proxy' }))
+    const realNow = Date.now
+    try {
+      Date.now = () => t0
+      access.write({ ...base, requestId: 'first' })
+      Date.now = () => t0 + 40
+      access.write({ ...base, requestId: 'second' })
+      Date.now = () => t0 + 5_000
+      access.flush()
+    } finally { Date.now = realNow }
+    const lines = dest.chunks.join('').split('\n').slice(0, -1).map((l) => JSON.parse(l) as { requestId: string, time: unknown })
+    t.same(lines.map((l) => [l.requestId, l.time]), [['first', expected(t0)], ['second', expected(t0 + 40)]], name)
+  }
+})
+
 t.test('a queued batch is handed over by itself shortly after', async (t) => {
   const dest = capture()
   const access = new AccessLog(proxyLogger(dest))
