@@ -25,40 +25,11 @@ import { RESULTS_DIR, killOnExit, log, machineInfo, makeTempDir, median, mustRun
 
 const HOST = 'al.bench.test'
 const SELF = fileURLToPath(import.meta.url)
+/** The data plane each proxy process runs (from src/ through the loader, or from AL_DIST). */
+const DATA_PLANE = fileURLToPath(new URL('./lib/data-plane-child.ts', import.meta.url))
 
-if (process.argv[2] === '--serve') await serve()
-else if (process.argv[2] === '--micro-child') await microChild(process.argv[3] ?? '', Number(process.argv[4]))
+if (process.argv[2] === '--micro-child') await microChild(process.argv[3] ?? '', Number(process.argv[4]))
 else await main()
-
-/**
- * Child: the data plane routed to UPSTREAM_PORT, access log per ACCESS_LOG (on/off); prints {"port":N} on stderr.
- * From AL_DIST (a compiled dist/ directory, as the proxy runs) when set, else from src/ through the TypeScript loader.
- */
-async function serve (): Promise<void> {
-  type M = [typeof import('../src/logger.ts'), typeof import('../src/proxy/proxy-server.ts'), typeof import('../src/routing/reconciler.ts'), typeof import('../src/routing/route-table-store.ts'), typeof import('../src/config/options.ts')]
-  const from = (name: string): string => process.env.AL_DIST !== undefined && process.env.AL_DIST !== '' ? join(process.env.AL_DIST, `${name}.js`) : `../src/${name}.ts`
-  const [{ createLogger }, { ProxyServer }, { Reconciler }, { RouteTableStore }, { DEFAULT_HEALTH_CHECK }] = await Promise.all(
-    ['logger', 'proxy/proxy-server', 'routing/reconciler', 'routing/route-table-store', 'config/options'].map(async (n) => await import(from(n)))) as M
-  const upstreamPort = Number(process.env.UPSTREAM_PORT)
-  const route = {
-    host: HOST, path: '/', dest: '', internalOnly: false, tls: { httpsMethod: undefined, hsts: undefined, certName: undefined }, maxBodyBytes: undefined,
-    targets: [{ id: `local-${upstreamPort}:${upstreamPort}:http`, groupId: `local-${upstreamPort}`, name: `local-${upstreamPort}`, address: '127.0.0.1', port: upstreamPort, protocol: 'http' as const, health: { ...DEFAULT_HEALTH_CHECK, intervalMs: 200 }, externalHealth: 'none' as const }]
-  }
-  const root = createLogger({ pretty: false })
-  const store = new RouteTableStore()
-  const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 2_000, connectTimeoutMs: 1_000, responseTimeoutMs: 10_000 }, root.child({ component: 'routing' }))
-  reconciler.apply({ routes: [route] })
-  await reconciler.probeAll(5_000)
-  const server = new ProxyServer(store, {
-    host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: process.env.ACCESS_LOG === 'on', requestHeadersTimeoutMs: 60_000,
-    keepAliveTimeoutMs: 75_000, maxHeaderSize: 16_384, shutdownTimeoutMs: 2_000
-  }, root.child({ component: 'proxy' }))
-  const { port } = await server.listen()
-  process.stderr.write(JSON.stringify({ port }) + '\n')
-  process.once('SIGTERM', () => {
-    void server.stop().then(async () => { await reconciler.stop() }).then(() => { root.flush(); process.exitCode = 0 })
-  })
-}
 
 interface Child { proc: ChildProcess, port: number, stop: () => Promise<void> }
 
@@ -208,8 +179,8 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
   const profDir = join(dir, 'profiles')
   mkdirSync(profDir, { recursive: true })
   const prof = (name: string): string[] => [...(s.profile === 'true' ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, name)}`] : []), ...(s.traceGc === 'true' ? ['--trace-gc'] : [])]
-  const on = await startChild([SELF, '--serve'], { ACCESS_LOG: 'on', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'on.log'), prof('on'), s.sink)
-  const off = await startChild([SELF, '--serve'], { ACCESS_LOG: 'off', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'off.log'), prof('off'), s.sink)
+  const on = await startChild([DATA_PLANE], { BENCH_HOST: HOST, ACCESS_LOG: 'on', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'on.log'), prof('on'), s.sink)
+  const off = await startChild([DATA_PLANE], { BENCH_HOST: HOST, ACCESS_LOG: 'off', UPSTREAM_PORT: String(upPort), LOG_LEVEL: 'info' }, join(dir, 'off.log'), prof('off'), s.sink)
   const runs: Array<{ round: number, on: number, off: number, ratio: number, onCpuUsPerRequest: number, offCpuUsPerRequest: number, onSysUsPerRequest: number, offSysUsPerRequest: number, cpuRatio: number, onP99Ms: number, offP99Ms: number, failed: number }> = []
   const paired: typeof runs = []
   let profiles: Record<string, ProfileSummary | undefined> | undefined

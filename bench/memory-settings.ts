@@ -13,7 +13,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
 import { processCpuMs } from './lib/process-rss.ts'
@@ -52,27 +52,8 @@ const dist = join(CLI, '..', '..')
 const pin = bool(s.pin)
 const cpuSet = (cpu: string, argv: string[]): [string, string[]] => pin ? ['taskset', ['-c', cpu, ...argv]] : [argv[0]!, argv.slice(1)]
 
-// The child: the data plane as a worker runs it (route table, health-checked target, ProxyServer, access log on unless nolog).
-const CHILD = `
-const d = ${JSON.stringify(pathToFileURL(dist).href)}
-const { createLogger } = await import(d + '/logger.js')
-const { ProxyServer } = await import(d + '/proxy/proxy-server.js')
-const { Reconciler } = await import(d + '/routing/reconciler.js')
-const { RouteTableStore } = await import(d + '/routing/route-table-store.js')
-const { DEFAULT_HEALTH_CHECK } = await import(d + '/config/options.js')
-const port = Number(process.env.UPSTREAM_PORT)
-const route = { host: ${JSON.stringify(HOST)}, path: '/', dest: '', internalOnly: false, tls: { httpsMethod: undefined, hsts: undefined, certName: undefined }, maxBodyBytes: undefined,
-  targets: [{ id: 'up:' + port + ':http', groupId: 'up', name: 'up', address: '127.0.0.1', port, protocol: 'http', health: { ...DEFAULT_HEALTH_CHECK, intervalMs: 1000 }, externalHealth: 'none' }] }
-const root = createLogger({ pretty: false })
-const store = new RouteTableStore()
-const reconciler = new Reconciler(store, { balancing: 'round-robin', defaultHost: undefined, drainTimeoutMs: 2000, connectTimeoutMs: 1000, responseTimeoutMs: 10000 }, root.child({ component: 'routing' }))
-reconciler.apply({ routes: [route] })
-await reconciler.probeAll(5000)
-const server = new ProxyServer(store, { host: '127.0.0.1', port: 0, trustDownstreamProxy: false, accessLog: process.env.ACCESS_LOG !== 'off', requestHeadersTimeoutMs: 60000, keepAliveTimeoutMs: 75000, maxHeaderSize: 16384, shutdownTimeoutMs: 2000 }, root.child({ component: 'proxy' }))
-const r = await server.listen()
-process.stderr.write(JSON.stringify({ port: r.port }) + '\\n')
-process.once('SIGTERM', () => { void server.stop().then(() => reconciler.stop()).then(() => { root.flush(); process.exit(0) }) })
-`
+// Each proxy: the data plane (bench/lib/data-plane-child.ts) from the compiled dist/, with no TypeScript loader.
+const DATA_PLANE = fileURLToPath(new URL('./lib/data-plane-child.ts', import.meta.url))
 const UPSTREAM = 'const b=Buffer.alloc(128,120);require("node:http").createServer((q,r)=>{q.resume();r.writeHead(200,{"content-type":"text/plain","content-length":128});r.end(b)}).listen(0,"127.0.0.1",function(){console.log(this.address().port)})'
 
 async function portFrom (child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<number> {
@@ -101,9 +82,9 @@ const base = { ...process.env }
 for (const k of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']) delete base[k]
 for (let copy = 1; copy <= int(s.copies, 'copies'); copy++) {
   for (const setting of settings) {
-    const [cmd, args] = cpuSet('1', [process.execPath, '--input-type=module', '-e', CHILD])
+    const [cmd, args] = cpuSet('1', [process.execPath, '--experimental-strip-types', '--no-warnings', DATA_PLANE])
     const stdout = s.sink === 'devnull' ? openSync('/dev/null', 'a') : openSync(join(logDir, `${setting}-${copy}.log`), 'a')
-    const child = spawn(cmd, args, { env: { ...base, ACCESS_LOG: 'on', ...SETTINGS[setting], UPSTREAM_PORT: String(upstreamPort), LOG_LEVEL: 'info' }, stdio: ['ignore', stdout, 'pipe'] })
+    const child = spawn(cmd, args, { env: { ...base, AL_DIST: dist, BENCH_HOST: HOST, ACCESS_LOG: 'on', ...SETTINGS[setting], UPSTREAM_PORT: String(upstreamPort), LOG_LEVEL: 'info' }, stdio: ['ignore', stdout, 'pipe'] })
     closeSync(stdout)
     children.push(child)
     proxies.push({ setting, copy, child, port: await portFrom(child, 'stderr', /\{"port":(\d+)\}/), runs: [] })
