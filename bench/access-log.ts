@@ -12,8 +12,6 @@
 // Writes bench/results/access-log-<commit>.json. --profile writes a CPU profile of each proxy.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
@@ -21,7 +19,7 @@ import { pino } from 'pino'
 import { int, parseSettings } from './lib/cli.ts'
 import { newestProfile, summarizeProfile, type ProfileSummary } from './lib/cpuprofile.ts'
 import { processCpuMs } from './lib/process-rss.ts'
-import { RESULTS_DIR, killOnExit, log, machineInfo, makeTempDir, median, mustRun, round, waitFor, writeJson } from './lib/util.ts'
+import { RESULTS_DIR, freePort, killOnExit, log, machineInfo, makeTempDir, median, mustRun, round, waitFor, writeJson } from './lib/util.ts'
 
 const HOST = 'al.bench.test'
 const SELF = fileURLToPath(import.meta.url)
@@ -172,7 +170,7 @@ async function proxyRounds (s: Record<'rounds' | 'duration' | 'warmup' | 'connec
   const duration = int(s.duration, 'duration')
   const connections = int(s.connections, 'connections')
   const upstreamFile = fileURLToPath(new URL('./upstream.ts', import.meta.url))
-  const upPort = await new Promise<number>((resolve) => { const srv = createServer(); srv.listen(0, '127.0.0.1', () => { const p = (srv.address() as AddressInfo).port; srv.close(() => { resolve(p) }) }) })
+  const upPort = await freePort()
   const upstream = spawn(process.execPath, [...process.execArgv, upstreamFile, '--port', String(upPort)], { stdio: ['ignore', 'pipe', 'inherit'] })
   killOnExit(upstream)
   await new Promise<void>((resolve) => upstream.stdout!.once('data', () => { resolve() }))

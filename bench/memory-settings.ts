@@ -11,13 +11,13 @@
 // file (--sink file, the default; the runs of f1c5e1e and fd51fea wrote it to /dev/null).
 // Writes bench/results/<commit>/memory-settings.json.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { closeSync, openSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import { bool, int, list, parseSettings } from './lib/cli.ts'
-import { processCpuMs } from './lib/process-rss.ts'
-import { CLI, imageMemoryEnv, log, machineInfo, makeTempDir, median, round, writeJson, RUN_DIR } from './lib/util.ts'
+import { processCpuMs, processStatus } from './lib/process-rss.ts'
+import { CLI, freePort, imageMemoryEnv, log, machineInfo, makeTempDir, median, round, writeJson, RUN_DIR } from './lib/util.ts'
 
 const s = parseSettings('bench/memory-settings.ts', 'CPU per request and peak RSS of the data plane under each memory setting, several processes per setting, rotating rounds.', {
   settings: { flag: 'settings', env: 'MEMORY_SETTINGS', help: 'comma-separated; each none, image (the Dockerfile ENV), semiN (--max-semi-space-size=N), malloc (arena 1 + trim threshold), arena, nolog (access log off), NAME=value (an environment variable), or parts joined by + (image+nolog)', default: 'none,image' },
@@ -52,9 +52,11 @@ const dist = join(CLI, '..', '..')
 const pin = bool(s.pin)
 const cpuSet = (cpu: string, argv: string[]): [string, string[]] => pin ? ['taskset', ['-c', cpu, ...argv]] : [argv[0]!, argv.slice(1)]
 
-// Each proxy: the data plane (bench/lib/data-plane-child.ts) from the compiled dist/, with no TypeScript loader.
+// Each proxy: the data plane (bench/lib/data-plane-child.ts) from the compiled dist/, and the upstream
+// (bench/upstream.ts, as bench/access-log.ts runs it), both erasable TypeScript run without a loader.
 const DATA_PLANE = fileURLToPath(new URL('./lib/data-plane-child.ts', import.meta.url))
-const UPSTREAM = 'const b=Buffer.alloc(128,120);require("node:http").createServer((q,r)=>{q.resume();r.writeHead(200,{"content-type":"text/plain","content-length":128});r.end(b)}).listen(0,"127.0.0.1",function(){console.log(this.address().port)})'
+const UPSTREAM = fileURLToPath(new URL('./upstream.ts', import.meta.url))
+const STRIP_TYPES = ['--experimental-strip-types', '--no-warnings']
 
 async function portFrom (child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<number> {
   let text = ''
@@ -68,10 +70,11 @@ interface Proxy { setting: string, copy: number, child: ChildProcess, port: numb
 
 const children: ChildProcess[] = []
 process.once('exit', () => { for (const c of children) c.kill('SIGKILL'); rmSync(logDir, { recursive: true, force: true }) })
-const [upCmd, upArgs] = cpuSet('0', [process.execPath, '-e', UPSTREAM])
+const upstreamPort = await freePort()
+const [upCmd, upArgs] = cpuSet('0', [process.execPath, ...STRIP_TYPES, UPSTREAM, '--port', String(upstreamPort), '--body-bytes', '128'])
 const upstream = spawn(upCmd, upArgs, { stdio: ['ignore', 'pipe', 'inherit'] })
 children.push(upstream)
-const upstreamPort = await portFrom(upstream, 'stdout', /^(\d+)/)
+await portFrom(upstream, 'stdout', /upstream listening on (\d+)/)
 
 const settings = list(s.settings)
 const SETTINGS = Object.fromEntries(settings.map((name) => [name, settingEnv(name)]))
@@ -82,7 +85,7 @@ const base = { ...process.env }
 for (const k of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_TRIM_THRESHOLD_']) delete base[k]
 for (let copy = 1; copy <= int(s.copies, 'copies'); copy++) {
   for (const setting of settings) {
-    const [cmd, args] = cpuSet('1', [process.execPath, '--experimental-strip-types', '--no-warnings', DATA_PLANE])
+    const [cmd, args] = cpuSet('1', [process.execPath, ...STRIP_TYPES, DATA_PLANE])
     const stdout = s.sink === 'devnull' ? openSync('/dev/null', 'a') : openSync(join(logDir, `${setting}-${copy}.log`), 'a')
     const child = spawn(cmd, args, { env: { ...base, AL_DIST: dist, BENCH_HOST: HOST, ACCESS_LOG: 'on', ...SETTINGS[setting], UPSTREAM_PORT: String(upstreamPort), LOG_LEVEL: 'info' }, stdio: ['ignore', stdout, 'pipe'] })
     closeSync(stdout)
@@ -96,8 +99,8 @@ const connections = int(s.connections, 'connections')
 const load = async (port: number, amount: number): Promise<Result> => await autocannon({ url: `http://127.0.0.1:${port}/`, headers: { host: HOST }, connections, amount })
 // taskset execs node: the child's pid is the proxy's.
 const pidOf = (p: Proxy): number => p.child.pid!
-const statusMb = (pid: number, key: 'VmRSS' | 'VmHWM'): number => round(Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024, 1)
-for (const p of proxies) { await load(p.port, 30_000); p.rssAfterWarmupMb = statusMb(pidOf(p), 'VmRSS') }
+const statusMb = (pid: number, key: 'rssKb' | 'hwmKb'): number => round((processStatus(pid)?.[key] ?? NaN) / 1024, 1)
+for (const p of proxies) { await load(p.port, 30_000); p.rssAfterWarmupMb = statusMb(pidOf(p), 'rssKb') }
 log(`memory-settings: ${proxies.length} processes (${settings.join(', ')} x ${s.copies}), ${s.rounds} rounds x ${s.requests} requests${pin ? ', pinned' : ''}`)
 const rounds = int(s.rounds, 'rounds')
 for (let r = 0; r < rounds; r++) {
@@ -112,7 +115,7 @@ for (let r = 0; r < rounds; r++) {
 }
 
 const perProcess = proxies.map((p) => {
-  return { setting: p.setting, copy: p.copy, env: SETTINGS[p.setting], cpuUsPerRequest: round(median(p.runs.map((x) => x.cpuUsPerRequest)), 1), rssAfterWarmupMb: p.rssAfterWarmupMb, rssPeakMb: statusMb(pidOf(p), 'VmHWM'), failed: p.runs.reduce((a, x) => a + x.failed, 0), runs: p.runs.map((x) => x.cpuUsPerRequest) }
+  return { setting: p.setting, copy: p.copy, env: SETTINGS[p.setting], cpuUsPerRequest: round(median(p.runs.map((x) => x.cpuUsPerRequest)), 1), rssAfterWarmupMb: p.rssAfterWarmupMb, rssPeakMb: statusMb(pidOf(p), 'hwmKb'), failed: p.runs.reduce((a, x) => a + x.failed, 0), runs: p.runs.map((x) => x.cpuUsPerRequest) }
 })
 const bySetting = Object.fromEntries(settings.map((name) => {
   const ps = perProcess.filter((p) => p.setting === name)
@@ -120,6 +123,6 @@ const bySetting = Object.fromEntries(settings.map((name) => {
   return [name, { env: SETTINGS[name], cpuUsPerRequest: round(median(all), 1), cpuUsPerRequestMin: Math.min(...all), cpuUsPerRequestMax: Math.max(...all), processMedians: ps.map((p) => p.cpuUsPerRequest), rssPeakMb: ps.map((p) => p.rssPeakMb) }]
 }))
 for (const [name, v] of Object.entries(bySetting)) log(`${name.padEnd(8)} CPU ${v.cpuUsPerRequest} µs/request (${v.cpuUsPerRequestMin}-${v.cpuUsPerRequestMax}; per process ${v.processMedians.join(', ')})  peak ${v.rssPeakMb.join(', ')} MB`)
-writeJson(s.out, { kind: 'memory-settings', finishedAt: new Date().toISOString(), machine: await machineInfo(), settings: { ...s, upstream: 'node:http, 128-byte body, on the host', stdout: s.sink === 'file' ? 'a file per process' : '/dev/null' }, bySetting, perProcess })
+writeJson(s.out, { kind: 'memory-settings', finishedAt: new Date().toISOString(), machine: await machineInfo(), settings: { ...s, upstream: 'bench/upstream.ts (node:http, 128-byte body) on the host', stdout: s.sink === 'file' ? 'a file per process' : '/dev/null' }, bySetting, perProcess })
 log(`wrote ${s.out}`)
 for (const c of children) c.kill('SIGTERM')

@@ -30,7 +30,8 @@ export function processCpuMs (pid: number): { user: number, sys: number } {
   return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 }
 }
 
-function status (pid: number): { rssKb: number, hwmKb: number, anonKb: number, name: string } | undefined {
+/** VmRSS, VmHWM and RssAnon of one process (/proc/<pid>/status), or undefined once it is gone. */
+export function processStatus (pid: number): { rssKb: number, hwmKb: number, anonKb: number, name: string } | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8')
     const kb = (k: string): number => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0)
@@ -84,7 +85,7 @@ export class TreeRssMonitor {
 
   sample (): void {
     for (const pid of this.#pids()) {
-      const s = status(pid)
+      const s = processStatus(pid)
       if (s === undefined) continue
       this.maxRssKb = Math.max(this.maxRssKb, s.rssKb)
       this.maxAnonKb = Math.max(this.maxAnonKb, s.anonKb)
@@ -106,7 +107,7 @@ export class TreeRssMonitor {
   /** Each process now: its RSS and high-water mark (MB). */
   now (): ProcessMemory[] {
     return this.#pids().flatMap((pid) => {
-      const s = status(pid)
+      const s = processStatus(pid)
       return s === undefined ? [] : [{ pid, role: pid === this.#root ? 'root' as const : 'child' as const, rssMb: Math.round(s.rssKb / 102.4) / 10, hwmMb: Math.round(s.hwmKb / 102.4) / 10, anonMb: Math.round(s.anonKb / 102.4) / 10, ...rollup(pid) }]
     })
   }

@@ -200,7 +200,6 @@ export interface ProxyctlProcess extends Proc {
   logFile: string
 }
 
-/** `proxyctl serve` from dist/ on 127.0.0.1, logs (JSON lines, access log included) to a file. */
 /**
  * The memory settings the image gives proxyctl (the Dockerfile's ENV NODE_OPTIONS and MALLOC_*),
  * read from the Dockerfile so that the bench runs the host process as the image runs it.
@@ -215,6 +214,7 @@ export function imageMemoryEnv (): Record<string, string> {
   return env
 }
 
+/** `proxyctl serve` from dist/ on 127.0.0.1, logs (JSON lines, access log included) to a file. */
 export async function startProxyctl (opts: { dir: string, name: string, accessLog: boolean, extraArgs?: string[], nodeArgs?: string[], env?: Record<string, string> }): Promise<ProxyctlProcess> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`)
   const port = await freePort()
