@@ -67,10 +67,15 @@ if (requireDocker(t)) {
     t.same([serve![1], serve![2]], ['1000', '1000'], 'uid and gid 1000 (node)')
     t.same(serve![3]!.split(','), [dockerSocketGid()], 'the Docker socket\'s group is its only supplementary group')
     t.equal(await docker('exec', proxyName, 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start'), '0', 'what lets node bind 80/443')
+    // The workers' lines reach `docker logs` through the primary's batched destination (up to its
+    // 200 ms flush) and may come after the primary's own: wait for every line asserted below.
+    const expected = [isolated, 'proxy_cache_valid', ...(asRoot ? ['Certificate pair skipped'] : [])]
     const logs = await waitFor(async () => {
       const { stdout } = await execFileP('docker', ['logs', proxyName])
-      return stdout.includes(isolated) ? stdout : undefined
-    }, { what: 'the isolated app logged' })
+      const missing = expected.filter((s) => !stdout.includes(s))
+      if (missing.length > 0) throw new Error(`not yet logged: ${missing.join(', ')}; logged:\n${stdout}`)
+      return stdout
+    }, { what: 'the isolated app, the vhost.d directive and the root-only key logged' })
     t.match(logs, /shares no network with the proxy/)
     t.match(logs, /vhost\.d\/image\.test:2: \\"proxy_cache_valid\\" is not supported/, 'the directive proxyctl does not honour is named with its line')
     if (asRoot) {
