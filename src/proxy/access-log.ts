@@ -224,7 +224,7 @@ export class AccessLog {
   write (fields: AccessFields): void {
     if (!this.#logger.isLevelEnabled('info')) return
     if (this.#timeAt === undefined) {
-      this.#format(fields, Buffer.from(this.#levelLead + this.#time() + this.#bindings, 'utf8'))
+      this.#format(fields, this.#leadWith(this.#time()))
       return
     }
     this.#queued.push(fields)
@@ -289,8 +289,13 @@ export class AccessLog {
   #leadAt (ms: number): Buffer {
     if (ms !== this.#leadMs) {
       this.#leadMs = ms
-      this.#lead = Buffer.from(this.#levelLead + this.#timeAt!(ms) + this.#bindings, 'utf8')
+      this.#lead = this.#leadWith(this.#timeAt!(ms))
     }
     return this.#lead
+  }
+
+  /** The lead with `time` (pino's `,"time":...` field), as UTF-8. */
+  #leadWith (time: string): Buffer {
+    return Buffer.from(this.#levelLead + time + this.#bindings, 'utf8')
   }
 }

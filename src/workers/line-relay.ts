@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 // Worker processes write their logs (the access log among them) to a pipe the primary reads, and
 // the primary hands them to its own log destination in chunks of whole lines. A single writer on
 // the real stdout is what keeps every line whole: two processes writing more than PIPE_BUF (4 KiB)
-// at once to one pipe can interleave inside a line, and the access log writes batches of 16 KiB.
+// at once to one pipe can interleave inside a line, and the access log writes batches of up to 64 KiB.
 
 /** A partial line longer than this is passed on as a line of its own rather than held. */
 export const MAX_PARTIAL_LINE_BYTES = 1024 * 1024
