@@ -24,14 +24,16 @@ export async function ensureH2load (): Promise<string> {
 }
 
 /**
- * `clients` connections with `streams` concurrent streams each, for `durationS` after `warmupS`.
+ * `clients` connections with `streams` concurrent streams each, for `durationS` after `warmupS`, or
+ * for a fixed count of `requests` (then `durationS` only bounds the run: h2load is stopped after it).
  * `url` carries the :authority and SNI name; `connectTo` is where the sockets go.
  */
-export async function h2load (opts: { bin: string, url: string, connectTo: string, clients: number, streams: number, durationS: number, warmupS: number, logFile: string, h1?: boolean }): Promise<LoadSummary> {
+export async function h2load (opts: { bin: string, url: string, connectTo: string, clients: number, streams: number, durationS: number, warmupS: number, logFile: string, h1?: boolean, requests?: number }): Promise<LoadSummary> {
   rmSync(opts.logFile, { force: true })
   // --h1: HTTP/1.1 (over TLS for https: URLs, ALPN http/1.1) with the same client, e.g. to compare both protocols' cost per request.
-  const args = [...(opts.h1 === true ? ['--h1'] : []), '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1', '-D', String(opts.durationS),
-    ...(opts.warmupS > 0 ? [`--warm-up-time=${opts.warmupS}`] : []), `--connect-to=${opts.connectTo}`, `--log-file=${opts.logFile}`, opts.url]
+  const amount = opts.requests !== undefined ? ['-n', String(opts.requests)] : ['-D', String(opts.durationS), ...(opts.warmupS > 0 ? [`--warm-up-time=${opts.warmupS}`] : [])]
+  const args = [...(opts.h1 === true ? ['--h1'] : []), '-c', String(opts.clients), '-m', String(opts.streams), '-t', '1', ...amount,
+    `--connect-to=${opts.connectTo}`, `--log-file=${opts.logFile}`, opts.url]
   let r = await run(opts.bin, args, { timeoutMs: (opts.durationS + opts.warmupS + 60) * 1000 })
   if (r.code !== 0 && !r.stdout.includes('finished in')) {
     // Seen with -m 10 against nginx on this 2-core machine: h2load stopped its clients and exited 1
