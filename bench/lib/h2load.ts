@@ -25,7 +25,7 @@ export async function ensureH2load (): Promise<string> {
 
 /**
  * `clients` connections with `streams` concurrent streams each, for `durationS` after `warmupS`, or
- * for a fixed count of `requests` (then `durationS` only bounds the run: h2load is stopped after it).
+ * for a fixed count of `requests` (then the run is stopped if it takes over `durationS` + 60 s).
  * `url` carries the :authority and SNI name; `connectTo` is where the sockets go.
  */
 export async function h2load (opts: { bin: string, url: string, connectTo: string, clients: number, streams: number, durationS: number, warmupS: number, logFile: string, h1?: boolean, requests?: number }): Promise<LoadSummary> {
