@@ -26,11 +26,10 @@ RUN command -v tini >/dev/null 2>&1 || { apt-get update && apt-get install -y --
 WORKDIR /app
 ENV NODE_ENV=production
 # Less memory under load (issue 12, item 4): V8's young generation at most 4 MB per semi-space
-# (Node 24 lets it grow to 32), one malloc arena, a fixed malloc trim threshold. Peak RSS on the
-# throughput bench, one process: 121-123 MB instead of 174-231 (HTTPS: 115 instead of 152-213),
-# CPU per request about +5 % (bench/memory-settings.ts: 49.3-50.3 us instead of 46.9-47.3, peak
-# 115-117 MB instead of 219-239; bench/results/f1c5e1e/ and fd51fea/memory-settings.json);
-# the workers `serve` forks get the same (src/workers/worker-memory.ts).
+# (Node 24 lets it grow to 32), one malloc arena, a fixed malloc trim threshold. Under load, peak
+# RSS about half for about +5 % CPU per request (bench/memory-settings.ts, two runs: 115-117 MB
+# instead of 219-239, 49.3-50.3 us instead of 46.9-47.3; bench/results/f1c5e1e/ and
+# fd51fea/memory-settings.json); the workers `serve` forks get the same (src/workers/worker-memory.ts).
 # A NODE_OPTIONS of your own replaces this one.
 ENV NODE_OPTIONS=--max-semi-space-size=4 MALLOC_ARENA_MAX=1 MALLOC_TRIM_THRESHOLD_=131072
 COPY --from=build /app/package.json ./package.json
