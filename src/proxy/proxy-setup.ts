@@ -74,19 +74,7 @@ export function proxyServerOptions (
       tunnelIdleTimeoutMs: options.websocketIdleTimeoutMs,
       upgradeTimeoutMs: options.upstreamResponseTimeoutMs
     },
-    tls: options.httpsPort === undefined
-      ? undefined
-      : {
-          port: options.httpsPort,
-          certs: files.certs,
-          defaultHttpsMethod: options.defaultHttpsMethod,
-          defaultHsts: options.defaultHsts,
-          trustDefaultCert: options.trustDefaultCert,
-          enableHttpOnMissingCert: options.enableHttpOnMissingCert,
-          nonGetRedirect: options.nonGetRedirect,
-          enableHttp2: options.enableHttp2,
-          sslPolicy: sslPolicy(options.sslPolicy) ?? DEFAULT_SSL_POLICY
-        },
+    tls: options.httpsPort === undefined ? undefined : httpsOptions(options, options.httpsPort, files.certs),
     auth: files.auth,
     vhost: files.vhost,
     htmlDir: options.htmlDir,
@@ -98,6 +86,21 @@ export function proxyServerOptions (
     proxyProtocol: options.proxyProtocol,
     observer,
     policy
+  }
+}
+
+/** The HTTPS listener's settings on `port`: nginx-proxy's HTTPS_METHOD, HSTS, TRUST_DEFAULT_CERT... and SSL_POLICY. */
+export function httpsOptions (options: ServeOptions, port: number, certs: CertificateStore): NonNullable<ProxyServerOptions['tls']> {
+  return {
+    port,
+    certs,
+    defaultHttpsMethod: options.defaultHttpsMethod,
+    defaultHsts: options.defaultHsts,
+    trustDefaultCert: options.trustDefaultCert,
+    enableHttpOnMissingCert: options.enableHttpOnMissingCert,
+    nonGetRedirect: options.nonGetRedirect,
+    enableHttp2: options.enableHttp2,
+    sslPolicy: sslPolicy(options.sslPolicy) ?? DEFAULT_SSL_POLICY
   }
 }
 
