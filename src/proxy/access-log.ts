@@ -225,12 +225,12 @@ export class AccessLog {
     if (!this.#logger.isLevelEnabled('info')) return
     if (this.#timeAt === undefined) {
       this.#format(fields, this.#leadWith(this.#time()))
-      return
+    } else {
+      this.#queued.push(fields)
+      this.#queuedMs.push(Date.now())
+      if (this.#queued.length >= QUEUE_LINES) this.#formatQueued()
     }
-    this.#queued.push(fields)
-    this.#queuedMs.push(Date.now())
-    if (this.#queued.length >= QUEUE_LINES) this.#formatQueued()
-    else this.#schedule()
+    this.#schedule()
   }
 
   /** Writes the queued lines into the batch, in the order their requests ended. */
@@ -256,10 +256,9 @@ export class AccessLog {
     }
     this.#batch.set(lead, this.#length)
     this.#length = writeAccessFields(this.#batch, this.#length + lead.length, fields)
-    this.#schedule()
   }
 
-  /** The batch's timer: queued and batched lines go out within BATCH_MS. */
+  /** The batch's timer, set by write() alone: queued and batched lines go out within BATCH_MS. */
   #schedule (): void {
     if (this.#scheduled) return
     this.#scheduled = true
